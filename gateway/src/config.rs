@@ -1,0 +1,203 @@
+//! Node configuration: a TOML file, then `CADENA_*` environment variables over it
+//! (`CADENA_LIMITS__MAX_DEPTH=8` for nested keys), then `DATABASE_URL`.
+//!
+//! Secrets are [`Secret`]s: their `Debug` prints `***`, so logging a config never leaks one.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use cadena_credentials::CountryCode;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A string that must never be logged.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Limits on requests.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Deepest selection nesting.
+    pub max_depth: usize,
+    /// Highest query complexity.
+    pub max_complexity: usize,
+    /// Most aliases in one document.
+    pub max_aliases: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let q = cadena_resolvers::graphql::QueryLimitsConfig::default();
+        Limits {
+            max_body_bytes: 256 * 1024,
+            max_depth: q.max_depth,
+            max_complexity: q.max_complexity,
+            max_aliases: q.max_aliases,
+        }
+    }
+}
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The country this node certifies for (ISO 3166-1 alpha-2).
+    pub country: String,
+    /// The customs authority's name.
+    pub authority: String,
+    /// Where to listen.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where the node keeps its files (SQLite database, session key).
+    pub data_dir: PathBuf,
+    /// `postgres://...` or `sqlite://...`; default: a SQLite file in `data_dir`.
+    #[serde(default)]
+    pub database_url: Option<Secret>,
+    /// HMAC key for session tokens (32+ bytes); default: generated once into `data_dir`.
+    #[serde(default)]
+    pub session_secret: Option<Secret>,
+    /// Session lifetime in seconds.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_secs: u64,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8700))
+}
+
+fn default_session_ttl() -> u64 {
+    8 * 3600
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or environment could not be read or has a wrong value; figment names the key.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is well-typed but not acceptable.
+    #[error("configuration: {field}: {message}")]
+    Invalid {
+        /// The key at fault.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl NodeConfig {
+    /// A config with defaults for everything but the essentials.
+    pub fn new(country: CountryCode, authority: impl Into<String>, data_dir: impl Into<PathBuf>) -> NodeConfig {
+        NodeConfig {
+            country: country.as_str().to_owned(),
+            authority: authority.into(),
+            listen: default_listen(),
+            data_dir: data_dir.into(),
+            database_url: None,
+            session_secret: None,
+            session_ttl_secs: default_session_ttl(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Loads `file`, then the environment over it.
+    pub fn load(file: &Path) -> Result<NodeConfig, ConfigError> {
+        let mut figment = Figment::new().merge(Toml::file_exact(file)).merge(Env::prefixed("CADENA_").split("__"));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            figment = figment.merge(Serialized::default("database_url", url));
+        }
+        let config: NodeConfig = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.country_code()?;
+        if self.authority.trim().is_empty() {
+            return Err(ConfigError::Invalid { field: "authority", message: "must name the customs authority".into() });
+        }
+        if let Some(secret) = &self.session_secret
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError::Invalid { field: "session_secret", message: "must be at least 32 bytes".into() });
+        }
+        if self.session_ttl_secs == 0 {
+            return Err(ConfigError::Invalid { field: "session_ttl_secs", message: "must be positive".into() });
+        }
+        Ok(())
+    }
+
+    /// The parsed country.
+    pub fn country_code(&self) -> Result<CountryCode, ConfigError> {
+        CountryCode::parse(&self.country).map_err(|e| ConfigError::Invalid { field: "country", message: e.to_string() })
+    }
+
+    /// The database URL to use.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("node.sqlite").display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut config = NodeConfig::new(CountryCode::parse("MX").unwrap(), "ANAM", "/tmp/x");
+        config.database_url = Some(Secret::new("postgres://u:hunter2@db/x"));
+        config.session_secret = Some(Secret::new("s".repeat(40)));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains("ssss"), "{printed}");
+    }
+
+    #[test]
+    fn a_file_and_the_environment_combine_and_bad_values_are_named() {
+        let dir = std::env::temp_dir().join(format!("cadena-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("node.toml");
+        std::fs::write(&file, "country = \"XX\"\nauthority = \"A\"\ndata_dir = \"/tmp\"\n").unwrap();
+        let err = NodeConfig::load(&file).unwrap_err().to_string();
+        assert!(err.contains("country") && err.contains("XX"), "{err}");
+        std::fs::write(
+            &file,
+            "country = \"co\"\nauthority = \"DIAN\"\ndata_dir = \"/tmp\"\nlisten = \"127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let config = NodeConfig::load(&file).unwrap();
+        assert_eq!(config.country_code().unwrap().as_str(), "CO");
+        std::fs::write(&file, "country = \"CO\"\nauthority = \"DIAN\"\ndata_dir = \"/tmp\"\ncolour = 1\n").unwrap();
+        let err = NodeConfig::load(&file).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+}

@@ -1,0 +1,171 @@
+//! `cadena dev`: a local network of one node per country on embedded defaults, each with its
+//! own SQLite database under `DIR/<country>/`, seeded officers, and `DIR/network.json`
+//! describing it all for people and tests.
+//!
+//! Passwords are generated once and kept in `network.json`; a restart on the same directory
+//! reuses them, so a tester's saved credentials keep working.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use cadena_credentials::CountryCode;
+use cadena_resolvers::auth::Role;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::NodeConfig;
+use crate::node::Node;
+
+/// `network.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkFile {
+    /// One entry per node.
+    pub nodes: Vec<NetworkNode>,
+}
+
+/// One node of the dev network.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkNode {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// Customs authority.
+    pub authority: String,
+    /// Base URL.
+    pub url: String,
+    /// GraphQL endpoint.
+    pub graphql: String,
+    /// Seeded officers.
+    pub users: Vec<NetworkUser>,
+}
+
+/// A seeded officer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkUser {
+    /// Login name.
+    pub username: String,
+    /// Password (dev only).
+    pub password: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+}
+
+/// Options of `cadena dev`.
+#[derive(Clone, Debug)]
+pub struct DevOptions {
+    /// Where everything goes.
+    pub data_dir: PathBuf,
+    /// Countries, one node each.
+    pub countries: Vec<CountryCode>,
+    /// Node i listens on `port_base + i + 1` (0: any free port).
+    pub port_base: u16,
+}
+
+/// The name of a country's customs authority, for embedded defaults.
+pub fn default_authority(country: CountryCode) -> String {
+    match country.as_str() {
+        "MX" => "Agencia Nacional de Aduanas de México (ANAM)".into(),
+        "CO" => "Dirección de Impuestos y Aduanas Nacionales (DIAN)".into(),
+        "CR" => "Servicio Nacional de Aduanas de Costa Rica".into(),
+        "CL" => "Servicio Nacional de Aduanas de Chile".into(),
+        "PE" => "Superintendencia Nacional de Aduanas y de Administración Tributaria (SUNAT)".into(),
+        "EC" => "Servicio Nacional de Aduana del Ecuador (SENAE)".into(),
+        "GT" => "Superintendencia de Administración Tributaria (SAT)".into(),
+        "BO" => "Aduana Nacional de Bolivia".into(),
+        _ => format!("Customs authority of {}", country.name()),
+    }
+}
+
+const SEEDED_ROLES: [(&str, Role); 5] = [
+    ("admin", Role::Admin),
+    ("registrar", Role::Registrar),
+    ("approver", Role::Approver),
+    ("risk", Role::RiskOfficer),
+    ("auditor", Role::Auditor),
+];
+
+fn random_password() -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(20).map(char::from).collect()
+}
+
+fn read_network(path: &Path) -> Option<NetworkFile> {
+    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// Writes the file atomically (temp file + rename), so a reader never sees half of it.
+fn write_network(path: &Path, network: &NetworkFile) -> anyhow::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(network)?)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Starts every node, seeds officers, writes `network.json`, and serves until `shutdown`.
+pub async fn run(
+    options: DevOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<NetworkFile> {
+    std::fs::create_dir_all(&options.data_dir).with_context(|| format!("creating {}", options.data_dir.display()))?;
+    let network_path = options.data_dir.join("network.json");
+    let previous: HashMap<String, String> = read_network(&network_path)
+        .map(|n| n.nodes.into_iter().flat_map(|node| node.users).map(|u| (u.username, u.password)).collect())
+        .unwrap_or_default();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut nodes = Vec::new();
+    let mut servers = Vec::new();
+    for (i, country) in options.countries.iter().copied().enumerate() {
+        let code = country.as_str().to_lowercase();
+        let port = if options.port_base == 0 { 0 } else { options.port_base + 1 + i as u16 };
+        let mut config = NodeConfig::new(country, default_authority(country), options.data_dir.join(&code));
+        config.listen = SocketAddr::from(([127, 0, 0, 1], port));
+        let node = Node::start(config.clone()).await.with_context(|| format!("starting the {country} node"))?;
+
+        let mut users = Vec::new();
+        for (suffix, role) in SEEDED_ROLES {
+            let username = format!("{code}-{suffix}");
+            let password = previous.get(&username).cloned().unwrap_or_else(random_password);
+            node.services
+                .officers
+                .ensure(&username, &password, &[role])
+                .await
+                .with_context(|| format!("seeding {username}"))?;
+            users.push(NetworkUser { username, password, roles: vec![role] });
+        }
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {} for {country}", config.listen))?;
+        let address = listener.local_addr()?;
+        let url = format!("http://{address}");
+        nodes.push(NetworkNode {
+            country: country.as_str().to_owned(),
+            authority: config.authority.clone(),
+            graphql: format!("{url}/graphql"),
+            url,
+            users,
+        });
+        let mut stop = stop_rx.clone();
+        servers.push(tokio::spawn(node.serve(listener, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })));
+        tracing::info!(%country, %address, "node listening");
+    }
+
+    let network = NetworkFile { nodes };
+    write_network(&network_path, &network)?;
+    tracing::info!(path = %network_path.display(), "dev network up; credentials in network.json");
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    for server in servers {
+        server.await??;
+    }
+    Ok(network)
+}

@@ -1,0 +1,12 @@
+//! The `cadena` binary's library: configuration, the HTTP surface of a node (GraphQL over
+//! HTTP, WebSocket and SSE subscriptions, health), authentication of requests, and the local
+//! multi-country dev network.
+
+pub mod config;
+pub mod dev_network;
+pub mod http;
+pub mod node;
+pub mod telemetry;
+
+pub use config::NodeConfig;
+pub use node::Node;

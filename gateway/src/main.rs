@@ -1,0 +1,146 @@
+//! `cadena`: a customs node, the local dev network, migrations and schema export.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use cadena_credentials::CountryCode;
+use cadena_gateway::dev_network::{self, DevOptions};
+use cadena_gateway::{Node, NodeConfig, telemetry};
+use cadena_resolvers::auth::Role;
+use cadena_resolvers::storage::Storage;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+#[derive(Parser, Debug)]
+#[command(name = "cadena", version, about = "AEO certifications shared between customs under MRAs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs one customs node.
+    Node {
+        /// TOML configuration; `CADENA_*` variables and `DATABASE_URL` override it.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Runs a local network, one node per country, on embedded defaults.
+    Dev {
+        /// Where databases, keys and network.json go.
+        #[arg(long, default_value = ".cadena-dev")]
+        data_dir: PathBuf,
+        /// Countries (ISO 3166-1 alpha-2), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "MX,CO,CR")]
+        countries: Vec<String>,
+        /// Node i listens on port-base + i + 1 (0: any free ports).
+        #[arg(long, default_value_t = 8700)]
+        port_base: u16,
+    },
+    /// Applies database migrations and exits.
+    Migrate {
+        /// Node configuration (for its database URL).
+        #[arg(long, conflicts_with = "database_url")]
+        config: Option<PathBuf>,
+        /// Or the database URL itself.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+    },
+    /// Schema export.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+    /// Creates or updates an officer (the first admin of a node); reads the password from stdin.
+    Officer {
+        /// Node configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Roles, comma-separated (ADMIN, REGISTRAR, APPROVER, RISK_OFFICER, AUDITOR).
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SchemaCommand {
+    /// Prints the subgraph's federation SDL (as committed in schema/node.graphql).
+    Print,
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Schema { .. }) {
+        telemetry::init();
+    }
+    match cli.command {
+        Command::Node { config } => {
+            let config = NodeConfig::load(&config)?;
+            tracing::info!(?config, "configuration");
+            let listen = config.listen;
+            let node = Node::start(config).await?;
+            let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+            tracing::info!(address = %listener.local_addr()?, "listening");
+            node.serve(listener, shutdown_signal()).await?;
+        }
+        Command::Dev { data_dir, countries, port_base } => {
+            let countries = countries
+                .iter()
+                .map(|c| CountryCode::parse(c).map_err(|e| anyhow::anyhow!("--countries: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            anyhow::ensure!(!countries.is_empty(), "--countries: name at least one country");
+            dev_network::run(DevOptions { data_dir, countries, port_base }, shutdown_signal()).await?;
+        }
+        Command::Migrate { config, database_url } => {
+            let url = match (config, database_url) {
+                (Some(path), _) => NodeConfig::load(&path)?.database_url(),
+                (None, Some(url)) => url,
+                (None, None) => anyhow::bail!("give --config or --database-url (or DATABASE_URL)"),
+            };
+            Storage::connect_and_migrate(&url).await.context("migrating")?;
+            tracing::info!("migrations applied");
+        }
+        Command::Schema { command: SchemaCommand::Print } => {
+            print!("{}", cadena_resolvers::graphql::sdl());
+        }
+        Command::Officer { config, username, roles } => {
+            let roles = roles
+                .iter()
+                .map(|r| {
+                    Role::parse(&r.trim().to_uppercase()).ok_or_else(|| anyhow::anyhow!("--roles: unknown role {r}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password)?;
+            let node = Node::start(NodeConfig::load(&config)?).await?;
+            node.services.officers.ensure(&username, password.trim_end_matches(['\r', '\n']), &roles).await?;
+            tracing::info!(%username, "officer saved");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! One customs node: its storage, services, schema, and HTTP router.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cadena_resolvers::auth::TokenKeys;
+use cadena_resolvers::events::EventBus;
+use cadena_resolvers::graphql::{NodeSchema, NodeServices, QueryLimitsConfig, build_schema};
+use cadena_resolvers::services::{CertificationService, OfficerService};
+use cadena_resolvers::storage::Storage;
+use rand::RngCore;
+use tokio::net::TcpListener;
+
+use crate::config::NodeConfig;
+
+/// A node ready to serve.
+#[derive(Clone)]
+pub struct Node {
+    /// Its configuration.
+    pub config: NodeConfig,
+    /// Its database.
+    pub storage: Storage,
+    /// Its services.
+    pub services: NodeServices,
+    /// Its GraphQL schema.
+    pub schema: NodeSchema,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Reads the session key from the data dir, creating it (owner-only) at first start.
+fn load_or_create_session_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("session.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return hex_decode(existing.trim()).with_context(|| format!("{} is not a hex key", path.display()));
+    }
+    let mut key = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    write_owner_only(&path, hex.as_bytes())?;
+    Ok(key)
+}
+
+fn hex_decode(s: &str) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(s.len() >= 64 && s.len().is_multiple_of(2), "expected at least 64 hex digits");
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).context("not hex")).collect()
+}
+
+/// Writes a file readable by its owner only: keys must not be readable by other local users.
+pub fn write_owner_only(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+impl Node {
+    /// Opens (and migrates) the database and assembles the services.
+    pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
+        config.validate()?;
+        let country = config.country_code()?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let storage =
+            Storage::connect_and_migrate(&config.database_url()).await.context("opening and migrating the database")?;
+        let secret = match &config.session_secret {
+            Some(secret) => secret.expose().as_bytes().to_vec(),
+            None => load_or_create_session_key(&config.data_dir)?,
+        };
+        let keys = TokenKeys::new(&secret, country.as_str(), Duration::from_secs(config.session_ttl_secs));
+        let services = NodeServices {
+            officers: OfficerService::new(storage.clone(), keys),
+            certifications: CertificationService::new(storage.clone(), EventBus::default(), country),
+        };
+        let limits = QueryLimitsConfig {
+            max_depth: config.limits.max_depth,
+            max_complexity: config.limits.max_complexity,
+            max_aliases: config.limits.max_aliases,
+            ..QueryLimitsConfig::default()
+        };
+        let schema = build_schema(Some(services.clone()), limits);
+        tracing::info!(country = %country, authority = %config.authority, "node ready");
+        Ok(Node { config, storage, services, schema })
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish.
+    /// The caller binds the listener, so tests can bind port 0 and read the real port.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = crate::http::router(self);
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,20 @@
+//! Database migrations of a cadena node, the same for SQLite and PostgreSQL.
+//!
+//! The node runs them at start-up and `cadena migrate` runs them on demand; tests migrate every
+//! fresh database with this same migrator, so the schema under test is the schema in use.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_officers;
+mod m20261125_000002_certifications;
+
+/// The ordered list of migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_officers::Migration), Box::new(m20261125_000002_certifications::Migration)]
+    }
+}

@@ -1,0 +1,67 @@
+//! The node's GraphQL subgraph (Apollo Federation v2): `Query`, `Mutation`, `Subscription`,
+//! with `Certification @key(fields: "id")` and `Operator @key(fields: "country tin")`.
+//!
+//! Transport (HTTP, WebSocket, SSE) and authentication live in the gateway; resolvers find the
+//! caller as [`RequestPrincipal`] in the request data and the services in [`NodeServices`].
+
+mod limits;
+mod mutation;
+mod query;
+mod scalars;
+mod subscription;
+mod types;
+
+use async_graphql::{Context, SDLExportOptions, Schema};
+
+pub use limits::{QueryLimits, QueryLimitsConfig};
+pub use mutation::Mutation;
+pub use query::Query;
+pub use subscription::Subscription;
+
+use crate::auth::Principal;
+use crate::services::{CertificationService, OfficerService};
+
+/// The node's schema type.
+pub type NodeSchema = Schema<Query, Mutation, Subscription>;
+
+/// The services resolvers call.
+#[derive(Clone, Debug)]
+pub struct NodeServices {
+    /// Officer accounts.
+    pub officers: OfficerService,
+    /// Certifications.
+    pub certifications: CertificationService,
+}
+
+/// The authenticated caller of one request or subscription (None: anonymous).
+#[derive(Clone, Debug, Default)]
+pub struct RequestPrincipal(pub Option<Principal>);
+
+pub(crate) fn principal<'a>(ctx: &'a Context<'_>) -> Option<&'a Principal> {
+    ctx.data_opt::<RequestPrincipal>().and_then(|p| p.0.as_ref())
+}
+
+pub(crate) fn services<'a>(ctx: &'a Context<'_>) -> &'a NodeServices {
+    ctx.data_unchecked::<NodeServices>()
+}
+
+/// Builds the schema with its limits.
+pub fn build_schema(services: Option<NodeServices>, limits: QueryLimitsConfig) -> NodeSchema {
+    let mut builder = Schema::build(Query, Mutation, Subscription)
+        .enable_federation()
+        .enable_subscription_in_federation()
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(limits.max_depth * 4)
+        .limit_directives(limits.max_directives)
+        .extension(QueryLimits::new(limits));
+    if let Some(services) = services {
+        builder = builder.data(services);
+    }
+    builder.finish()
+}
+
+/// The federation SDL of the subgraph, as committed in `schema/node.graphql`.
+pub fn sdl() -> String {
+    build_schema(None, QueryLimitsConfig::default()).sdl_with_options(SDLExportOptions::new().federation())
+}

@@ -1,0 +1,16 @@
+//! A cadena node's services over storage and its GraphQL subgraph.
+//!
+//! - [`storage`]: the database (SQLite or PostgreSQL), migrated by `cadena-migrations`.
+//! - [`auth`]: officer roles and the policy of who may do what, passwords, session tokens.
+//! - [`services`]: officers and certifications; every write is one transaction with its history.
+//! - [`events`]: certification events fanned out to subscribers after commit.
+//! - [`graphql`]: the Federation v2 subgraph over the services.
+
+pub mod auth;
+pub mod errors;
+pub mod events;
+pub mod graphql;
+pub mod services;
+pub mod storage;
+
+pub use errors::ServiceError;

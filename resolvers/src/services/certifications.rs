@@ -1,0 +1,664 @@
+//! AEO certifications: submission, the lifecycle transitions, reads, and the history.
+//!
+//! Every write runs in one database transaction that changes the certification row(s) and
+//! appends the history entry together, so the history can never disagree with the state.
+//! Events go out only after the commit.
+
+use cadena_credentials::history::{HistoryLink, verify_chain};
+use cadena_credentials::{AeoDataSet, AeoDataSetDraft, CountryCode, HistoryEntry, Status, Tin, Transition};
+use chrono::{NaiveDate, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::auth::roles::authorize;
+use crate::auth::{Operation, Principal, Role};
+use crate::errors::ServiceError;
+use crate::events::{CertificationEvent, EventBus};
+use crate::storage::Storage;
+use crate::storage::entities::{certification_history, certifications};
+
+/// Longest reason accepted for a decision.
+pub const MAX_REASON_LEN: usize = 2000;
+/// Largest page of `certifications`.
+pub const MAX_PAGE: u64 = 500;
+
+/// Filters of the `certifications` query; every given filter must match.
+#[derive(Clone, Debug, Default)]
+pub struct CertificationFilter {
+    /// Issuing country.
+    pub country: Option<String>,
+    /// Trader identification number (separators ignored).
+    pub tin: Option<String>,
+    /// Effective status (EXPIRED is computed).
+    pub status: Option<Status>,
+    /// Supply-chain role.
+    pub role: Option<cadena_credentials::SupplyChainRole>,
+}
+
+/// One page of certifications, oldest first.
+#[derive(Clone, Debug)]
+pub struct CertificationPage {
+    /// The certifications.
+    pub items: Vec<certifications::Model>,
+    /// Whether more follow the last one.
+    pub has_next_page: bool,
+}
+
+/// A lineage's history and whether its hash chain is intact.
+#[derive(Clone, Debug)]
+pub struct HistoryView {
+    /// Entries, oldest first.
+    pub entries: Vec<HistoryEntry>,
+    /// None when intact, else where it breaks.
+    pub chain_break: Option<String>,
+}
+
+/// Certifications issued by this node.
+#[derive(Clone, Debug)]
+pub struct CertificationService {
+    storage: Storage,
+    bus: EventBus,
+    country: CountryCode,
+}
+
+/// The effective status of a stored row on `today`.
+pub fn effective_status(row: &certifications::Model, today: NaiveDate) -> Status {
+    Status::parse(&row.status).unwrap_or(Status::Submitted).effective(row.valid_until, today)
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn parse_reason(transition: Transition, reason: Option<&str>) -> Result<Option<String>, ServiceError> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    match reason {
+        None if transition.requires_reason() => Err(ServiceError::field(
+            "reason",
+            format!("is required to {} a certification", transition.as_str().to_lowercase()),
+        )),
+        Some(r) if r.chars().count() > MAX_REASON_LEN => {
+            Err(ServiceError::field("reason", format!("must be at most {MAX_REASON_LEN} characters")))
+        }
+        r => Ok(r.map(str::to_owned)),
+    }
+}
+
+/// Whether a database error is a unique-key violation, which here means a concurrent writer
+/// got there first (PostgreSQL) or a duplicate certificate number.
+fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
+    matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}
+
+fn row_from_data_set(
+    set: &AeoDataSet,
+    id: Uuid,
+    lineage_id: Uuid,
+    version: i32,
+    previous: Option<Uuid>,
+    submitted_by: &str,
+) -> certifications::ActiveModel {
+    let now = Utc::now();
+    let roles: String = set.roles.iter().fold(String::from(","), |mut acc, r| {
+        acc.push_str(r.as_str());
+        acc.push(',');
+        acc
+    });
+    certifications::ActiveModel {
+        id: Set(id),
+        lineage_id: Set(lineage_id),
+        version: Set(version),
+        previous_version_id: Set(previous),
+        certificate_number: Set(set.certificate_number.clone()),
+        issuing_country: Set(set.issuing_country.as_str().to_owned()),
+        issuing_authority: Set(set.issuing_authority.clone()),
+        operator_name: Set(set.operator_name.clone()),
+        street: Set(set.address.street.clone()),
+        city: Set(set.address.city.clone()),
+        sub_entity: Set(set.address.sub_entity.clone()),
+        postcode: Set(set.address.postcode.clone()),
+        address_country: Set(set.address.country.as_str().to_owned()),
+        tin: Set(set.tin.as_str().to_owned()),
+        tin_scheme: Set(format!("{:?}", set.tin.scheme())),
+        partner_identifiers: Set(serde_json::to_value(&set.partner_identifiers).unwrap_or_default()),
+        certificate_type: Set(set.certificate_type.as_str().to_owned()),
+        roles: Set(roles),
+        authorisation_date: Set(set.authorisation_date),
+        valid_from: Set(set.valid_from),
+        valid_until: Set(set.valid_until),
+        last_validation_date: Set(set.last_validation_date),
+        status: Set(Status::Submitted.as_str().to_owned()),
+        submitted_by: Set(submitted_by.to_owned()),
+        approved_by: Set(None),
+        created_at: Set(now),
+        status_changed_at: Set(now),
+    }
+}
+
+fn entry_from_row(row: certification_history::Model) -> HistoryEntry {
+    HistoryEntry {
+        lineage: row.lineage_id.to_string(),
+        seq: row.seq,
+        version: row.version,
+        transition: Transition::parse(&row.transition).unwrap_or(Transition::Submit),
+        from: row.from_status.as_deref().and_then(Status::parse),
+        to: Status::parse(&row.to_status).unwrap_or(Status::Submitted),
+        actor: row.actor,
+        actor_role: row.actor_role,
+        at: row.at,
+        reason: row.reason,
+        prev_hash: row.prev_hash,
+        hash: row.hash,
+    }
+}
+
+/// Appends a sealed entry to a lineage's chain inside `txn`.
+async fn append_history(
+    txn: &DatabaseTransaction,
+    certification_id: Uuid,
+    link: HistoryLink,
+    lineage_id: Uuid,
+    first_of_lineage: bool,
+) -> Result<HistoryEntry, ServiceError> {
+    let previous = if first_of_lineage {
+        None
+    } else {
+        certification_history::Entity::find()
+            .filter(certification_history::Column::LineageId.eq(lineage_id))
+            .order_by_desc(certification_history::Column::Seq)
+            .one(txn)
+            .await?
+    };
+    let entry = link.seal(previous.as_ref().map(|p| (p.hash.as_str(), p.seq)));
+    certification_history::ActiveModel {
+        lineage_id: Set(lineage_id),
+        seq: Set(entry.seq),
+        certification_id: Set(certification_id),
+        version: Set(entry.version),
+        transition: Set(entry.transition.as_str().to_owned()),
+        from_status: Set(entry.from.map(|s| s.as_str().to_owned())),
+        to_status: Set(entry.to.as_str().to_owned()),
+        actor: Set(entry.actor.clone()),
+        actor_role: Set(entry.actor_role.clone()),
+        at: Set(entry.at),
+        reason: Set(entry.reason.clone()),
+        prev_hash: Set(entry.prev_hash.clone()),
+        hash: Set(entry.hash.clone()),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ServiceError::Conflict("the certification changed concurrently; reload and try again".into())
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(entry)
+}
+
+/// Moves one row from `from` to `to` if nobody changed it meanwhile.
+async fn set_status(
+    txn: &DatabaseTransaction,
+    row: &certifications::Model,
+    to: Status,
+    approved_by: Option<&str>,
+) -> Result<certifications::Model, ServiceError> {
+    let now = Utc::now();
+    let mut update = certifications::Entity::update_many()
+        .col_expr(certifications::Column::Status, Expr::value(to.as_str()))
+        .col_expr(certifications::Column::StatusChangedAt, Expr::value(now))
+        .filter(certifications::Column::Id.eq(row.id))
+        .filter(certifications::Column::Status.eq(row.status.clone()));
+    if let Some(approver) = approved_by {
+        update = update.col_expr(certifications::Column::ApprovedBy, Expr::value(approver));
+    }
+    let result = update.exec(txn).await?;
+    if result.rows_affected != 1 {
+        return Err(ServiceError::Conflict("the certification changed concurrently; reload and try again".into()));
+    }
+    let mut updated = row.clone();
+    updated.status = to.as_str().to_owned();
+    updated.status_changed_at = now;
+    if let Some(approver) = approved_by {
+        updated.approved_by = Some(approver.to_owned());
+    }
+    Ok(updated)
+}
+
+struct Committed {
+    events: Vec<CertificationEvent>,
+    result: certifications::Model,
+}
+
+impl CertificationService {
+    /// The certifications of the node of `country`.
+    pub fn new(storage: Storage, bus: EventBus, country: CountryCode) -> CertificationService {
+        CertificationService { storage, bus, country }
+    }
+
+    /// The node's country.
+    pub fn country(&self) -> CountryCode {
+        self.country
+    }
+
+    /// The event bus transitions are published on.
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    fn parse_data_set(&self, draft: &AeoDataSetDraft) -> Result<AeoDataSet, ServiceError> {
+        // Another country's certification cannot be judged here at all (its TIN follows that
+        // country's rules), so that error comes alone and first.
+        if let Ok(country) = CountryCode::parse(&draft.issuing_country)
+            && country != self.country
+        {
+            return Err(ServiceError::field(
+                "input.issuingCountry",
+                format!("this node certifies for {} only, not {}", self.country.as_str(), country.as_str()),
+            ));
+        }
+        AeoDataSet::parse(draft, "input").map_err(ServiceError::InvalidInput)
+    }
+
+    fn publish(&self, committed: Committed) -> certifications::Model {
+        for event in committed.events {
+            self.bus.publish(event);
+        }
+        committed.result
+    }
+
+    /// Files a new certification (REGISTRAR). It waits in SUBMITTED for an approver.
+    #[tracing::instrument(skip_all, fields(officer = principal.map(|p| p.username.as_str())))]
+    pub async fn submit(
+        &self,
+        principal: Option<&Principal>,
+        draft: &AeoDataSetDraft,
+    ) -> Result<certifications::Model, ServiceError> {
+        let (officer, role) = authorize(principal, Operation::SubmitCertification)?;
+        let set = self.parse_data_set(draft)?;
+        let id = Uuid::now_v7();
+        let row = row_from_data_set(&set, id, id, 1, None, &officer.username);
+
+        let _gate = self.storage.write_gate().await;
+        let txn = self.storage.db().begin().await?;
+        let inserted = row.insert(&txn).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                ServiceError::field(
+                    "input.certificateNumber",
+                    format!("certificate {} already exists in {}", set.certificate_number, set.issuing_country),
+                )
+            } else {
+                e.into()
+            }
+        })?;
+        let entry = append_history(
+            &txn,
+            id,
+            self.link(&inserted, Transition::Submit, None, Status::Submitted, officer, role, None),
+            id,
+            true,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(self.publish(Committed { events: vec![event(&entry, inserted.clone())], result: inserted }))
+    }
+
+    /// Files a new version of a granted or suspended certification (REGISTRAR). When an
+    /// approver approves it, it replaces the current version, which becomes AMENDED; both stay.
+    #[tracing::instrument(skip_all, fields(officer = principal.map(|p| p.username.as_str()), %id))]
+    pub async fn amend(
+        &self,
+        principal: Option<&Principal>,
+        id: Uuid,
+        draft: &AeoDataSetDraft,
+    ) -> Result<certifications::Model, ServiceError> {
+        let (officer, role) = authorize(principal, Operation::AmendCertification)?;
+        let set = self.parse_data_set(draft)?;
+
+        let _gate = self.storage.write_gate().await;
+        let txn = self.storage.db().begin().await?;
+        let current = self.find(&txn, id).await?;
+        let from = effective_status(&current, today());
+        Transition::Supersede.apply(from)?;
+        if set.certificate_number != current.certificate_number {
+            return Err(ServiceError::field(
+                "input.certificateNumber",
+                format!("an amendment keeps the certificate number {}", current.certificate_number),
+            ));
+        }
+        let newest = certifications::Entity::find()
+            .filter(certifications::Column::LineageId.eq(current.lineage_id))
+            .order_by_desc(certifications::Column::Version)
+            .one(&txn)
+            .await?
+            .unwrap_or_else(|| current.clone());
+        if newest.id != current.id {
+            return Err(ServiceError::Conflict(format!(
+                "version {} of this certificate is already pending or newer; amend that one",
+                newest.version
+            )));
+        }
+        let new_id = Uuid::now_v7();
+        let row = row_from_data_set(
+            &set,
+            new_id,
+            current.lineage_id,
+            current.version + 1,
+            Some(current.id),
+            &officer.username,
+        );
+        let inserted = row.insert(&txn).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                ServiceError::Conflict("another amendment was filed concurrently".into())
+            } else {
+                e.into()
+            }
+        })?;
+        let entry = append_history(
+            &txn,
+            new_id,
+            self.link(&inserted, Transition::Submit, None, Status::Submitted, officer, role, None),
+            current.lineage_id,
+            false,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(self.publish(Committed { events: vec![event(&entry, inserted.clone())], result: inserted }))
+    }
+
+    /// Grants a submitted certification (APPROVER, not its submitter).
+    pub async fn approve(
+        &self,
+        principal: Option<&Principal>,
+        id: Uuid,
+    ) -> Result<certifications::Model, ServiceError> {
+        self.transition(principal, Operation::ApproveCertification, Transition::Approve, id, None).await
+    }
+
+    /// Refuses a submitted certification (APPROVER).
+    pub async fn reject(
+        &self,
+        principal: Option<&Principal>,
+        id: Uuid,
+        reason: Option<&str>,
+    ) -> Result<certifications::Model, ServiceError> {
+        self.transition(principal, Operation::RejectCertification, Transition::Reject, id, reason).await
+    }
+
+    /// Suspends a granted certification (APPROVER).
+    pub async fn suspend(
+        &self,
+        principal: Option<&Principal>,
+        id: Uuid,
+        reason: Option<&str>,
+    ) -> Result<certifications::Model, ServiceError> {
+        self.transition(principal, Operation::SuspendCertification, Transition::Suspend, id, reason).await
+    }
+
+    /// Lifts a suspension (APPROVER).
+    pub async fn reinstate(
+        &self,
+        principal: Option<&Principal>,
+        id: Uuid,
+        reason: Option<&str>,
+    ) -> Result<certifications::Model, ServiceError> {
+        self.transition(principal, Operation::ReinstateCertification, Transition::Reinstate, id, reason).await
+    }
+
+    /// Withdraws a certification for good (APPROVER).
+    pub async fn revoke(
+        &self,
+        principal: Option<&Principal>,
+        id: Uuid,
+        reason: Option<&str>,
+    ) -> Result<certifications::Model, ServiceError> {
+        self.transition(principal, Operation::RevokeCertification, Transition::Revoke, id, reason).await
+    }
+
+    /// Voids a certification from the start (APPROVER).
+    pub async fn annul(
+        &self,
+        principal: Option<&Principal>,
+        id: Uuid,
+        reason: Option<&str>,
+    ) -> Result<certifications::Model, ServiceError> {
+        self.transition(principal, Operation::AnnulCertification, Transition::Annul, id, reason).await
+    }
+
+    #[tracing::instrument(skip(self, principal, reason), fields(officer = principal.map(|p| p.username.as_str())))]
+    async fn transition(
+        &self,
+        principal: Option<&Principal>,
+        operation: Operation,
+        transition: Transition,
+        id: Uuid,
+        reason: Option<&str>,
+    ) -> Result<certifications::Model, ServiceError> {
+        let (officer, role) = authorize(principal, operation)?;
+        let reason = parse_reason(transition, reason)?;
+
+        let _gate = self.storage.write_gate().await;
+        let txn = self.storage.db().begin().await?;
+        let row = self.find(&txn, id).await?;
+        let from = effective_status(&row, today());
+        let to = transition.apply(from)?;
+        if transition == Transition::Approve && row.submitted_by == officer.username {
+            return Err(ServiceError::FourEyes(officer.username.clone()));
+        }
+        let approver = (transition == Transition::Approve).then_some(officer.username.as_str());
+        let mut events = Vec::with_capacity(2);
+
+        // Approving an amendment retires the version it replaces, in the same transaction.
+        if transition == Transition::Approve
+            && let Some(previous_id) = row.previous_version_id
+        {
+            let previous = self.find(&txn, previous_id).await?;
+            let previous_from = effective_status(&previous, today());
+            let previous_to = Transition::Supersede.apply(previous_from)?;
+            let retired = set_status(&txn, &previous, previous_to, None).await?;
+            let link = self.link(
+                &retired,
+                Transition::Supersede,
+                Some(previous_from),
+                previous_to,
+                officer,
+                role,
+                Some(format!("replaced by version {}", row.version)),
+            );
+            let entry = append_history(&txn, previous.id, link, row.lineage_id, false).await?;
+            events.push(event(&entry, retired));
+        }
+
+        let updated = set_status(&txn, &row, to, approver).await?;
+        let link = self.link(&updated, transition, Some(from), to, officer, role, reason);
+        let entry = append_history(&txn, row.id, link, row.lineage_id, false).await?;
+        txn.commit().await?;
+        events.push(event(&entry, updated.clone()));
+        Ok(self.publish(Committed { events, result: updated }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn link(
+        &self,
+        row: &certifications::Model,
+        transition: Transition,
+        from: Option<Status>,
+        to: Status,
+        officer: &Principal,
+        role: Role,
+        reason: Option<String>,
+    ) -> HistoryLink {
+        HistoryLink {
+            lineage: row.lineage_id.to_string(),
+            version: row.version,
+            transition,
+            from,
+            to,
+            actor: officer.username.clone(),
+            actor_role: role.as_str().to_owned(),
+            at: Utc::now(),
+            reason,
+        }
+    }
+
+    async fn find<C: ConnectionTrait>(&self, db: &C, id: Uuid) -> Result<certifications::Model, ServiceError> {
+        certifications::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("certification {id}")))
+    }
+
+    /// One certification (any officer role that reads).
+    pub async fn get(
+        &self,
+        principal: Option<&Principal>,
+        id: Uuid,
+    ) -> Result<Option<certifications::Model>, ServiceError> {
+        authorize(principal, Operation::ReadCertifications)?;
+        Ok(certifications::Entity::find_by_id(id).one(self.storage.db()).await?)
+    }
+
+    /// Certifications matching `filter`, oldest first, `first` at a time after the cursor `after`
+    /// (the id of the last certification of the previous page).
+    pub async fn list(
+        &self,
+        principal: Option<&Principal>,
+        filter: &CertificationFilter,
+        first: Option<i32>,
+        after: Option<Uuid>,
+    ) -> Result<CertificationPage, ServiceError> {
+        authorize(principal, Operation::ReadCertifications)?;
+        self.list_unchecked(filter, first, after).await
+    }
+
+    /// [`Self::list`] without authorisation: for the benchmark and for callers that already
+    /// authorised.
+    pub async fn list_unchecked(
+        &self,
+        filter: &CertificationFilter,
+        first: Option<i32>,
+        after: Option<Uuid>,
+    ) -> Result<CertificationPage, ServiceError> {
+        let limit = match first {
+            None => 50,
+            Some(n) if n >= 1 && (n as u64) <= MAX_PAGE => n as u64,
+            Some(_) => return Err(ServiceError::field("first", format!("must be between 1 and {MAX_PAGE}"))),
+        };
+        let mut condition = Condition::all();
+        let country = match filter.country.as_deref() {
+            Some(c) => {
+                let code = CountryCode::parse(c).map_err(|e| ServiceError::field("filter.country", e.to_string()))?;
+                condition = condition.add(certifications::Column::IssuingCountry.eq(code.as_str()));
+                Some(code)
+            }
+            None => None,
+        };
+        if let Some(tin) = filter.tin.as_deref() {
+            condition = condition.add(certifications::Column::Tin.eq(normalise_tin(country, tin)));
+        }
+        if let Some(role) = filter.role {
+            condition = condition.add(certifications::Column::Roles.like(format!("%,{},%", role.as_str())));
+        }
+        if let Some(status) = filter.status {
+            condition = condition.add(status_condition(status, today()));
+        }
+        if let Some(after) = after {
+            condition = condition.add(certifications::Column::Id.gt(after));
+        }
+        let mut items = certifications::Entity::find()
+            .filter(condition)
+            .order_by_asc(certifications::Column::Id)
+            .limit(limit + 1)
+            .all(self.storage.db())
+            .await?;
+        let has_next_page = items.len() as u64 > limit;
+        items.truncate(limit as usize);
+        Ok(CertificationPage { items, has_next_page })
+    }
+
+    /// Every version of every certification of one operator, by country and TIN.
+    pub async fn by_operator(
+        &self,
+        principal: Option<&Principal>,
+        country: &str,
+        tin: &str,
+    ) -> Result<Vec<certifications::Model>, ServiceError> {
+        authorize(principal, Operation::ReadCertifications)?;
+        self.by_operator_unchecked(country, tin).await
+    }
+
+    /// [`Self::by_operator`] without authorisation (the benchmark's lookup).
+    pub async fn by_operator_unchecked(
+        &self,
+        country: &str,
+        tin: &str,
+    ) -> Result<Vec<certifications::Model>, ServiceError> {
+        let code = CountryCode::parse(country).map_err(|e| ServiceError::field("country", e.to_string()))?;
+        Ok(certifications::Entity::find()
+            .filter(certifications::Column::IssuingCountry.eq(code.as_str()))
+            .filter(certifications::Column::Tin.eq(normalise_tin(Some(code), tin)))
+            .order_by_asc(certifications::Column::Id)
+            .all(self.storage.db())
+            .await?)
+    }
+
+    /// The lineage history of a certification, with a check of its hash chain.
+    pub async fn history(&self, principal: Option<&Principal>, id: Uuid) -> Result<HistoryView, ServiceError> {
+        authorize(principal, Operation::ReadHistory)?;
+        let row = self.find(self.storage.db(), id).await?;
+        let entries: Vec<HistoryEntry> = certification_history::Entity::find()
+            .filter(certification_history::Column::LineageId.eq(row.lineage_id))
+            .order_by_asc(certification_history::Column::Seq)
+            .all(self.storage.db())
+            .await?
+            .into_iter()
+            .map(entry_from_row)
+            .collect();
+        let chain_break = verify_chain(&entries).err().map(|b| b.to_string());
+        if let Some(problem) = &chain_break {
+            tracing::error!(%id, %problem, "history chain broken");
+        }
+        Ok(HistoryView { entries, chain_break })
+    }
+}
+
+/// A TIN as stored: parsed when the country is known and the number parses, else stripped of
+/// separators, so a lookup never fails just because the caller typed dots or dashes.
+fn normalise_tin(country: Option<CountryCode>, tin: &str) -> String {
+    country.and_then(|c| Tin::parse(c, tin).ok()).map(|t| t.as_str().to_owned()).unwrap_or_else(|| {
+        tin.chars().filter(|c| !matches!(c, '.' | '-' | '/' | ' ')).flat_map(char::to_uppercase).collect()
+    })
+}
+
+/// SQL for an *effective* status: EXPIRED is stored as GRANTED or SUSPENDED past its end.
+fn status_condition(status: Status, today: NaiveDate) -> Condition {
+    use certifications::Column as C;
+    let still_valid = Condition::any().add(C::ValidUntil.is_null()).add(C::ValidUntil.gte(today));
+    match status {
+        Status::Expired => Condition::all()
+            .add(C::Status.is_in([Status::Granted.as_str(), Status::Suspended.as_str()]))
+            .add(C::ValidUntil.lt(today)),
+        Status::Granted | Status::Suspended => Condition::all().add(C::Status.eq(status.as_str())).add(still_valid),
+        other => Condition::all().add(C::Status.eq(other.as_str())),
+    }
+}
+
+fn event(entry: &HistoryEntry, certification: certifications::Model) -> CertificationEvent {
+    CertificationEvent {
+        sequence: 0,
+        transition: entry.transition,
+        from: entry.from,
+        to: entry.to,
+        actor: entry.actor.clone(),
+        actor_role: entry.actor_role.clone(),
+        at: entry.at,
+        reason: entry.reason.clone(),
+        certification,
+    }
+}

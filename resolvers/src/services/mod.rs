@@ -1,0 +1,8 @@
+//! The node's services: every read and write of officers and certifications goes through here,
+//! authorised, validated, and (for writes) in one database transaction.
+
+pub mod certifications;
+pub mod officers;
+
+pub use certifications::{CertificationFilter, CertificationPage, CertificationService, HistoryView};
+pub use officers::{LoginOutcome, OfficerService};

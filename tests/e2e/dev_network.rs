@@ -1,0 +1,185 @@
+//! `cadena dev` as a real process: three nodes come up on embedded defaults, `network.json`
+//! lists them with working credentials, each node certifies for its own country only, and
+//! SIGTERM shuts everything down cleanly.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The `cadena` binary built alongside this test binary (same target dir and profile).
+fn cadena_binary() -> PathBuf {
+    let mut dir = std::env::current_exe().expect("test binary path");
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let binary = dir.join("cadena");
+    assert!(binary.exists(), "{} missing: run the tests with `cargo test --workspace`", binary.display());
+    binary
+}
+
+async fn graphql(client: &reqwest::Client, url: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request = client.post(url).json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_network_brings_up_mx_co_cr_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(cadena_binary())
+        .args(["dev", "--data-dir"])
+        .arg(dir.path())
+        .args(["--countries", "MX,CO,CR", "--port-base", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let network_path = dir.path().join("network.json");
+    let network: Value = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(bytes) = std::fs::read(&network_path)
+                && let Ok(v) = serde_json::from_slice(&bytes)
+            {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("network.json within 60 s");
+
+    let nodes = network["nodes"].as_array().unwrap();
+    let countries: Vec<&str> = nodes.iter().map(|n| n["country"].as_str().unwrap()).collect();
+    assert_eq!(countries, ["MX", "CO", "CR"]);
+    let client = reqwest::Client::new();
+    for node in nodes {
+        let url = node["graphql"].as_str().unwrap();
+        let users = node["users"].as_array().unwrap();
+        let roles: Vec<&str> = users.iter().map(|u| u["roles"][0].as_str().unwrap()).collect();
+        for role in ["ADMIN", "REGISTRAR", "APPROVER", "RISK_OFFICER"] {
+            assert!(roles.contains(&role), "{} seeds a {role}", node["country"]);
+        }
+        for user in users {
+            let login = graphql(
+                &client,
+                url,
+                None,
+                "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { officer { roles } } }",
+                json!({ "u": user["username"], "p": user["password"] }),
+            )
+            .await;
+            assert_eq!(login["data"]["login"]["officer"]["roles"], user["roles"], "{login}");
+        }
+        let country = graphql(&client, url, None, "{ nodeCountry }", json!({})).await;
+        assert_eq!(country["data"]["nodeCountry"], node["country"]);
+    }
+
+    // The MX registrar certifies and the MX approver grants, on the real binary.
+    let mx = &nodes[0];
+    let token = |role: &str| {
+        let user = mx["users"].as_array().unwrap().iter().find(|u| u["roles"][0] == role).unwrap().clone();
+        let client = client.clone();
+        let url = mx["graphql"].as_str().unwrap().to_owned();
+        async move {
+            let login = graphql(
+                &client,
+                &url,
+                None,
+                "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+                json!({ "u": user["username"], "p": user["password"] }),
+            )
+            .await;
+            login["data"]["login"]["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let registrar = token("REGISTRAR").await;
+    let approver = token("APPROVER").await;
+    let url = mx["graphql"].as_str().unwrap();
+    let input = json!({
+        "certificateNumber": "OEA-DEV-1", "issuingCountry": "MX", "issuingAuthority": "ANAM",
+        "operatorName": "Dev SA", "address": { "street": "Calle 1", "city": "CDMX", "country": "MX" },
+        "tin": "GODE561231GR8", "certificateType": "FULL", "roles": ["MANUFACTURER"], "authorisationDate": "2026-02-01"
+    });
+    let submitted = graphql(
+        &client,
+        url,
+        Some(&registrar),
+        "mutation($i: CertificationInput!) { submitCertification(input: $i) { id } }",
+        json!({ "i": input }),
+    )
+    .await;
+    let id = submitted["data"]["submitCertification"]["id"].as_str().unwrap().to_owned();
+    let approved = graphql(
+        &client,
+        url,
+        Some(&approver),
+        "mutation($id: ID!) { approveCertification(id: $id) { status } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(approved["data"]["approveCertification"]["status"], "GRANTED", "{approved}");
+
+    let pid = child.id().expect("running") as i32;
+    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits within 20 s of SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+
+    // A restart on the same directory keeps the data and the credentials.
+    let before = std::fs::read_to_string(&network_path).unwrap();
+    let mut again = tokio::process::Command::new(cadena_binary())
+        .args(["dev", "--data-dir"])
+        .arg(dir.path())
+        .args(["--countries", "MX,CO,CR", "--port-base", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let restarted: Value = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&network_path)
+                && text != before
+                && let Ok(v) = serde_json::from_str::<Value>(&text)
+            {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("restarted network.json");
+    let old: Value = serde_json::from_str(&before).unwrap();
+    assert_eq!(restarted["nodes"][0]["users"], old["nodes"][0]["users"], "passwords survive a restart");
+    let url = restarted["nodes"][0]["graphql"].as_str().unwrap();
+    let user =
+        restarted["nodes"][0]["users"].as_array().unwrap().iter().find(|u| u["roles"][0] == "RISK_OFFICER").unwrap();
+    let login = graphql(
+        &client,
+        url,
+        None,
+        "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+        json!({ "u": user["username"], "p": user["password"] }),
+    )
+    .await;
+    let risk = login["data"]["login"]["token"].as_str().unwrap();
+    let found = graphql(
+        &client,
+        url,
+        Some(risk),
+        "{ operator(country: \"MX\", tin: \"GODE561231GR8\") { certifications { status } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(found["data"]["operator"]["certifications"], json!([{ "status": "GRANTED" }]));
+    again.start_kill().unwrap();
+}

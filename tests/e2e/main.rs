@@ -1,0 +1,25 @@
+//! End-to-end tests of cadena nodes over real HTTP, against SQLite and PostgreSQL both.
+//! One test binary (fast to link, one place to look), one module per area.
+
+/// Generates `<name>::sqlite` and `<name>::postgres` tests from `async fn <name>(Backend)`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(cadena_tests::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(cadena_tests::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+mod dev_network;
+mod graphql_over_http;
+mod lifecycle;
+mod refused_input;
+mod roles;
+mod schema_drift;

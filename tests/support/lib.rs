@@ -1,0 +1,410 @@
+//! Test support: [`TestApp`] spawns a real cadena node in-process on port 0, against a fresh
+//! SQLite file or a fresh PostgreSQL database migrated by the real migrator, with officers
+//! seeded for every role, and talks to it over real HTTP and WebSocket.
+//!
+//! Logs stay silent unless `TEST_LOG` is set.
+
+use std::collections::HashMap;
+use std::sync::Once;
+
+use cadena_credentials::CountryCode;
+use cadena_gateway::{Node, NodeConfig};
+use cadena_resolvers::auth::Role;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// Where PostgreSQL tests create their databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CADENA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// The database a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the local PostgreSQL server.
+    Postgres,
+}
+
+/// Every seeded officer's password (tests only).
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The officers every test node has: username → roles.
+pub fn seeded_officers() -> Vec<(&'static str, Role)> {
+    vec![
+        ("admin", Role::Admin),
+        ("registrar", Role::Registrar),
+        ("approver", Role::Approver),
+        ("approver2", Role::Approver),
+        ("risk", Role::RiskOfficer),
+        ("auditor", Role::Auditor),
+    ]
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            cadena_gateway::telemetry::init();
+        }
+    });
+}
+
+/// A PostgreSQL database that is dropped when the test ends, pass or fail.
+#[derive(Debug)]
+struct PgDatabase {
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create() -> PgDatabase {
+        use sea_orm::ConnectionTrait;
+        let name = format!("cadena_test_{}", uuid::Uuid::new_v4().simple());
+        let admin =
+            sea_orm::Database::connect(postgres_admin_url()).await.expect("PostgreSQL must run at 127.0.0.1:5432");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        admin.close().await.ok();
+        PgDatabase { name }
+    }
+
+    fn url(&self) -> String {
+        let base = postgres_admin_url();
+        let (server, _) = base.rsplit_once('/').expect("URL with a database");
+        format!("{server}/{}", self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                use sea_orm::ConnectionTrait;
+                let admin = sea_orm::Database::connect(postgres_admin_url()).await.ok()?;
+                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Builds a [`TestApp`].
+#[derive(Debug)]
+pub struct TestAppBuilder {
+    backend: Backend,
+    country: String,
+    max_body_bytes: Option<usize>,
+}
+
+impl TestAppBuilder {
+    /// Runs against `backend`.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Certifies for `country`.
+    pub fn country(mut self, country: &str) -> Self {
+        self.country = country.into();
+        self
+    }
+
+    /// Caps request bodies.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = Some(bytes);
+        self
+    }
+
+    /// Starts the node and seeds the officers.
+    pub async fn spawn(self) -> TestApp {
+        init_logs();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let country = CountryCode::parse(&self.country).expect("test country");
+        let mut config = NodeConfig::new(country, format!("Customs of {}", country.name()), dir.path());
+        let database = match self.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgDatabase::create().await),
+        };
+        if let Some(db) = &database {
+            config.database_url = Some(cadena_gateway::config::Secret::new(db.url()));
+        }
+        if let Some(bytes) = self.max_body_bytes {
+            config.limits.max_body_bytes = bytes;
+        }
+        let node = Node::start(config).await.expect("node starts");
+        for (username, role) in seeded_officers() {
+            node.services.officers.ensure(username, PASSWORD, &[role]).await.expect("seed officer");
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let address = listener.local_addr().expect("local address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = node.clone();
+        tokio::spawn(async move {
+            server
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("server runs");
+        });
+        TestApp {
+            base: format!("http://{address}"),
+            country: country.as_str().to_owned(),
+            client: reqwest::Client::new(),
+            node,
+            tokens: tokio::sync::Mutex::new(HashMap::new()),
+            _stop: stop,
+            _database: database,
+            _dir: dir,
+        }
+    }
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Its country code.
+    pub country: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The node itself, for direct checks of storage.
+    pub node: Node,
+    tokens: tokio::sync::Mutex<HashMap<String, String>>,
+    _stop: oneshot::Sender<()>,
+    _database: Option<PgDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+/// A GraphQL answer with its HTTP status.
+#[derive(Debug, Clone)]
+pub struct GqlResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// The JSON body.
+    pub body: Value,
+}
+
+impl GqlResponse {
+    /// `data`, panicking with the errors when there are any.
+    pub fn data(&self) -> &Value {
+        assert!(self.body.get("errors").is_none(), "unexpected errors (HTTP {}): {}", self.status, self.body);
+        &self.body["data"]
+    }
+
+    /// The first error's `extensions.code`, panicking when there is none.
+    pub fn error_code(&self) -> String {
+        self.body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected an error with a code, got HTTP {}: {}", self.status, self.body))
+            .to_owned()
+    }
+
+    /// The first error's message.
+    pub fn error_message(&self) -> String {
+        self.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The fields named in the first error's `extensions.fields`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"][0]["extensions"]["fields"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f["field"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    /// A builder: SQLite, Mexico.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder { backend: Backend::Sqlite, country: "MX".into(), max_body_bytes: None }
+    }
+
+    /// `http://.../graphql`.
+    pub fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.base)
+    }
+
+    /// Posts a GraphQL request as `officer` (None: anonymous).
+    pub async fn gql(&self, officer: Option<&str>, query: &str, variables: Value) -> GqlResponse {
+        let token = match officer {
+            Some(officer) => Some(self.token(officer).await),
+            None => None,
+        };
+        self.gql_with_token(token.as_deref(), query, variables).await
+    }
+
+    /// Posts a GraphQL request with a bearer token (None: anonymous).
+    pub async fn gql_with_token(&self, token: Option<&str>, query: &str, variables: Value) -> GqlResponse {
+        let mut request = self
+            .client
+            .post(self.graphql_url())
+            .header("accept", "application/graphql-response+json")
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request reaches the node");
+        let status = response.status().as_u16();
+        let content_type =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON (HTTP {status}): {text}"));
+        GqlResponse { status, content_type, body }
+    }
+
+    /// Logs in (once per officer) and returns the token.
+    pub async fn token(&self, officer: &str) -> String {
+        if let Some(token) = self.tokens.lock().await.get(officer) {
+            return token.clone();
+        }
+        let response = self
+            .gql_with_token(
+                None,
+                "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+                json!({ "u": officer, "p": PASSWORD }),
+            )
+            .await;
+        let token = response.data()["login"]["token"].as_str().expect("token").to_owned();
+        self.tokens.lock().await.insert(officer.to_owned(), token.clone());
+        token
+    }
+
+    /// A complete, valid certification input for this node's country.
+    pub fn certification_input(&self, number: &str, tin: &str) -> Value {
+        json!({
+            "certificateNumber": number,
+            "issuingCountry": self.country,
+            "issuingAuthority": format!("Customs of {}", self.country),
+            "operatorName": "Exportadora del Pacífico S.A.",
+            "address": { "street": "Av. Central 100", "city": "Capital", "subEntity": "Centro", "postcode": "10101", "country": self.country },
+            "tin": tin,
+            "certificateType": "SECURITY_AND_SAFETY",
+            "roles": ["EXPORTER", "IMPORTER"],
+            "authorisationDate": "2026-01-15",
+            "validUntil": "2099-12-31"
+        })
+    }
+
+    /// Submits as `registrar`; returns the response.
+    pub async fn submit(&self, input: Value) -> GqlResponse {
+        self.gql(
+            Some("registrar"),
+            "mutation($i: CertificationInput!) { submitCertification(input: $i) { id status tin warnings } }",
+            json!({ "i": input }),
+        )
+        .await
+    }
+
+    /// Submits as `registrar` and approves as `approver`; returns the id.
+    pub async fn granted(&self, number: &str, tin: &str) -> String {
+        let submitted = self.submit(self.certification_input(number, tin)).await;
+        let id = submitted.data()["submitCertification"]["id"].as_str().expect("id").to_owned();
+        let approved = self.transition("approver", "approveCertification", &id, None).await;
+        assert_eq!(approved.data()["approveCertification"]["status"], "GRANTED");
+        id
+    }
+
+    /// Runs a lifecycle mutation (`approveCertification`, `suspendCertification`, ...).
+    pub async fn transition(&self, officer: &str, mutation: &str, id: &str, reason: Option<&str>) -> GqlResponse {
+        self.transition_as(Some(officer), mutation, id, reason).await
+    }
+
+    /// How many certifications (all statuses) the node stores, read straight from the database.
+    pub async fn stored_certifications(&self) -> u64 {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        cadena_resolvers::storage::entities::certifications::Entity::find()
+            .count(self.node.storage.db())
+            .await
+            .expect("count")
+    }
+
+    /// How many history entries the node stores.
+    pub async fn stored_history_entries(&self) -> u64 {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        cadena_resolvers::storage::entities::certification_history::Entity::find()
+            .count(self.node.storage.db())
+            .await
+            .expect("count")
+    }
+
+    /// Opens a `graphql-transport-ws` subscription as `officer`; returns a receiver of the
+    /// `payload` of every `next` message (or of the `error` message).
+    pub async fn subscribe_ws(&self, officer: &str, query: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+        let token = self.token(officer).await;
+        let url = format!("{}/graphql", self.base.replace("http://", "ws://"));
+        let mut request = url.into_client_request().expect("ws request");
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+        let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+        socket.send(Message::Text(init.to_string().into())).await.expect("send init");
+        loop {
+            let message = socket.next().await.expect("ack").expect("ack frame");
+            if let Message::Text(text) = message {
+                let value: Value = serde_json::from_str(&text).expect("json");
+                assert_eq!(value["type"], "connection_ack", "{value}");
+                break;
+            }
+        }
+        let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
+        socket.send(Message::Text(subscribe.to_string().into())).await.expect("send subscribe");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                if let Message::Text(text) = message {
+                    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    match value["type"].as_str() {
+                        Some("next") => {
+                            let _ = tx.send(value["payload"].clone());
+                        }
+                        Some("error") => {
+                            let _ = tx.send(json!({ "errors": value["payload"] }));
+                        }
+                        Some("complete") => break,
+                        _ => {}
+                    }
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// Valid trader IDs from the shipped fixtures of `cadena-credentials`, by fixture name.
+pub fn valid_tins(fixture: &str) -> Vec<String> {
+    let path = format!("{}/../credentials/tests/fixtures/tin-valid/{fixture}.txt", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+impl TestApp {
+    /// [`TestApp::transition`] as an optional officer (None: anonymous).
+    pub async fn transition_as(
+        &self,
+        officer: Option<&str>,
+        mutation: &str,
+        id: &str,
+        reason: Option<&str>,
+    ) -> GqlResponse {
+        let query = match reason {
+            Some(_) => format!("mutation($id: ID!, $r: String!) {{ {mutation}(id: $id, reason: $r) {{ id status }} }}"),
+            None => format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ id status }} }}"),
+        };
+        self.gql(officer, &query, json!({ "id": id, "r": reason })).await
+    }
+}
