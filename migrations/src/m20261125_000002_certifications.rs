@@ -33,6 +33,8 @@ enum Certifications {
     ApprovedBy,
     CreatedAt,
     StatusChangedAt,
+    HistorySeq,
+    HistoryHead,
 }
 
 #[derive(DeriveIden)]
@@ -91,6 +93,10 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(C::ApprovedBy).string_len(64).null())
                     .col(ColumnDef::new(C::CreatedAt).timestamp_with_time_zone().not_null())
                     .col(ColumnDef::new(C::StatusChangedAt).timestamp_with_time_zone().not_null())
+                    // The lineage's history chain head, kept on every version's row so a
+                    // transition reads one row, not the history, to link its entry.
+                    .col(ColumnDef::new(C::HistorySeq).big_integer().not_null())
+                    .col(ColumnDef::new(C::HistoryHead).string_len(64).not_null())
                     .to_owned(),
             )
             .await?;

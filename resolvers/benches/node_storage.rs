@@ -305,6 +305,9 @@ fn synthetic_row(i: usize, now: DateTime<Utc>, authorised: NaiveDate) -> certifi
         approved_by: Set(Some("bulk-approver".into())),
         created_at: Set(now),
         status_changed_at: Set(now),
+        // Bulk rows have no history; the lookup never reads it.
+        history_seq: Set(0),
+        history_head: Set(String::new()),
     }
 }
 

@@ -17,7 +17,6 @@ macro_rules! on_both_backends {
     )*};
 }
 
-mod dev_network;
 mod graphql_over_http;
 mod lifecycle;
 mod refused_input;

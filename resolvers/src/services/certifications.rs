@@ -9,8 +9,8 @@ use cadena_credentials::{AeoDataSet, AeoDataSetDraft, CountryCode, HistoryEntry,
 use chrono::{NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Set,
 };
 use uuid::Uuid;
 
@@ -18,8 +18,8 @@ use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal, Role};
 use crate::errors::ServiceError;
 use crate::events::{CertificationEvent, EventBus};
-use crate::storage::Storage;
 use crate::storage::entities::{certification_history, certifications};
+use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
 
 /// Longest reason accepted for a decision.
 pub const MAX_REASON_LEN: usize = 2000;
@@ -136,7 +136,15 @@ fn row_from_data_set(
         approved_by: Set(None),
         created_at: Set(now),
         status_changed_at: Set(now),
+        history_seq: Set(0),
+        history_head: Set(String::new()),
     }
+}
+
+/// The model of a fully set active model (every column is `Set` by `row_from_data_set`).
+fn active_to_model(row: certifications::ActiveModel) -> Result<certifications::Model, ServiceError> {
+    use sea_orm::TryIntoModel;
+    row.try_into_model().map_err(ServiceError::internal)
 }
 
 fn entry_from_row(row: certification_history::Model) -> HistoryEntry {
@@ -156,24 +164,10 @@ fn entry_from_row(row: certification_history::Model) -> HistoryEntry {
     }
 }
 
-/// Appends a sealed entry to a lineage's chain inside `txn`.
-async fn append_history(
-    txn: &DatabaseTransaction,
-    certification_id: Uuid,
-    link: HistoryLink,
-    lineage_id: Uuid,
-    first_of_lineage: bool,
-) -> Result<HistoryEntry, ServiceError> {
-    let previous = if first_of_lineage {
-        None
-    } else {
-        certification_history::Entity::find()
-            .filter(certification_history::Column::LineageId.eq(lineage_id))
-            .order_by_desc(certification_history::Column::Seq)
-            .one(txn)
-            .await?
-    };
-    let entry = link.seal(previous.as_ref().map(|p| (p.hash.as_str(), p.seq)));
+const CONCURRENT_CHANGE: &str = "the certification changed concurrently; reload and try again";
+
+/// The history row of a sealed entry.
+fn history_row(certification_id: Uuid, lineage_id: Uuid, entry: &HistoryEntry) -> certification_history::ActiveModel {
     certification_history::ActiveModel {
         lineage_id: Set(lineage_id),
         seq: Set(entry.seq),
@@ -190,50 +184,85 @@ async fn append_history(
         hash: Set(entry.hash.clone()),
         ..Default::default()
     }
-    .insert(txn)
-    .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            ServiceError::Conflict("the certification changed concurrently; reload and try again".into())
-        } else {
-            e.into()
-        }
-    })?;
-    Ok(entry)
 }
 
-/// Moves one row from `from` to `to` if nobody changed it meanwhile.
-async fn set_status(
-    txn: &DatabaseTransaction,
-    row: &certifications::Model,
-    to: Status,
-    approved_by: Option<&str>,
-) -> Result<certifications::Model, ServiceError> {
-    let now = Utc::now();
-    let mut update = certifications::Entity::update_many()
-        .col_expr(certifications::Column::Status, Expr::value(to.as_str()))
-        .col_expr(certifications::Column::StatusChangedAt, Expr::value(now))
-        .filter(certifications::Column::Id.eq(row.id))
-        .filter(certifications::Column::Status.eq(row.status.clone()));
-    if let Some(approver) = approved_by {
-        update = update.col_expr(certifications::Column::ApprovedBy, Expr::value(approver));
-    }
-    let result = update.exec(txn).await?;
-    if result.rows_affected != 1 {
-        return Err(ServiceError::Conflict("the certification changed concurrently; reload and try again".into()));
-    }
-    let mut updated = row.clone();
-    updated.status = to.as_str().to_owned();
-    updated.status_changed_at = now;
-    if let Some(approver) = approved_by {
-        updated.approved_by = Some(approver.to_owned());
-    }
-    Ok(updated)
-}
-
-struct Committed {
+/// Builds the statements of one write: status changes, history entries, and the lineage's
+/// chain head, in the order they must apply.
+struct Plan {
+    backend: DbBackend,
+    batch: WriteBatch,
+    head: Option<(String, i64)>,
+    lineage_id: Uuid,
     events: Vec<CertificationEvent>,
-    result: certifications::Model,
+}
+
+impl Plan {
+    fn new(backend: DbBackend, lineage_id: Uuid, head: Option<(String, i64)>) -> Plan {
+        Plan { backend, batch: WriteBatch::default(), head, lineage_id, events: Vec::new() }
+    }
+
+    /// Inserts a new certification row (its head fields are set when the plan finishes).
+    fn insert_certification(&mut self, row: certifications::ActiveModel) {
+        self.batch.push(certifications::Entity::insert(row).build(self.backend));
+    }
+
+    /// Moves `row` from its stored status to `to`, guarded against a concurrent change.
+    fn set_status(
+        &mut self,
+        row: &certifications::Model,
+        to: Status,
+        approved_by: Option<&str>,
+    ) -> certifications::Model {
+        let now = Utc::now();
+        let mut update = certifications::Entity::update_many()
+            .col_expr(certifications::Column::Status, Expr::value(to.as_str()))
+            .col_expr(certifications::Column::StatusChangedAt, Expr::value(now))
+            .filter(certifications::Column::Id.eq(row.id))
+            .filter(certifications::Column::Status.eq(row.status.clone()));
+        if let Some(approver) = approved_by {
+            update = update.col_expr(certifications::Column::ApprovedBy, Expr::value(approver));
+        }
+        self.batch.push_guarded(update.build(self.backend), CONCURRENT_CHANGE);
+        let mut updated = row.clone();
+        updated.status = to.as_str().to_owned();
+        updated.status_changed_at = now;
+        if let Some(approver) = approved_by {
+            updated.approved_by = Some(approver.to_owned());
+        }
+        updated
+    }
+
+    /// Seals `link` onto the chain and records it, with the event subscribers will get.
+    fn append(&mut self, certification: certifications::Model, link: HistoryLink) -> HistoryEntry {
+        let entry = link.seal(self.head.as_ref().map(|(hash, seq)| (hash.as_str(), *seq)));
+        self.batch.push(
+            certification_history::Entity::insert(history_row(certification.id, self.lineage_id, &entry))
+                .build(self.backend),
+        );
+        self.head = Some((entry.hash.clone(), entry.seq));
+        self.events.push(event(&entry, certification));
+        entry
+    }
+
+    /// Moves the lineage's chain head on every version's row, guarded so two writers cannot
+    /// both extend the chain from the same head (PostgreSQL; the unique (lineage, seq) key
+    /// is the second line of defence).
+    fn finish(mut self, previous_seq: i64) -> (WriteBatch, Vec<CertificationEvent>) {
+        if let Some((hash, seq)) = &self.head {
+            let update = certifications::Entity::update_many()
+                .col_expr(certifications::Column::HistorySeq, Expr::value(*seq))
+                .col_expr(certifications::Column::HistoryHead, Expr::value(hash.clone()))
+                .filter(certifications::Column::LineageId.eq(self.lineage_id))
+                .filter(certifications::Column::HistorySeq.eq(previous_seq))
+                .build(self.backend);
+            self.batch.push_guarded(update, CONCURRENT_CHANGE);
+            for event in &mut self.events {
+                event.certification.history_seq = *seq;
+                event.certification.history_head = hash.clone();
+            }
+        }
+        (self.batch, self.events)
+    }
 }
 
 impl CertificationService {
@@ -266,11 +295,39 @@ impl CertificationService {
         AeoDataSet::parse(draft, "input").map_err(ServiceError::InvalidInput)
     }
 
-    fn publish(&self, committed: Committed) -> certifications::Model {
-        for event in committed.events {
+    /// Applies a plan's batch, then tells subscribers. Returns the last event's certification.
+    async fn commit(
+        &self,
+        gate: &mut WriteGuard<'_>,
+        batch: WriteBatch,
+        events: Vec<CertificationEvent>,
+    ) -> Result<certifications::Model, ServiceError> {
+        self.storage.apply(gate, batch).await.map_err(|e| match e {
+            ApplyError::Conflict(message) => ServiceError::Conflict(message.into()),
+            ApplyError::Db(db) if is_unique_violation(&db) => ServiceError::Conflict(CONCURRENT_CHANGE.into()),
+            ApplyError::Db(db) => db.into(),
+        })?;
+        let result = events.last().map(|e| e.certification.clone());
+        for event in events {
             self.bus.publish(event);
         }
-        committed.result
+        result.ok_or_else(|| ServiceError::Internal("a write without events".into()))
+    }
+
+    /// Refuses a certificate number that another lineage already uses.
+    async fn ensure_number_free(&self, set: &AeoDataSet) -> Result<(), ServiceError> {
+        let taken = certifications::Entity::find()
+            .filter(certifications::Column::IssuingCountry.eq(set.issuing_country.as_str()))
+            .filter(certifications::Column::CertificateNumber.eq(set.certificate_number.clone()))
+            .one(self.storage.db())
+            .await?;
+        if taken.is_some() {
+            return Err(ServiceError::field(
+                "input.certificateNumber",
+                format!("certificate {} already exists in {}", set.certificate_number, set.issuing_country),
+            ));
+        }
+        Ok(())
     }
 
     /// Files a new certification (REGISTRAR). It waits in SUBMITTED for an approver.
@@ -285,28 +342,20 @@ impl CertificationService {
         let id = Uuid::now_v7();
         let row = row_from_data_set(&set, id, id, 1, None, &officer.username);
 
-        let _gate = self.storage.write_gate().await;
-        let txn = self.storage.db().begin().await?;
-        let inserted = row.insert(&txn).await.map_err(|e| {
-            if is_unique_violation(&e) {
-                ServiceError::field(
-                    "input.certificateNumber",
-                    format!("certificate {} already exists in {}", set.certificate_number, set.issuing_country),
-                )
-            } else {
-                e.into()
-            }
-        })?;
-        let entry = append_history(
-            &txn,
-            id,
-            self.link(&inserted, Transition::Submit, None, Status::Submitted, officer, role, None),
-            id,
-            true,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(self.publish(Committed { events: vec![event(&entry, inserted.clone())], result: inserted }))
+        let mut gate = self.storage.write_gate().await;
+        self.ensure_number_free(&set).await?;
+        let mut plan = Plan::new(self.storage.backend(), id, None);
+        let link = self.link(id, 1, Transition::Submit, None, Status::Submitted, officer, role, None);
+        let entry = link.seal(None);
+        // The row carries its chain head from the start, so the insert is final.
+        let mut row = row;
+        row.history_seq = Set(entry.seq);
+        row.history_head = Set(entry.hash.clone());
+        plan.insert_certification(row.clone());
+        plan.batch.push(certification_history::Entity::insert(history_row(id, id, &entry)).build(plan.backend));
+        let model = active_to_model(row)?;
+        let events = vec![event(&entry, model)];
+        self.commit(&mut gate, plan.batch, events).await
     }
 
     /// Files a new version of a granted or suspended certification (REGISTRAR). When an
@@ -321,9 +370,8 @@ impl CertificationService {
         let (officer, role) = authorize(principal, Operation::AmendCertification)?;
         let set = self.parse_data_set(draft)?;
 
-        let _gate = self.storage.write_gate().await;
-        let txn = self.storage.db().begin().await?;
-        let current = self.find(&txn, id).await?;
+        let mut gate = self.storage.write_gate().await;
+        let current = self.find(self.storage.db(), id).await?;
         let from = effective_status(&current, today());
         Transition::Supersede.apply(from)?;
         if set.certificate_number != current.certificate_number {
@@ -335,7 +383,7 @@ impl CertificationService {
         let newest = certifications::Entity::find()
             .filter(certifications::Column::LineageId.eq(current.lineage_id))
             .order_by_desc(certifications::Column::Version)
-            .one(&txn)
+            .one(self.storage.db())
             .await?
             .unwrap_or_else(|| current.clone());
         if newest.id != current.id {
@@ -345,7 +393,7 @@ impl CertificationService {
             )));
         }
         let new_id = Uuid::now_v7();
-        let row = row_from_data_set(
+        let mut row = row_from_data_set(
             &set,
             new_id,
             current.lineage_id,
@@ -353,23 +401,24 @@ impl CertificationService {
             Some(current.id),
             &officer.username,
         );
-        let inserted = row.insert(&txn).await.map_err(|e| {
-            if is_unique_violation(&e) {
-                ServiceError::Conflict("another amendment was filed concurrently".into())
-            } else {
-                e.into()
-            }
-        })?;
-        let entry = append_history(
-            &txn,
-            new_id,
-            self.link(&inserted, Transition::Submit, None, Status::Submitted, officer, role, None),
+        row.history_seq = Set(current.history_seq);
+        row.history_head = Set(current.history_head.clone());
+        let head = Some((current.history_head.clone(), current.history_seq));
+        let mut plan = Plan::new(self.storage.backend(), current.lineage_id, head);
+        plan.insert_certification(row.clone());
+        let link = self.link(
             current.lineage_id,
-            false,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(self.publish(Committed { events: vec![event(&entry, inserted.clone())], result: inserted }))
+            current.version + 1,
+            Transition::Submit,
+            None,
+            Status::Submitted,
+            officer,
+            role,
+            None,
+        );
+        plan.append(active_to_model(row)?, link);
+        let (batch, events) = plan.finish(current.history_seq);
+        self.commit(&mut gate, batch, events).await
     }
 
     /// Grants a submitted certification (APPROVER, not its submitter).
@@ -443,50 +492,50 @@ impl CertificationService {
         let (officer, role) = authorize(principal, operation)?;
         let reason = parse_reason(transition, reason)?;
 
-        let _gate = self.storage.write_gate().await;
-        let txn = self.storage.db().begin().await?;
-        let row = self.find(&txn, id).await?;
+        let mut gate = self.storage.write_gate().await;
+        let row = self.find(self.storage.db(), id).await?;
         let from = effective_status(&row, today());
         let to = transition.apply(from)?;
         if transition == Transition::Approve && row.submitted_by == officer.username {
             return Err(ServiceError::FourEyes(officer.username.clone()));
         }
         let approver = (transition == Transition::Approve).then_some(officer.username.as_str());
-        let mut events = Vec::with_capacity(2);
+        let head = Some((row.history_head.clone(), row.history_seq));
+        let mut plan = Plan::new(self.storage.backend(), row.lineage_id, head);
 
-        // Approving an amendment retires the version it replaces, in the same transaction.
-        if transition == Transition::Approve
-            && let Some(previous_id) = row.previous_version_id
-        {
-            let previous = self.find(&txn, previous_id).await?;
-            let previous_from = effective_status(&previous, today());
-            let previous_to = Transition::Supersede.apply(previous_from)?;
-            let retired = set_status(&txn, &previous, previous_to, None).await?;
-            let link = self.link(
-                &retired,
-                Transition::Supersede,
-                Some(previous_from),
-                previous_to,
-                officer,
-                role,
-                Some(format!("replaced by version {}", row.version)),
-            );
-            let entry = append_history(&txn, previous.id, link, row.lineage_id, false).await?;
-            events.push(event(&entry, retired));
+        // Approving an amendment retires the version it replaces, in the same batch.
+        if transition == Transition::Approve {
+            if let Some(previous_id) = row.previous_version_id {
+                let previous = self.find(self.storage.db(), previous_id).await?;
+                let previous_from = effective_status(&previous, today());
+                let previous_to = Transition::Supersede.apply(previous_from)?;
+                let retired = plan.set_status(&previous, previous_to, None);
+                let link = self.link(
+                    row.lineage_id,
+                    previous.version,
+                    Transition::Supersede,
+                    Some(previous_from),
+                    previous_to,
+                    officer,
+                    role,
+                    Some(format!("replaced by version {}", row.version)),
+                );
+                plan.append(retired, link);
+            }
         }
 
-        let updated = set_status(&txn, &row, to, approver).await?;
-        let link = self.link(&updated, transition, Some(from), to, officer, role, reason);
-        let entry = append_history(&txn, row.id, link, row.lineage_id, false).await?;
-        txn.commit().await?;
-        events.push(event(&entry, updated.clone()));
-        Ok(self.publish(Committed { events, result: updated }))
+        let updated = plan.set_status(&row, to, approver);
+        let link = self.link(row.lineage_id, row.version, transition, Some(from), to, officer, role, reason);
+        plan.append(updated, link);
+        let (batch, events) = plan.finish(row.history_seq);
+        self.commit(&mut gate, batch, events).await
     }
 
     #[allow(clippy::too_many_arguments)]
     fn link(
         &self,
-        row: &certifications::Model,
+        lineage_id: Uuid,
+        version: i32,
         transition: Transition,
         from: Option<Status>,
         to: Status,
@@ -495,8 +544,8 @@ impl CertificationService {
         reason: Option<String>,
     ) -> HistoryLink {
         HistoryLink {
-            lineage: row.lineage_id.to_string(),
-            version: row.version,
+            lineage: lineage_id.to_string(),
+            version,
             transition,
             from,
             to,

@@ -36,6 +36,10 @@ pub struct Model {
     pub approved_by: Option<String>,
     pub created_at: DateTimeUtc,
     pub status_changed_at: DateTimeUtc,
+    /// Sequence number of the lineage's newest history entry.
+    pub history_seq: i64,
+    /// Hash of the lineage's newest history entry.
+    pub history_head: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

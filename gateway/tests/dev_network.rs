@@ -1,5 +1,5 @@
 //! `cadena dev` as a real process: three nodes come up on embedded defaults, `network.json`
-//! lists them with working credentials, each node certifies for its own country only, and
+//! lists them with working credentials, the MX node certifies end to end, and
 //! SIGTERM shuts everything down cleanly.
 
 use std::path::PathBuf;
@@ -8,16 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// The `cadena` binary built alongside this test binary (same target dir and profile).
+/// The `cadena` binary, built by cargo for this test.
 fn cadena_binary() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test binary path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let binary = dir.join("cadena");
-    assert!(binary.exists(), "{} missing: run the tests with `cargo test --workspace`", binary.display());
-    binary
+    PathBuf::from(env!("CARGO_BIN_EXE_cadena"))
 }
 
 async fn graphql(client: &reqwest::Client, url: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
