@@ -504,24 +504,24 @@ impl CertificationService {
         let mut plan = Plan::new(self.storage.backend(), row.lineage_id, head);
 
         // Approving an amendment retires the version it replaces, in the same batch.
-        if transition == Transition::Approve {
-            if let Some(previous_id) = row.previous_version_id {
-                let previous = self.find(self.storage.db(), previous_id).await?;
-                let previous_from = effective_status(&previous, today());
-                let previous_to = Transition::Supersede.apply(previous_from)?;
-                let retired = plan.set_status(&previous, previous_to, None);
-                let link = self.link(
-                    row.lineage_id,
-                    previous.version,
-                    Transition::Supersede,
-                    Some(previous_from),
-                    previous_to,
-                    officer,
-                    role,
-                    Some(format!("replaced by version {}", row.version)),
-                );
-                plan.append(retired, link);
-            }
+        if transition == Transition::Approve
+            && let Some(previous_id) = row.previous_version_id
+        {
+            let previous = self.find(self.storage.db(), previous_id).await?;
+            let previous_from = effective_status(&previous, today());
+            let previous_to = Transition::Supersede.apply(previous_from)?;
+            let retired = plan.set_status(&previous, previous_to, None);
+            let link = self.link(
+                row.lineage_id,
+                previous.version,
+                Transition::Supersede,
+                Some(previous_from),
+                previous_to,
+                officer,
+                role,
+                Some(format!("replaced by version {}", row.version)),
+            );
+            plan.append(retired, link);
         }
 
         let updated = plan.set_status(&row, to, approver);

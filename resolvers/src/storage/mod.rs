@@ -127,10 +127,10 @@ impl Storage {
         let txn = self.db.begin().await?;
         for (statement, guard) in batch.statements {
             let result = txn.execute_raw(statement).await?;
-            if let Some(conflict) = guard {
-                if result.rows_affected() == 0 {
-                    return Err(ApplyError::Conflict(conflict));
-                }
+            if let Some(conflict) = guard
+                && result.rows_affected() == 0
+            {
+                return Err(ApplyError::Conflict(conflict));
             }
         }
         txn.commit().await?;
