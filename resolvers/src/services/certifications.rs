@@ -8,10 +8,7 @@ use cadena_credentials::history::{HistoryLink, verify_chain};
 use cadena_credentials::{AeoDataSet, AeoDataSetDraft, CountryCode, HistoryEntry, Status, Tin, Transition};
 use chrono::{NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    Set,
-};
+use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set};
 use uuid::Uuid;
 
 use crate::auth::roles::authorize;
@@ -301,10 +298,11 @@ impl CertificationService {
         gate: &mut WriteGuard<'_>,
         batch: WriteBatch,
         events: Vec<CertificationEvent>,
+        on_duplicate: impl FnOnce() -> ServiceError,
     ) -> Result<certifications::Model, ServiceError> {
         self.storage.apply(gate, batch).await.map_err(|e| match e {
             ApplyError::Conflict(message) => ServiceError::Conflict(message.into()),
-            ApplyError::Db(db) if is_unique_violation(&db) => ServiceError::Conflict(CONCURRENT_CHANGE.into()),
+            ApplyError::Db(db) if is_unique_violation(&db) => on_duplicate(),
             ApplyError::Db(db) => db.into(),
         })?;
         let result = events.last().map(|e| e.certification.clone());
@@ -314,20 +312,13 @@ impl CertificationService {
         result.ok_or_else(|| ServiceError::Internal("a write without events".into()))
     }
 
-    /// Refuses a certificate number that another lineage already uses.
-    async fn ensure_number_free(&self, set: &AeoDataSet) -> Result<(), ServiceError> {
-        let taken = certifications::Entity::find()
-            .filter(certifications::Column::IssuingCountry.eq(set.issuing_country.as_str()))
-            .filter(certifications::Column::CertificateNumber.eq(set.certificate_number.clone()))
-            .one(self.storage.db())
-            .await?;
-        if taken.is_some() {
-            return Err(ServiceError::field(
-                "input.certificateNumber",
-                format!("certificate {} already exists in {}", set.certificate_number, set.issuing_country),
-            ));
-        }
-        Ok(())
+    /// A certification for a write, read under the write's gate.
+    async fn find_for_write(&self, gate: &mut WriteGuard<'_>, id: Uuid) -> Result<certifications::Model, ServiceError> {
+        let select = certifications::Entity::find_by_id(id).build(self.storage.backend());
+        self.storage
+            .read_for_write(gate, select)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("certification {id}")))
     }
 
     /// Files a new certification (REGISTRAR). It waits in SUBMITTED for an approver.
@@ -343,7 +334,6 @@ impl CertificationService {
         let row = row_from_data_set(&set, id, id, 1, None, &officer.username);
 
         let mut gate = self.storage.write_gate().await;
-        self.ensure_number_free(&set).await?;
         let mut plan = Plan::new(self.storage.backend(), id, None);
         let link = self.link(id, 1, Transition::Submit, None, Status::Submitted, officer, role, None);
         let entry = link.seal(None);
@@ -355,7 +345,14 @@ impl CertificationService {
         plan.batch.push(certification_history::Entity::insert(history_row(id, id, &entry)).build(plan.backend));
         let model = active_to_model(row)?;
         let events = vec![event(&entry, model)];
-        self.commit(&mut gate, plan.batch, events).await
+        // The unique (country, number, version) key refuses a number another lineage holds.
+        self.commit(&mut gate, plan.batch, events, || {
+            ServiceError::field(
+                "input.certificateNumber",
+                format!("certificate {} already exists in {}", set.certificate_number, set.issuing_country),
+            )
+        })
+        .await
     }
 
     /// Files a new version of a granted or suspended certification (REGISTRAR). When an
@@ -371,7 +368,7 @@ impl CertificationService {
         let set = self.parse_data_set(draft)?;
 
         let mut gate = self.storage.write_gate().await;
-        let current = self.find(self.storage.db(), id).await?;
+        let current = self.find_for_write(&mut gate, id).await?;
         let from = effective_status(&current, today());
         Transition::Supersede.apply(from)?;
         if set.certificate_number != current.certificate_number {
@@ -380,10 +377,14 @@ impl CertificationService {
                 format!("an amendment keeps the certificate number {}", current.certificate_number),
             ));
         }
-        let newest = certifications::Entity::find()
+        let newest_select = certifications::Entity::find()
             .filter(certifications::Column::LineageId.eq(current.lineage_id))
             .order_by_desc(certifications::Column::Version)
-            .one(self.storage.db())
+            .limit(1)
+            .build(self.storage.backend());
+        let newest = self
+            .storage
+            .read_for_write::<certifications::Model>(&mut gate, newest_select)
             .await?
             .unwrap_or_else(|| current.clone());
         if newest.id != current.id {
@@ -418,7 +419,7 @@ impl CertificationService {
         );
         plan.append(active_to_model(row)?, link);
         let (batch, events) = plan.finish(current.history_seq);
-        self.commit(&mut gate, batch, events).await
+        self.commit(&mut gate, batch, events, || ServiceError::Conflict(CONCURRENT_CHANGE.into())).await
     }
 
     /// Grants a submitted certification (APPROVER, not its submitter).
@@ -493,7 +494,7 @@ impl CertificationService {
         let reason = parse_reason(transition, reason)?;
 
         let mut gate = self.storage.write_gate().await;
-        let row = self.find(self.storage.db(), id).await?;
+        let row = self.find_for_write(&mut gate, id).await?;
         let from = effective_status(&row, today());
         let to = transition.apply(from)?;
         if transition == Transition::Approve && row.submitted_by == officer.username {
@@ -507,7 +508,7 @@ impl CertificationService {
         if transition == Transition::Approve
             && let Some(previous_id) = row.previous_version_id
         {
-            let previous = self.find(self.storage.db(), previous_id).await?;
+            let previous = self.find_for_write(&mut gate, previous_id).await?;
             let previous_from = effective_status(&previous, today());
             let previous_to = Transition::Supersede.apply(previous_from)?;
             let retired = plan.set_status(&previous, previous_to, None);
@@ -528,7 +529,7 @@ impl CertificationService {
         let link = self.link(row.lineage_id, row.version, transition, Some(from), to, officer, role, reason);
         plan.append(updated, link);
         let (batch, events) = plan.finish(row.history_seq);
-        self.commit(&mut gate, batch, events).await
+        self.commit(&mut gate, batch, events, || ServiceError::Conflict(CONCURRENT_CHANGE.into())).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -554,13 +555,6 @@ impl CertificationService {
             at: Utc::now(),
             reason,
         }
-    }
-
-    async fn find<C: ConnectionTrait>(&self, db: &C, id: Uuid) -> Result<certifications::Model, ServiceError> {
-        certifications::Entity::find_by_id(id)
-            .one(db)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("certification {id}")))
     }
 
     /// One certification (any officer role that reads).
@@ -660,7 +654,10 @@ impl CertificationService {
     /// The lineage history of a certification, with a check of its hash chain.
     pub async fn history(&self, principal: Option<&Principal>, id: Uuid) -> Result<HistoryView, ServiceError> {
         authorize(principal, Operation::ReadHistory)?;
-        let row = self.find(self.storage.db(), id).await?;
+        let row = certifications::Entity::find_by_id(id)
+            .one(self.storage.db())
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("certification {id}")))?;
         let entries: Vec<HistoryEntry> = certification_history::Entity::find()
             .filter(certification_history::Column::LineageId.eq(row.lineage_id))
             .order_by_asc(certification_history::Column::Seq)

@@ -19,8 +19,8 @@ use std::time::Duration;
 use cadena_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::{self, SqliteConnection};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement,
-    TransactionTrait, Values,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, FromQueryResult, QueryResult,
+    RuntimeErr, Statement, TransactionTrait, Values,
 };
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::{Mutex, MutexGuard};
@@ -100,6 +100,27 @@ impl Storage {
     /// The backend in use.
     pub fn backend(&self) -> DbBackend {
         self.db.get_database_backend()
+    }
+
+    /// Reads at most one row for a write, under its gate: on SQLite through the gate's own
+    /// connection (no pool checkout, and it sees exactly what the batch will build on).
+    pub async fn read_for_write<M: FromQueryResult>(
+        &self,
+        gate: &mut WriteGuard<'_>,
+        select: Statement,
+    ) -> Result<Option<M>, DbErr> {
+        let Some(writer) = gate.0.as_deref_mut() else {
+            return match self.db.query_one_raw(select).await? {
+                Some(row) => Ok(Some(M::from_query_result(&row, "")?)),
+                None => Ok(None),
+            };
+        };
+        let values = select.values.unwrap_or_else(|| Values(Vec::new()));
+        let row = sqlx::query_with(sqlx::AssertSqlSafe(select.sql), SqlxValues(values))
+            .fetch_optional(&mut *writer)
+            .await
+            .map_err(sqlx_err)?;
+        row.map(|row| M::from_query_result(&QueryResult::from(row), "")).transpose()
     }
 
     /// Applies a batch atomically, under the gate the caller holds across the reads the batch
