@@ -38,7 +38,7 @@ const CONCURRENT_TASKS: usize = 8;
 const PAIRS_PER_SECOND_TARGET: f64 = 2_000.0;
 
 const STORED: usize = 1_000_000;
-// 1,000 rows of 27 columns stay under SQLite's 32,766 bound parameters per statement.
+// 1,000 rows of 29 columns stay under SQLite's 32,766 bound parameters per statement.
 const ROWS_PER_INSERT: usize = 1_000;
 // Large enough that commits do not dominate the load, small enough that the WAL stays modest.
 const ROWS_PER_TRANSACTION: usize = 20_000;
