@@ -75,7 +75,7 @@ async fn unknown_countries_blank_and_missing_fields_are_named(backend: Backend) 
     input["operatorName"] = json!("   ");
     input["roles"] = json!([]);
     input["validUntil"] = json!("2001-01-01");
-    let (certs, _) = (app.stored_certifications().await, ());
+    let certs = app.stored_certifications().await;
     let response = app.submit(input).await;
     assert_eq!(
         response.error_fields(),
