@@ -178,6 +178,7 @@ pub struct AeoDataSetDraft {
     pub valid_from: Option<NaiveDate>,
     pub valid_until: Option<NaiveDate>,
     pub last_validation_date: Option<NaiveDate>,
+    pub operator_did: Option<String>,
 }
 
 /// A validated AEO data set.
@@ -209,6 +210,9 @@ pub struct AeoDataSet {
     pub valid_until: Option<NaiveDate>,
     /// Last (re)validation by customs.
     pub last_validation_date: Option<NaiveDate>,
+    /// The operator's own DID (its wallet), when it has one: the credential is then about that
+    /// DID and only a presentation signed by it is accepted.
+    pub operator_did: Option<String>,
 }
 
 const MAX_TEXT: usize = 300;
@@ -309,6 +313,25 @@ impl AeoDataSet {
             ));
         }
 
+        let operator_did = match draft.operator_did.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(did) => {
+                let method_ok =
+                    did.strip_prefix("did:").and_then(|rest| rest.split_once(':')).is_some_and(|(method, id)| {
+                        !method.is_empty()
+                            && method.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                            && !id.is_empty()
+                    });
+                if !method_ok || did.len() > 255 || did.chars().any(|c| c.is_whitespace() || c == '#' || c == '?') {
+                    errors.push(FieldError::new(
+                        f("operatorDid"),
+                        "must be a DID such as did:key:z6Mk… (no fragment, at most 255 characters)",
+                    ));
+                }
+                Some(did.to_owned())
+            }
+        };
+
         match (
             errors.is_empty(),
             issuing_country,
@@ -332,6 +355,7 @@ impl AeoDataSet {
                 valid_from: vf,
                 valid_until: draft.valid_until,
                 last_validation_date: draft.last_validation_date,
+                operator_did,
             }),
             _ => Err(errors),
         }
@@ -369,6 +393,7 @@ mod tests {
             valid_from: None,
             valid_until: Some("2028-01-14".parse().unwrap()),
             last_validation_date: None,
+            operator_did: None,
         }
     }
 

@@ -5,14 +5,25 @@
 //! - [`aeo`]: the WCO-aligned AEO data set of a certification, validated on construction.
 //! - [`lifecycle`]: the certification state machine (granted, suspended, revoked, ...).
 //! - [`history`]: the append-only, hash-chained record of every transition.
-//!
-//! Verifiable credentials, DIDs, status lists and Merkle proofs join this crate in later work.
+//! - [`credential`]: the AEO certification as a W3C Verifiable Credential 2.0, and its digest.
+//! - [`keys`], [`did`]: issuer keys, Multikeys, did:web documents and did:key.
+//! - [`status_list`]: Bitstring Status Lists (revocation, suspension).
+//! - [`integrity`]: Data Integrity proofs (eddsa-rdfc-2022, ecdsa-rdfc-2019); the only module
+//!   that uses ssi.
+//! - [`verification`]: the verification report of a credential or presentation.
 
 pub mod aeo;
 pub mod country;
+pub mod credential;
+pub mod did;
+pub mod fixtures;
 pub mod history;
+pub mod integrity;
+pub mod keys;
 pub mod lifecycle;
+pub mod status_list;
 pub mod tin;
+pub mod verification;
 
 pub use aeo::{
     Address, AddressDraft, AeoDataSet, AeoDataSetDraft, CertificateType, FieldError, PartnerIdentifier, SupplyChainRole,

@@ -69,6 +69,21 @@ impl TinScheme {
         }
     }
 
+    /// The scheme's code in credentials, e.g. `MX_RFC`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TinScheme::MxRfc => "MX_RFC",
+            TinScheme::CoNit => "CO_NIT",
+            TinScheme::ClRut => "CL_RUT",
+            TinScheme::PeRuc => "PE_RUC",
+            TinScheme::EcRuc => "EC_RUC",
+            TinScheme::GtNit => "GT_NIT",
+            TinScheme::BoNit => "BO_NIT",
+            TinScheme::CrCedulaJuridica => "CR_CEDULA_JURIDICA",
+            TinScheme::Eori => "EORI",
+        }
+    }
+
     /// How the scheme is called in messages, e.g. `"Mexican RFC"`.
     pub fn name(&self) -> &'static str {
         match self {

@@ -85,6 +85,51 @@ pub struct NodeConfig {
     /// Request limits.
     #[serde(default)]
     pub limits: Limits,
+    /// The node's public base URL; its did:web and status list URLs derive from it.
+    /// Default: `http://<listen>`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Issuing and verifying credentials.
+    #[serde(default)]
+    pub credentials: CredentialsConfig,
+}
+
+/// An issuer this node trusts (a customs authority it recognises).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// Its DID.
+    pub did: String,
+    /// Its name, as reports show it.
+    pub authority: String,
+}
+
+/// `[credentials]`: how the node issues and verifies credentials.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// `eddsa-rdfc-2022` (default) or `ecdsa-rdfc-2019` (P-256), for a newly generated key.
+    pub cryptosuite: String,
+    /// The issuer key file; default `data_dir/issuer-keys.json` (created owner-only).
+    pub key_file: Option<PathBuf>,
+    /// Issuers trusted besides this node.
+    pub trusted_issuers: Vec<TrustedIssuer>,
+    /// How long verifiers may cache a status list, in seconds.
+    pub status_list_ttl_secs: u64,
+    /// How long a presentation challenge stays answerable, in seconds.
+    pub challenge_ttl_secs: u64,
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        CredentialsConfig {
+            cryptosuite: "eddsa-rdfc-2022".into(),
+            key_file: None,
+            trusted_issuers: Vec::new(),
+            status_list_ttl_secs: 300,
+            challenge_ttl_secs: 300,
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -123,6 +168,8 @@ impl NodeConfig {
             session_secret: None,
             session_ttl_secs: default_session_ttl(),
             limits: Limits::default(),
+            public_url: None,
+            credentials: CredentialsConfig::default(),
         }
     }
 
@@ -151,7 +198,38 @@ impl NodeConfig {
         if self.session_ttl_secs == 0 {
             return Err(ConfigError::Invalid { field: "session_ttl_secs", message: "must be positive".into() });
         }
+        self.cryptosuite()?;
+        cadena_credentials::did::did_web_for_url(&self.public_url()).map_err(|e| ConfigError::Invalid {
+            field: "public_url",
+            message: format!("{e}: give the node's base URL, e.g. https://aduanas.example"),
+        })?;
+        if self.credentials.status_list_ttl_secs == 0 || self.credentials.challenge_ttl_secs == 0 {
+            return Err(ConfigError::Invalid {
+                field: "credentials.status_list_ttl_secs",
+                message: "TTLs must be positive".into(),
+            });
+        }
         Ok(())
+    }
+
+    /// The suite of a newly generated issuer key.
+    pub fn cryptosuite(&self) -> Result<cadena_credentials::keys::Cryptosuite, ConfigError> {
+        cadena_credentials::keys::Cryptosuite::parse(&self.credentials.cryptosuite).ok_or_else(|| {
+            ConfigError::Invalid {
+                field: "credentials.cryptosuite",
+                message: format!("\"{}\" is not eddsa-rdfc-2022 or ecdsa-rdfc-2019", self.credentials.cryptosuite),
+            }
+        })
+    }
+
+    /// The node's public base URL.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen)).trim_end_matches('/').to_owned()
+    }
+
+    /// The issuer key file.
+    pub fn key_file(&self) -> PathBuf {
+        self.credentials.key_file.clone().unwrap_or_else(|| self.data_dir.join("issuer-keys.json"))
     }
 
     /// The parsed country.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, TrustedIssuer};
 use crate::node::Node;
 
 /// `network.json`.
@@ -40,6 +40,8 @@ pub struct NetworkNode {
     pub url: String,
     /// GraphQL endpoint.
     pub graphql: String,
+    /// The node's did:web DID (its credentials' issuer).
+    pub did: String,
     /// Seeded officers.
     pub users: Vec<NetworkUser>,
 }
@@ -117,13 +119,30 @@ pub async fn run(
         .unwrap_or_default();
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Bind every listener first: each node's DID comes from its URL, and every node trusts the
+    // others' DIDs as customs authorities.
+    let mut listeners = Vec::new();
+    for (i, country) in options.countries.iter().copied().enumerate() {
+        let port = if options.port_base == 0 { 0 } else { options.port_base + 1 + i as u16 };
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = TcpListener::bind(address).await.with_context(|| format!("binding {address} for {country}"))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let did = cadena_credentials::did::did_web_for_url(&url)?;
+        listeners.push((country, listener, url, did));
+    }
+    let trusted: Vec<TrustedIssuer> = listeners
+        .iter()
+        .map(|(country, _, _, did)| TrustedIssuer { did: did.clone(), authority: default_authority(*country) })
+        .collect();
+
     let mut nodes = Vec::new();
     let mut servers = Vec::new();
-    for (i, country) in options.countries.iter().copied().enumerate() {
+    for (country, listener, url, did) in listeners {
         let code = country.as_str().to_lowercase();
-        let port = if options.port_base == 0 { 0 } else { options.port_base + 1 + i as u16 };
         let mut config = NodeConfig::new(country, default_authority(country), options.data_dir.join(&code));
-        config.listen = SocketAddr::from(([127, 0, 0, 1], port));
+        config.listen = listener.local_addr()?;
+        config.public_url = Some(url.clone());
+        config.credentials.trusted_issuers = trusted.iter().filter(|t| t.did != did).cloned().collect();
         let node = Node::start(config.clone()).await.with_context(|| format!("starting the {country} node"))?;
 
         let mut users = Vec::new();
@@ -138,23 +157,19 @@ pub async fn run(
             users.push(NetworkUser { username, password, roles: vec![role] });
         }
 
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {} for {country}", config.listen))?;
-        let address = listener.local_addr()?;
-        let url = format!("http://{address}");
         nodes.push(NetworkNode {
             country: country.as_str().to_owned(),
             authority: config.authority.clone(),
             graphql: format!("{url}/graphql"),
-            url,
+            url: url.clone(),
+            did,
             users,
         });
         let mut stop = stop_rx.clone();
         servers.push(tokio::spawn(node.serve(listener, async move {
             let _ = stop.wait_for(|s| *s).await;
         })));
-        tracing::info!(%country, %address, "node listening");
+        tracing::info!(%country, %url, "node listening");
     }
 
     let network = NetworkFile { nodes };

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use cadena_resolvers::auth::TokenKeys;
 use cadena_resolvers::events::EventBus;
 use cadena_resolvers::graphql::{NodeSchema, NodeServices, QueryLimitsConfig, build_schema};
-use cadena_resolvers::services::{CertificationService, OfficerService};
+use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings, OfficerService};
 use cadena_resolvers::storage::Storage;
 use rand::RngCore;
 use tokio::net::TcpListener;
@@ -81,9 +81,29 @@ impl Node {
             None => load_or_create_session_key(&config.data_dir)?,
         };
         let keys = TokenKeys::new(&secret, country.as_str(), Duration::from_secs(config.session_ttl_secs));
+        let settings = CredentialSettings {
+            base_url: config.public_url(),
+            key_file: config.key_file(),
+            cryptosuite: config.cryptosuite()?,
+            trusted_issuers: config
+                .credentials
+                .trusted_issuers
+                .iter()
+                .map(|t| (t.did.clone(), t.authority.clone()))
+                .collect(),
+            status_list_ttl: Duration::from_secs(config.credentials.status_list_ttl_secs),
+            challenge_ttl: Duration::from_secs(config.credentials.challenge_ttl_secs),
+        };
+        let credentials = CredentialService::new(storage.clone(), settings, None).context("loading the issuer keys")?;
         let services = NodeServices {
             officers: OfficerService::new(storage.clone(), keys),
-            certifications: CertificationService::new(storage.clone(), EventBus::default(), country),
+            certifications: CertificationService::new(
+                storage.clone(),
+                EventBus::default(),
+                country,
+                credentials.clone(),
+            ),
+            credentials,
         };
         let limits = QueryLimitsConfig {
             max_depth: config.limits.max_depth,
@@ -92,7 +112,7 @@ impl Node {
             ..QueryLimitsConfig::default()
         };
         let schema = build_schema(Some(services.clone()), limits);
-        tracing::info!(country = %country, authority = %config.authority, "node ready");
+        tracing::info!(country = %country, authority = %config.authority, did = %services.credentials.identity().did(), "node ready");
         Ok(Node { config, storage, services, schema })
     }
 

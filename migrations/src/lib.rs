@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_officers;
 mod m20261125_000002_certifications;
+mod m20261126_000003_credentials;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -15,6 +16,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_officers::Migration), Box::new(m20261125_000002_certifications::Migration)]
+        vec![
+            Box::new(m20261125_000001_officers::Migration),
+            Box::new(m20261125_000002_certifications::Migration),
+            Box::new(m20261126_000003_credentials::Migration),
+        ]
     }
 }

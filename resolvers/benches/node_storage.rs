@@ -10,15 +10,17 @@
 //! when the service misbehaves (an error, or a lookup that does not find exactly its row), not
 //! when a target is missed, so a slow machine still gets its numbers.
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use cadena_credentials::keys::Cryptosuite;
 use cadena_credentials::tin::TinScheme;
 use cadena_credentials::{AddressDraft, AeoDataSetDraft, CertificateType, CountryCode, Status, SupplyChainRole, Tin};
 use cadena_resolvers::auth::{Principal, Role, RoleSet};
 use cadena_resolvers::events::EventBus;
-use cadena_resolvers::services::CertificationService;
+use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings};
 use cadena_resolvers::storage::Storage;
 use cadena_resolvers::storage::entities::certifications;
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -38,7 +40,7 @@ const CONCURRENT_TASKS: usize = 8;
 const PAIRS_PER_SECOND_TARGET: f64 = 2_000.0;
 
 const STORED: usize = 1_000_000;
-// 1,000 rows of 29 columns stay under SQLite's 32,766 bound parameters per statement.
+// 1,000 rows of 31 columns stay under SQLite's 32,766 bound parameters per statement.
 const ROWS_PER_INSERT: usize = 1_000;
 // Large enough that commits do not dominate the load, small enough that the WAL stays modest.
 const ROWS_PER_TRANSACTION: usize = 20_000;
@@ -110,6 +112,20 @@ fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
+/// The node's certification service, issuing a signed credential with every approval.
+fn certification_service(storage: &Storage, country: CountryCode, key_dir: &Path) -> BenchResult<CertificationService> {
+    let settings = CredentialSettings {
+        base_url: "https://aduanas.example".into(),
+        key_file: key_dir.join("issuer-keys.json"),
+        cryptosuite: Cryptosuite::EdDsaRdfc2022,
+        trusted_issuers: HashMap::new(),
+        status_list_ttl: Duration::from_secs(300),
+        challenge_ttl: Duration::from_secs(300),
+    };
+    let credentials = CredentialService::new(storage.clone(), settings, None)?;
+    Ok(CertificationService::new(storage.clone(), EventBus::default(), country, credentials))
+}
+
 fn officer(username: &str, role: Role) -> Principal {
     Principal { officer_id: Uuid::now_v7(), username: username.to_owned(), roles: RoleSet::new([role]) }
 }
@@ -136,6 +152,7 @@ fn draft(i: usize, rfcs: &[String]) -> AeoDataSetDraft {
         valid_from: None,
         valid_until: NaiveDate::from_ymd_opt(2029, 1, 14),
         last_validation_date: None,
+        operator_did: None,
     }
 }
 
@@ -143,7 +160,8 @@ fn draft(i: usize, rfcs: &[String]) -> AeoDataSetDraft {
 /// over `tasks` tasks; returns the wall time of the pairs alone (not the migration).
 async fn submit_and_approve(url: &str, country: CountryCode, rfcs: &[String], tasks: usize) -> BenchResult<Duration> {
     let storage = Storage::connect_and_migrate(url).await?;
-    let service = CertificationService::new(storage.clone(), EventBus::default(), country);
+    let keys = tempfile::tempdir()?;
+    let service = certification_service(&storage, country, keys.path())?;
     // Two officers: the four-eyes rule forbids approving one's own submission.
     let registrar = officer("bench-registrar", Role::Registrar);
     let approver = officer("bench-approver", Role::Approver);
@@ -308,6 +326,8 @@ fn synthetic_row(i: usize, now: DateTime<Utc>, authorised: NaiveDate) -> certifi
         // Bulk rows have no history; the lookup never reads it.
         history_seq: Set(0),
         history_head: Set(String::new()),
+        operator_did: Set(None),
+        credential_id: Set(None),
     }
 }
 
@@ -347,7 +367,7 @@ async fn lookup_plan(db: &DatabaseConnection, tin: &str) -> BenchResult<String> 
 async fn lookups(country: CountryCode) -> BenchResult<()> {
     let dir = tempfile::tempdir()?;
     let storage = Storage::connect_and_migrate(&sqlite_url(&dir.path().join("node.db"))).await?;
-    let service = CertificationService::new(storage.clone(), EventBus::default(), country);
+    let service = certification_service(&storage, country, dir.path())?;
 
     let started = Instant::now();
     bulk_insert(storage.db()).await?;

@@ -22,9 +22,10 @@ enum Op {
     ReadOperator,
     ReadHistory,
     Subscribe,
+    IssueCredential,
 }
 
-const OPS: [Op; 15] = [
+const OPS: [Op; 16] = [
     Op::CreateOfficer,
     Op::ListOfficers,
     Op::Submit,
@@ -40,6 +41,7 @@ const OPS: [Op; 15] = [
     Op::ReadOperator,
     Op::ReadHistory,
     Op::Subscribe,
+    Op::IssueCredential,
 ];
 
 /// Which seeded officers (by username) may do `op`.
@@ -47,7 +49,9 @@ fn allowed(op: Op) -> &'static [&'static str] {
     match op {
         Op::CreateOfficer | Op::ListOfficers => &["admin"],
         Op::Submit | Op::Amend => &["registrar"],
-        Op::Approve | Op::Reject | Op::Suspend | Op::Reinstate | Op::Revoke | Op::Annul => &["approver"],
+        Op::Approve | Op::Reject | Op::Suspend | Op::Reinstate | Op::Revoke | Op::Annul | Op::IssueCredential => {
+            &["approver"]
+        }
         Op::ReadOne | Op::ReadList | Op::ReadOperator | Op::ReadHistory | Op::Subscribe => {
             &["registrar", "approver", "risk", "auditor"]
         }
@@ -146,6 +150,26 @@ async fn attempt(app: &TestApp, op: Op, who: Option<&str>, n: usize) -> GqlRespo
                 .find_map(|l| l.strip_prefix("data: "))
                 .expect("a data line");
             GqlResponse { status: 200, content_type: "text/event-stream".into(), body: serde_json::from_str(data).unwrap() }
+        }
+        Op::IssueCredential => {
+            // The VC API over REST; its error code is put where the GraphQL checks read it.
+            let credential = json!({
+                "@context": ["https://www.w3.org/ns/credentials/v2"],
+                "type": ["VerifiableCredential"],
+                "credentialSubject": { "id": format!("urn:example:{n}") }
+            });
+            let mut request = app.client.post(format!("{}/credentials/issue", app.base)).json(&json!({ "credential": credential }));
+            if let Some(who) = who {
+                request = request.bearer_auth(app.token(who).await);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            let body = match body["error"]["code"].as_str() {
+                Some(code) => json!({ "errors": [{ "extensions": { "code": code } }] }),
+                None => body,
+            };
+            GqlResponse { status, content_type: "application/json".into(), body }
         }
     }
 }

@@ -101,6 +101,9 @@ pub struct TestAppBuilder {
     backend: Backend,
     country: String,
     max_body_bytes: Option<usize>,
+    trusted_issuers: Vec<cadena_gateway::config::TrustedIssuer>,
+    status_list_ttl_secs: Option<u64>,
+    cryptosuite: Option<String>,
 }
 
 impl TestAppBuilder {
@@ -122,6 +125,25 @@ impl TestAppBuilder {
         self
     }
 
+    /// Trusts another issuer's DID as a customs authority.
+    pub fn trust(mut self, did: &str, authority: &str) -> Self {
+        self.trusted_issuers
+            .push(cadena_gateway::config::TrustedIssuer { did: did.to_owned(), authority: authority.to_owned() });
+        self
+    }
+
+    /// How long verifiers may cache this node's status lists.
+    pub fn status_list_ttl_secs(mut self, secs: u64) -> Self {
+        self.status_list_ttl_secs = Some(secs);
+        self
+    }
+
+    /// Signs with `ecdsa-rdfc-2019` or `eddsa-rdfc-2022`.
+    pub fn cryptosuite(mut self, suite: &str) -> Self {
+        self.cryptosuite = Some(suite.to_owned());
+        self
+    }
+
     /// Starts the node and seeds the officers.
     pub async fn spawn(self) -> TestApp {
         init_logs();
@@ -138,12 +160,22 @@ impl TestAppBuilder {
         if let Some(bytes) = self.max_body_bytes {
             config.limits.max_body_bytes = bytes;
         }
+        // Bound before the node starts: its DID and status list URLs come from its address.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let address = listener.local_addr().expect("local address");
+        config.listen = address;
+        config.public_url = Some(format!("http://{address}"));
+        config.credentials.trusted_issuers = self.trusted_issuers.clone();
+        if let Some(ttl) = self.status_list_ttl_secs {
+            config.credentials.status_list_ttl_secs = ttl;
+        }
+        if let Some(suite) = &self.cryptosuite {
+            config.credentials.cryptosuite = suite.clone();
+        }
         let node = Node::start(config).await.expect("node starts");
         for (username, role) in seeded_officers() {
             node.services.officers.ensure(username, PASSWORD, &[role]).await.expect("seed officer");
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let address = listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel::<()>();
         let server = node.clone();
         tokio::spawn(async move {
@@ -227,7 +259,14 @@ impl GqlResponse {
 impl TestApp {
     /// A builder: SQLite, Mexico.
     pub fn builder() -> TestAppBuilder {
-        TestAppBuilder { backend: Backend::Sqlite, country: "MX".into(), max_body_bytes: None }
+        TestAppBuilder {
+            backend: Backend::Sqlite,
+            country: "MX".into(),
+            max_body_bytes: None,
+            trusted_issuers: Vec::new(),
+            status_list_ttl_secs: None,
+            cryptosuite: None,
+        }
     }
 
     /// `http://.../graphql`.

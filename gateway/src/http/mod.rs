@@ -6,16 +6,18 @@
 //! | `POST/GET /graphql` | GraphQL over HTTP; `Accept: text/event-stream` for SSE; WebSocket upgrade (`graphql-transport-ws`) |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the database answers |
+//! | `/.well-known/did.json`, `/contexts/…`, `/status-lists/…`, `/credentials/…`, `/presentations/verify`, `/challenges` | the VC API ([`vc_api`]) |
 
 mod authentication;
 mod graphql_over_http;
 mod subscriptions;
+pub mod vc_api;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use authentication::authenticate_header;
 
@@ -29,6 +31,13 @@ pub fn router(node: Node) -> Router {
         .route("/graphql", get(graphql_over_http::get_graphql).post(graphql_over_http::post_graphql))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/.well-known/did.json", get(vc_api::did_document))
+        .route("/contexts/aeo/v1", get(vc_api::aeo_context))
+        .route("/status-lists/{name}", get(vc_api::status_list))
+        .route("/credentials/issue", post(vc_api::issue))
+        .route("/credentials/verify", post(vc_api::verify_credential))
+        .route("/presentations/verify", post(vc_api::verify_presentation))
+        .route("/challenges", post(vc_api::create_challenge))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(node)

@@ -109,11 +109,12 @@ pub enum Operation {
     ReadCertifications,
     ReadHistory,
     SubscribeEvents,
+    IssueCredential,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 13] = [
         Operation::ManageOfficers,
         Operation::SubmitCertification,
         Operation::AmendCertification,
@@ -126,6 +127,7 @@ impl Operation {
         Operation::ReadCertifications,
         Operation::ReadHistory,
         Operation::SubscribeEvents,
+        Operation::IssueCredential,
     ];
 
     /// The policy: which roles allow this operation. The first listed is the one recorded in
@@ -140,7 +142,8 @@ impl Operation {
             | Operation::SuspendCertification
             | Operation::ReinstateCertification
             | Operation::RevokeCertification
-            | Operation::AnnulCertification => &[Approver],
+            | Operation::AnnulCertification
+            | Operation::IssueCredential => &[Approver],
             Operation::ReadCertifications | Operation::ReadHistory | Operation::SubscribeEvents => {
                 &[RiskOfficer, Auditor, Approver, Registrar]
             }
@@ -162,6 +165,7 @@ impl Operation {
             Operation::ReadCertifications => "reading certifications",
             Operation::ReadHistory => "reading certification history",
             Operation::SubscribeEvents => "subscribing to certification events",
+            Operation::IssueCredential => "issuing a credential",
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Transport (HTTP, WebSocket, SSE) and authentication live in the gateway; resolvers find the
 //! caller as [`RequestPrincipal`] in the request data and the services in [`NodeServices`].
 
+mod credentials;
 mod limits;
 mod mutation;
 mod query;
@@ -11,15 +12,24 @@ mod scalars;
 mod subscription;
 mod types;
 
-use async_graphql::{Context, SDLExportOptions, Schema};
+use async_graphql::{Context, MergedObject, SDLExportOptions, Schema};
 
+pub use credentials::{CredentialMutation, CredentialQuery};
 pub use limits::{QueryLimits, QueryLimitsConfig};
-pub use mutation::Mutation;
-pub use query::Query;
+pub use mutation::CertificationMutation;
+pub use query::CertificationQuery;
 pub use subscription::Subscription;
 
+/// Root query type.
+#[derive(MergedObject, Debug, Default)]
+pub struct Query(CertificationQuery, CredentialQuery);
+
+/// Root mutation type.
+#[derive(MergedObject, Debug, Default)]
+pub struct Mutation(CertificationMutation, CredentialMutation);
+
 use crate::auth::Principal;
-use crate::services::{CertificationService, OfficerService};
+use crate::services::{CertificationService, CredentialService, OfficerService};
 
 /// The node's schema type.
 pub type NodeSchema = Schema<Query, Mutation, Subscription>;
@@ -31,6 +41,8 @@ pub struct NodeServices {
     pub officers: OfficerService,
     /// Certifications.
     pub certifications: CertificationService,
+    /// Verifiable credentials.
+    pub credentials: CredentialService,
 }
 
 /// The authenticated caller of one request or subscription (None: anonymous).
@@ -47,7 +59,7 @@ pub(crate) fn services<'a>(ctx: &'a Context<'_>) -> &'a NodeServices {
 
 /// Builds the schema with its limits.
 pub fn build_schema(services: Option<NodeServices>, limits: QueryLimitsConfig) -> NodeSchema {
-    let mut builder = Schema::build(Query, Mutation, Subscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .enable_federation()
         .enable_subscription_in_federation()
         .limit_depth(limits.max_depth)

@@ -8,12 +8,12 @@ use super::{principal, services};
 use crate::auth::Role;
 use crate::errors::GqlResult;
 
-/// Root mutation type.
+/// Login, officer and certification mutations, merged into `Mutation`.
 #[derive(Debug, Default)]
-pub struct Mutation;
+pub struct CertificationMutation;
 
 #[Object]
-impl Mutation {
+impl CertificationMutation {
     /// Opens a session; send the token as `Authorization: Bearer <token>`.
     async fn login(&self, ctx: &Context<'_>, username: String, password: String) -> Result<LoginPayload> {
         let outcome = services(ctx).officers.login(&username, &password).await.gql()?;

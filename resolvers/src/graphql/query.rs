@@ -12,9 +12,9 @@ use crate::errors::GqlResult;
 use crate::errors::ServiceError;
 use crate::services::CertificationFilter;
 
-/// Root query type.
+/// Certification and officer queries, merged into `Query`.
 #[derive(Debug, Default)]
-pub struct Query;
+pub struct CertificationQuery;
 
 /// Parses an `ID` argument as a certification id, naming the argument when it is not one.
 pub(crate) fn parse_id(field: &str, id: &ID) -> Result<Uuid, ServiceError> {
@@ -23,7 +23,7 @@ pub(crate) fn parse_id(field: &str, id: &ID) -> Result<Uuid, ServiceError> {
 }
 
 #[Object]
-impl Query {
+impl CertificationQuery {
     /// The officer behind the current token.
     async fn me(&self, ctx: &Context<'_>) -> Result<Officer> {
         let principal = principal(ctx).ok_or(ServiceError::Unauthenticated("log in first")).gql()?;

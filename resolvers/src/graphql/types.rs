@@ -219,6 +219,16 @@ impl Certification {
     async fn status_changed_at(&self) -> DateTime<Utc> {
         self.0.status_changed_at
     }
+    /// The operator's own DID, when it has one.
+    async fn operator_did(&self) -> Option<&str> {
+        self.0.operator_did.as_deref()
+    }
+    /// The W3C Verifiable Credential issued when this version was granted (null before).
+    async fn credential(&self, ctx: &Context<'_>) -> Result<Option<async_graphql::Json<serde_json::Value>>> {
+        let Some(id) = &self.0.credential_id else { return Ok(None) };
+        let stored = services(ctx).credentials.stored(id).await.gql()?;
+        Ok(stored.and_then(|c| serde_json::from_str(&c.document).ok()).map(async_graphql::Json))
+    }
     /// Notes that did not stop the submission (e.g. an RFC in use whose check digit fails).
     async fn warnings(&self) -> Vec<String> {
         cadena_credentials::CountryCode::parse(&self.0.issuing_country)
@@ -409,6 +419,9 @@ pub struct CertificationInput {
     pub valid_until: Option<Date>,
     /// Last (re)validation.
     pub last_validation_date: Option<Date>,
+    /// The operator's own DID, when it has a wallet: its credential is then about that DID and
+    /// only presentations it signs are accepted.
+    pub operator_did: Option<String>,
 }
 
 impl From<CertificationInput> for AeoDataSetDraft {
@@ -433,6 +446,7 @@ impl From<CertificationInput> for AeoDataSetDraft {
             valid_from: input.valid_from.map(|d| d.0),
             valid_until: input.valid_until.map(|d| d.0),
             last_validation_date: input.last_validation_date.map(|d| d.0),
+            operator_did: input.operator_did,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal, Role};
 use crate::errors::ServiceError;
 use crate::events::{CertificationEvent, EventBus};
+use crate::services::credentials::CredentialService;
 use crate::storage::entities::{certification_history, certifications};
 use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
 
@@ -60,6 +61,7 @@ pub struct CertificationService {
     storage: Storage,
     bus: EventBus,
     country: CountryCode,
+    credentials: CredentialService,
 }
 
 /// The effective status of a stored row on `today`.
@@ -135,6 +137,8 @@ fn row_from_data_set(
         status_changed_at: Set(now),
         history_seq: Set(0),
         history_head: Set(String::new()),
+        operator_did: Set(set.operator_did.clone()),
+        credential_id: Set(None),
     }
 }
 
@@ -209,6 +213,7 @@ impl Plan {
         row: &certifications::Model,
         to: Status,
         approved_by: Option<&str>,
+        credential_id: Option<&str>,
     ) -> certifications::Model {
         let now = Utc::now();
         let mut update = certifications::Entity::update_many()
@@ -219,12 +224,18 @@ impl Plan {
         if let Some(approver) = approved_by {
             update = update.col_expr(certifications::Column::ApprovedBy, Expr::value(approver));
         }
+        if let Some(credential) = credential_id {
+            update = update.col_expr(certifications::Column::CredentialId, Expr::value(credential));
+        }
         self.batch.push_guarded(update.build(self.backend), CONCURRENT_CHANGE);
         let mut updated = row.clone();
         updated.status = to.as_str().to_owned();
         updated.status_changed_at = now;
         if let Some(approver) = approved_by {
             updated.approved_by = Some(approver.to_owned());
+        }
+        if let Some(credential) = credential_id {
+            updated.credential_id = Some(credential.to_owned());
         }
         updated
     }
@@ -264,8 +275,18 @@ impl Plan {
 
 impl CertificationService {
     /// The certifications of the node of `country`.
-    pub fn new(storage: Storage, bus: EventBus, country: CountryCode) -> CertificationService {
-        CertificationService { storage, bus, country }
+    pub fn new(
+        storage: Storage,
+        bus: EventBus,
+        country: CountryCode,
+        credentials: CredentialService,
+    ) -> CertificationService {
+        CertificationService { storage, bus, country, credentials }
+    }
+
+    /// The node's credentials.
+    pub fn credentials(&self) -> &CredentialService {
+        &self.credentials
     }
 
     /// The node's country.
@@ -511,7 +532,13 @@ impl CertificationService {
             let previous = self.find_for_write(&mut gate, previous_id).await?;
             let previous_from = effective_status(&previous, today());
             let previous_to = Transition::Supersede.apply(previous_from)?;
-            let retired = plan.set_status(&previous, previous_to, None);
+            let retired = plan.set_status(&previous, previous_to, None, None);
+            // The amended version's credential is revoked: the new one replaces it.
+            if let Some(credential) = &previous.credential_id {
+                for statement in self.credentials.status_statements(&mut gate, credential, Some(true), None).await? {
+                    plan.batch.push(statement);
+                }
+            }
             let link = self.link(
                 row.lineage_id,
                 previous.version,
@@ -525,7 +552,31 @@ impl CertificationService {
             plan.append(retired, link);
         }
 
-        let updated = plan.set_status(&row, to, approver);
+        // Granting issues the credential in the same batch; later transitions flip its bits.
+        let mut issued = None;
+        match (transition, row.credential_id.as_deref()) {
+            (Transition::Approve, _) => {
+                let slot = self.credentials.allocate_slot(&mut gate).await?;
+                let credential = self.credentials.issue_for(&row, slot)?;
+                plan.batch.push(self.credentials.insert_statement(&credential, Some(row.id)));
+                issued = Some(credential.id);
+            }
+            (
+                Transition::Suspend | Transition::Reinstate | Transition::Revoke | Transition::Annul,
+                Some(credential),
+            ) => {
+                let (revoked, suspended) = match transition {
+                    Transition::Suspend => (None, Some(true)),
+                    Transition::Reinstate => (None, Some(false)),
+                    _ => (Some(true), None),
+                };
+                for statement in self.credentials.status_statements(&mut gate, credential, revoked, suspended).await? {
+                    plan.batch.push(statement);
+                }
+            }
+            _ => {}
+        }
+        let updated = plan.set_status(&row, to, approver, issued.as_deref());
         let link = self.link(row.lineage_id, row.version, transition, Some(from), to, officer, role, reason);
         plan.append(updated, link);
         let (batch, events) = plan.finish(row.history_seq);

@@ -2,7 +2,9 @@
 //! authorised, validated, and (for writes) in one database transaction.
 
 pub mod certifications;
+pub mod credentials;
 pub mod officers;
 
 pub use certifications::{CertificationFilter, CertificationPage, CertificationService, HistoryView};
+pub use credentials::{Challenge, CredentialService, CredentialSettings, IssuerIdentity};
 pub use officers::{LoginOutcome, OfficerService};

@@ -40,6 +40,10 @@ pub struct Model {
     pub history_seq: i64,
     /// Hash of the lineage's newest history entry.
     pub history_head: String,
+    /// The operator's DID, when it has one: the credential's subject, who must present it.
+    pub operator_did: Option<String>,
+    /// The credential issued for this version when it was granted.
+    pub credential_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,53 @@
+//! Example AEO credentials for tests and benchmarks (real trader IDs from the shipped fixtures).
+
+use chrono::NaiveDate;
+
+use crate::aeo::{Address, CertificateType, PartnerIdentifier, SupplyChainRole};
+use crate::country::CountryCode;
+use crate::credential::{AeoCredential, AeoSubject, operator_urn};
+use crate::status_list::{StatusEntry, StatusPurpose};
+
+/// Valid Mexican RFCs (check digit valid), one per line.
+pub const MX_RFCS: &str = include_str!("../tests/fixtures/tin-valid/mx-rfc-checkdigit-valid.txt");
+
+/// The `n`th example credential of `issuer`, whose status lists live under `base_url`.
+pub fn aeo_credential(n: usize, issuer: &str, base_url: &str) -> AeoCredential {
+    let rfcs: Vec<&str> = MX_RFCS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let tin = rfcs[n % rfcs.len()].replace(['-', ' '], "");
+    let mx = CountryCode::parse("MX").expect("MX");
+    let entry = |purpose: StatusPurpose| StatusEntry {
+        purpose,
+        list_url: format!("{base_url}/status-lists/{}-1", purpose.as_str()),
+        index: n,
+    };
+    AeoCredential {
+        id: format!("urn:uuid:0190c2a4-0000-7000-8000-{n:012}"),
+        issuer: issuer.to_owned(),
+        valid_from: NaiveDate::from_ymd_opt(2026, 1, 15).expect("date"),
+        valid_until: Some(NaiveDate::from_ymd_opt(2028, 1, 14).expect("date")),
+        subject: AeoSubject {
+            id: operator_urn(mx, &tin),
+            legal_name: format!("Exportadora del Pacífico {n} S.A. de C.V."),
+            tin: tin.clone(),
+            tin_scheme: "MX_RFC".into(),
+            mra_party_identifier: Some(format!("MX{tin}")),
+            partner_identifiers: vec![PartnerIdentifier { scheme: "EORI".into(), value: format!("ES{n:08}") }],
+            address: Address {
+                street: format!("Av. Insurgentes Sur {n}"),
+                city: "Ciudad de México".into(),
+                sub_entity: Some("CDMX".into()),
+                postcode: Some("03100".into()),
+                country: mx,
+            },
+            certificate_number: format!("OEA-MX-{n:06}"),
+            certificate_version: 1,
+            certificate_type: CertificateType::SecurityAndSafety,
+            roles: vec![SupplyChainRole::Importer, SupplyChainRole::Exporter],
+            issuing_country: mx,
+            issuing_authority: "Agencia Nacional de Aduanas de México (ANAM)".into(),
+            authorisation_date: NaiveDate::from_ymd_opt(2026, 1, 10).expect("date"),
+            last_validation_date: Some(NaiveDate::from_ymd_opt(2026, 1, 12).expect("date")),
+        },
+        status: vec![entry(StatusPurpose::Revocation), entry(StatusPurpose::Suspension)],
+    }
+}

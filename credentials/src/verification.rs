@@ -1,0 +1,492 @@
+//! Verifying a credential or presentation into a report, fragment by fragment.
+//!
+//! | fragment | VALID when | ERROR when |
+//! |---|---|---|
+//! | integrity | the proof verifies with the issuer's key | the issuer's DID cannot be resolved |
+//! | issuer | the issuer is a trusted customs authority | trust cannot be established |
+//! | status | neither revoked nor suspended, per its status lists | a list cannot be fetched |
+//! | validity | now is within `validFrom`..`validUntil` | — |
+//! | anchor | the digest is anchored on chain by the issuer | the chain cannot be asked |
+//!
+//! A credential that is forged, revoked or expired is INVALID: a value in the report, never an
+//! error. ERROR means the verifier could not decide (a DID that does not resolve). A document
+//! that cannot even be judged (too big, unknown context, no proof) is a [`DocumentError`].
+//!
+//! I/O is behind traits ([`DidResolver`], [`StatusListSource`], [`IssuerTrust`],
+//! [`AnchorCheck`]) so a node plugs in HTTP with caches and tests plug in what they need.
+//! Status list credentials are verified like any other credential, and the verified, decoded
+//! list is kept per list document so each is checked once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::did::{DidError, ProofPurpose, did_key_public_key, did_of, key_in_document};
+use crate::integrity::{DocumentError, Integrity, PreparedProof, ProofOutcome};
+use crate::keys::PublicKey;
+use crate::status_list::{Bitstring, StatusEntry, StatusPurpose};
+
+/// Outcome of one fragment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    /// Checked and good.
+    Valid,
+    /// Checked and bad.
+    Invalid,
+    /// Not checked (nothing to check, or not configured).
+    Skipped,
+    /// Could not be checked.
+    Error,
+}
+
+/// One fragment of a report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
+impl Check {
+    /// A VALID check.
+    pub fn valid(reason: impl Into<String>) -> Check {
+        Check { outcome: Outcome::Valid, reason: reason.into() }
+    }
+    /// An INVALID check.
+    pub fn invalid(reason: impl Into<String>) -> Check {
+        Check { outcome: Outcome::Invalid, reason: reason.into() }
+    }
+    /// A SKIPPED check.
+    pub fn skipped(reason: impl Into<String>) -> Check {
+        Check { outcome: Outcome::Skipped, reason: reason.into() }
+    }
+    /// An ERROR check.
+    pub fn error(reason: impl Into<String>) -> Check {
+        Check { outcome: Outcome::Error, reason: reason.into() }
+    }
+}
+
+/// Revocation and suspension, each from its own list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    /// Combined: VALID when neither is set.
+    pub check: Check,
+    /// Whether the revocation bit is set (None when not checked).
+    pub revoked: Option<bool>,
+    /// Whether the suspension bit is set (None when not checked).
+    pub suspended: Option<bool>,
+}
+
+/// The report of one credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VerificationReport {
+    /// Every checked fragment is VALID (skipped ones aside).
+    pub verified: bool,
+    /// The credential's `id`.
+    pub credential_id: Option<String>,
+    /// The issuer's DID.
+    pub issuer: Option<String>,
+    /// The proof.
+    pub integrity: Check,
+    /// Trust in the issuer.
+    pub issuer_trust: Check,
+    /// Revocation and suspension.
+    pub status: StatusReport,
+    /// `validFrom`/`validUntil`.
+    pub validity: Check,
+    /// The on-chain anchor.
+    pub anchor: Check,
+}
+
+impl VerificationReport {
+    fn finish(mut self) -> VerificationReport {
+        let checks = [&self.integrity, &self.issuer_trust, &self.status.check, &self.validity, &self.anchor];
+        self.verified = checks.iter().all(|c| matches!(c.outcome, Outcome::Valid | Outcome::Skipped))
+            && self.integrity.outcome == Outcome::Valid;
+        self
+    }
+}
+
+/// The report of a presentation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PresentationReport {
+    /// The proof, challenge, domain, holder binding and every credential are good.
+    pub verified: bool,
+    /// The holder's DID.
+    pub holder: Option<String>,
+    /// The presentation's proof, by the holder, for authentication.
+    pub integrity: Check,
+    /// The proof carries the expected challenge and domain.
+    pub challenge: Check,
+    /// Each credential whose subject is a DID is presented by that DID.
+    pub holder_binding: Check,
+    /// Each credential's report.
+    pub credentials: Vec<VerificationReport>,
+}
+
+/// A DID that could not be resolved (the verifier failed, not the credential).
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct ResolutionError(pub String);
+
+/// Resolves did:web DIDs to their documents.
+pub trait DidResolver: Send + Sync {
+    /// The DID document of `did`.
+    fn resolve<'a>(&'a self, did: &'a str) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>>;
+}
+
+/// Fetches status list credentials (a node caches them for their TTL).
+pub trait StatusListSource: Send + Sync {
+    /// The signed `BitstringStatusListCredential` at `url`.
+    fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>>;
+}
+
+/// Who is a trusted customs authority.
+pub trait IssuerTrust: Send + Sync {
+    /// Why `issuer` is trusted (its authority's name), or `None` when it is not.
+    fn trusted<'a>(&'a self, issuer: &'a str) -> BoxFuture<'a, Result<Option<String>, ResolutionError>>;
+}
+
+/// Checks a credential's on-chain anchor.
+pub trait AnchorCheck: Send + Sync {
+    /// The anchor fragment for `credential` (signed, as received) issued by `issuer`.
+    fn check<'a>(&'a self, credential: &'a Value, issuer: &'a str) -> BoxFuture<'a, Check>;
+}
+
+/// Trust in a fixed list of issuer DIDs.
+#[derive(Clone, Debug, Default)]
+pub struct TrustList(pub HashMap<String, String>);
+
+impl IssuerTrust for TrustList {
+    fn trusted<'a>(&'a self, issuer: &'a str) -> BoxFuture<'a, Result<Option<String>, ResolutionError>> {
+        Box::pin(async move { Ok(self.0.get(issuer).cloned()) })
+    }
+}
+
+/// A verified, decoded status list.
+#[derive(Debug)]
+struct CheckedList {
+    issuer: String,
+    purpose: StatusPurpose,
+    bits: Bitstring,
+}
+
+/// Verifies credentials and presentations.
+pub struct Verifier {
+    integrity: Arc<Integrity>,
+    dids: Arc<dyn DidResolver>,
+    status_lists: Arc<dyn StatusListSource>,
+    trust: Arc<dyn IssuerTrust>,
+    anchors: Option<Arc<dyn AnchorCheck>>,
+    checked_lists: Mutex<HashMap<[u8; 32], Arc<CheckedList>>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").finish_non_exhaustive()
+    }
+}
+
+/// Most verified status lists kept (each is 16 KiB of bits).
+const MAX_CHECKED_LISTS: usize = 256;
+
+fn text<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
+    value.get(name).and_then(Value::as_str)
+}
+
+/// The issuer's DID: a string or an object with `id`.
+fn issuer_of(credential: &Value) -> Option<String> {
+    match credential.get("issuer") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Object(o)) => o.get("id").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn as_list(value: Option<&Value>) -> Vec<&Value> {
+    match value {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(other) => vec![other],
+        None => vec![],
+    }
+}
+
+impl Verifier {
+    /// A verifier over these sources; `anchors` None reports the anchor fragment SKIPPED.
+    pub fn new(
+        integrity: Arc<Integrity>,
+        dids: Arc<dyn DidResolver>,
+        status_lists: Arc<dyn StatusListSource>,
+        trust: Arc<dyn IssuerTrust>,
+        anchors: Option<Arc<dyn AnchorCheck>>,
+    ) -> Verifier {
+        Verifier { integrity, dids, status_lists, trust, anchors, checked_lists: Mutex::new(HashMap::new()) }
+    }
+
+    /// The proof machinery.
+    pub fn integrity(&self) -> &Arc<Integrity> {
+        &self.integrity
+    }
+
+    /// The key of `method` for `purpose`: from the DID itself (did:key) or its resolved document.
+    async fn key_of(&self, method: &str, purpose: ProofPurpose) -> Result<Result<PublicKey, String>, ResolutionError> {
+        let did = did_of(method);
+        if did.starts_with("did:key:") {
+            return Ok(did_key_public_key(method).map_err(|e| e.to_string()));
+        }
+        if !did.starts_with("did:web:") {
+            return Ok(Err(DidError::Unsupported(did.to_owned()).to_string()));
+        }
+        let document = self.dids.resolve(did).await?;
+        Ok(key_in_document(&document, method, purpose).map_err(|e| e.to_string()))
+    }
+
+    /// Checks a prepared proof against its signer's key; `signer` is the DID that must own it.
+    async fn check_proof(&self, proof: &PreparedProof, signer: &str, purpose: ProofPurpose) -> Check {
+        if did_of(&proof.verification_method) != signer {
+            return Check::invalid(format!(
+                "signed with {}, which does not belong to {signer}",
+                proof.verification_method
+            ));
+        }
+        if proof.purpose != purpose {
+            return Check::invalid(format!("the proof is for {}, not {}", proof.purpose.as_str(), purpose.as_str()));
+        }
+        match self.key_of(&proof.verification_method, purpose).await {
+            Err(error) => Check::error(format!("cannot resolve {signer}: {error}")),
+            Ok(Err(why)) => Check::invalid(why),
+            Ok(Ok(key)) => match proof.verify(&key) {
+                ProofOutcome::Valid => {
+                    Check::valid(format!("{} proof by {}", proof.cryptosuite.as_str(), proof.verification_method))
+                }
+                ProofOutcome::Invalid(why) => Check::invalid(why),
+            },
+        }
+    }
+
+    /// Verifies a credential at time `now`. `field` names it in errors.
+    pub async fn verify_credential(
+        &self,
+        credential: &Value,
+        now: DateTime<Utc>,
+        field: &str,
+    ) -> Result<VerificationReport, DocumentError> {
+        let proof = self.integrity.prepare(credential, field)?;
+        let issuer = issuer_of(credential).ok_or_else(|| DocumentError::Field {
+            field: format!("{field}.issuer"),
+            message: "is required (a DID)".into(),
+        })?;
+        let integrity = self.check_proof(&proof, &issuer, ProofPurpose::AssertionMethod).await;
+        let issuer_trust = match self.trust.trusted(&issuer).await {
+            Ok(Some(authority)) => Check::valid(format!("{issuer} is {authority}")),
+            Ok(None) => Check::invalid(format!("{issuer} is not a trusted customs authority")),
+            Err(error) => Check::error(format!("trust in {issuer} cannot be established: {error}")),
+        };
+        let status = self.check_status(credential, &issuer, now, field).await?;
+        let validity = validity(credential, now);
+        let anchor = match &self.anchors {
+            Some(anchors) if integrity.outcome == Outcome::Valid => anchors.check(credential, &issuer).await,
+            Some(_) => Check::skipped("the proof does not verify, so its anchor proves nothing"),
+            None => Check::skipped("anchoring is not configured on this verifier"),
+        };
+        Ok(VerificationReport {
+            verified: false,
+            credential_id: text(credential, "id").map(str::to_owned),
+            issuer: Some(issuer),
+            integrity,
+            issuer_trust,
+            status,
+            validity,
+            anchor,
+        }
+        .finish())
+    }
+
+    async fn check_status(
+        &self,
+        credential: &Value,
+        issuer: &str,
+        now: DateTime<Utc>,
+        field: &str,
+    ) -> Result<StatusReport, DocumentError> {
+        let mut entries = Vec::new();
+        for (i, entry) in as_list(credential.get("credentialStatus")).into_iter().enumerate() {
+            let at = format!("{field}.credentialStatus[{i}]");
+            match StatusEntry::from_json(entry, &at) {
+                Ok(Some(entry)) => entries.push(entry),
+                Ok(None) => {}
+                Err(message) => return Err(DocumentError::Field { field: at, message }),
+            }
+        }
+        if entries.is_empty() {
+            return Ok(StatusReport {
+                check: Check::skipped("the credential has no BitstringStatusListEntry"),
+                revoked: None,
+                suspended: None,
+            });
+        }
+        let (mut revoked, mut suspended) = (None, None);
+        for entry in &entries {
+            let list = match self.checked_list(&entry.list_url, issuer, now).await {
+                Ok(list) => list,
+                Err(check) => return Ok(StatusReport { check, revoked, suspended }),
+            };
+            if list.purpose != entry.purpose {
+                return Ok(StatusReport {
+                    check: Check::invalid(format!(
+                        "{} is a {} list, but the entry says {}",
+                        entry.list_url,
+                        list.purpose.as_str(),
+                        entry.purpose.as_str()
+                    )),
+                    revoked,
+                    suspended,
+                });
+            }
+            let bit = match list.bits.get(entry.index) {
+                Ok(bit) => bit,
+                Err(e) => return Ok(StatusReport { check: Check::invalid(e.to_string()), revoked, suspended }),
+            };
+            let slot = if entry.purpose == StatusPurpose::Revocation { &mut revoked } else { &mut suspended };
+            *slot = Some(slot.unwrap_or(false) || bit);
+        }
+        let check = match (revoked, suspended) {
+            (Some(true), _) => Check::invalid("revoked"),
+            (_, Some(true)) => Check::invalid("suspended"),
+            _ => Check::valid("neither revoked nor suspended"),
+        };
+        Ok(StatusReport { check, revoked, suspended })
+    }
+
+    /// The verified list at `url`, fetched through the source and verified once per content.
+    async fn checked_list(&self, url: &str, issuer: &str, now: DateTime<Utc>) -> Result<Arc<CheckedList>, Check> {
+        let document =
+            self.status_lists.fetch(url).await.map_err(|e| Check::error(format!("status list {url}: {e}")))?;
+        let digest: [u8; 32] = Sha256::digest(document.to_string().as_bytes()).into();
+        if let Some(list) = self.checked_lists.lock().expect("lock").get(&digest).cloned() {
+            if list.issuer != issuer {
+                return Err(Check::invalid(format!("status list {url} is issued by {}, not {issuer}", list.issuer)));
+            }
+            return Ok(list);
+        }
+        let list_issuer = issuer_of(&document).unwrap_or_default();
+        if list_issuer != issuer {
+            return Err(Check::invalid(format!("status list {url} is issued by {list_issuer}, not {issuer}")));
+        }
+        let proof = self
+            .integrity
+            .prepare(&document, "statusListCredential")
+            .map_err(|e| Check::error(format!("status list {url}: {e}")))?;
+        let proof_check = self.check_proof(&proof, issuer, ProofPurpose::AssertionMethod).await;
+        if proof_check.outcome != Outcome::Valid {
+            return Err(Check {
+                outcome: proof_check.outcome,
+                reason: format!("status list {url}: {}", proof_check.reason),
+            });
+        }
+        let validity = validity(&document, now);
+        if validity.outcome != Outcome::Valid {
+            return Err(Check::error(format!("status list {url}: {}", validity.reason)));
+        }
+        let subject = document.get("credentialSubject").cloned().unwrap_or(Value::Null);
+        let purpose = text(&subject, "statusPurpose")
+            .and_then(StatusPurpose::parse)
+            .ok_or_else(|| Check::error(format!("status list {url} has no revocation or suspension statusPurpose")))?;
+        let bits = text(&subject, "encodedList")
+            .ok_or_else(|| Check::error(format!("status list {url} has no encodedList")))
+            .and_then(|e| Bitstring::decode(e).map_err(|e| Check::error(format!("status list {url}: {e}"))))?;
+        let list = Arc::new(CheckedList { issuer: issuer.to_owned(), purpose, bits });
+        let mut cache = self.checked_lists.lock().expect("lock");
+        if cache.len() >= MAX_CHECKED_LISTS {
+            cache.clear();
+        }
+        cache.insert(digest, list.clone());
+        Ok(list)
+    }
+
+    /// Verifies a presentation: its proof by the holder for authentication with `challenge`
+    /// (and `domain` when given), holder binding, and every credential in it.
+    pub async fn verify_presentation(
+        &self,
+        presentation: &Value,
+        challenge: &str,
+        domain: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<PresentationReport, DocumentError> {
+        let field = "verifiablePresentation";
+        let proof = self.integrity.prepare(presentation, field)?;
+        let holder = text(presentation, "holder")
+            .map(str::to_owned)
+            .or_else(|| Some(did_of(&proof.verification_method).to_owned()))
+            .unwrap_or_default();
+        let integrity = self.check_proof(&proof, &holder, ProofPurpose::Authentication).await;
+        let challenge_check = match (proof.challenge.as_deref(), proof.domain.as_deref(), domain) {
+            (Some(c), _, _) if c != challenge => Check::invalid("the proof answers a different challenge"),
+            (None, _, _) => Check::invalid("the proof carries no challenge"),
+            (_, found, Some(expected)) if found != Some(expected) => {
+                Check::invalid(format!("the proof is for domain {found:?}, not {expected}"))
+            }
+            _ => Check::valid("the proof answers this challenge"),
+        };
+        let mut credentials = Vec::new();
+        let mut unbound = Vec::new();
+        for (i, credential) in as_list(presentation.get("verifiableCredential")).into_iter().enumerate() {
+            let report = self.verify_credential(credential, now, &format!("{field}.verifiableCredential[{i}]")).await?;
+            for subject in as_list(credential.get("credentialSubject")) {
+                if let Some(id) = text(subject, "id").filter(|id| id.starts_with("did:"))
+                    && id != holder
+                {
+                    unbound.push(format!("credential {i} is about {id}, not the holder {holder}"));
+                }
+            }
+            credentials.push(report);
+        }
+        let holder_binding = if credentials.is_empty() {
+            Check::invalid("the presentation holds no credential")
+        } else if unbound.is_empty() {
+            Check::valid("every credential about a DID is presented by that DID")
+        } else {
+            Check::invalid(unbound.join("; "))
+        };
+        let verified = integrity.outcome == Outcome::Valid
+            && challenge_check.outcome == Outcome::Valid
+            && holder_binding.outcome == Outcome::Valid
+            && credentials.iter().all(|c| c.verified);
+        Ok(PresentationReport {
+            verified,
+            holder: Some(holder),
+            integrity,
+            challenge: challenge_check,
+            holder_binding,
+            credentials,
+        })
+    }
+}
+
+/// The validity fragment: `validFrom` <= now <= `validUntil`.
+fn validity(credential: &Value, now: DateTime<Utc>) -> Check {
+    let parse = |name: &str| -> Result<Option<DateTime<Utc>>, String> {
+        match text(credential, name) {
+            None => Ok(None),
+            Some(s) => DateTime::parse_from_rfc3339(s)
+                .map(|d| Some(d.with_timezone(&Utc)))
+                .map_err(|_| format!("{name} \"{s}\" is not an xsd:dateTime")),
+        }
+    };
+    match (parse("validFrom"), parse("validUntil")) {
+        (Err(why), _) | (_, Err(why)) => Check::invalid(why),
+        (Ok(Some(from)), _) if now < from => Check::invalid(format!("not valid before {from}")),
+        (_, Ok(Some(until))) if now > until => Check::invalid(format!("expired at {until}")),
+        (Ok(from), Ok(until)) => Check::valid(match (from, until) {
+            (_, Some(until)) => format!("valid until {until}"),
+            _ => "valid, with no end date".to_owned(),
+        }),
+    }
+}

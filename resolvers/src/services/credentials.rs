@@ -1,0 +1,714 @@
+//! This node's verifiable credentials: its issuer identity (did:web and keys), the AEO
+//! credential issued when a certification is granted, status lists built from the credentials'
+//! status bits, the VC API operations (issue, verify), and one-time presentation challenges.
+//!
+//! Status bits live on each credential's row and change in the transaction of the lifecycle
+//! transition ([`CredentialService::status_statements`]); a status list is those bits gathered
+//! and signed, re-signed only when its version (bumped with every change) moved.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use cadena_credentials::aeo::{Address, PartnerIdentifier};
+use cadena_credentials::credential::{AeoCredential, AeoSubject, VC_V2_CONTEXT, credential_digest, operator_urn};
+use cadena_credentials::did::{ProofPurpose, did_document};
+use cadena_credentials::integrity::{DocumentError, Integrity, ProofOptions};
+use cadena_credentials::keys::{Cryptosuite, IssuerKeys, KeyFileError};
+use cadena_credentials::status_list::{Bitstring, StatusEntry, StatusPurpose, status_list_credential};
+use cadena_credentials::tin::TinScheme;
+use cadena_credentials::verification::{
+    AnchorCheck, DidResolver, IssuerTrust, PresentationReport, ResolutionError, StatusListSource, TrustList,
+    VerificationReport, Verifier,
+};
+use cadena_credentials::{CertificateType, CountryCode, FieldError, SupplyChainRole};
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ColumnTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, QueryTrait, Set, Statement,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::auth::roles::authorize;
+use crate::auth::{Operation, Principal};
+use crate::errors::ServiceError;
+use crate::storage::entities::{certifications, credentials, presentation_challenges, status_lists};
+use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
+
+/// How the node issues and verifies.
+#[derive(Clone, Debug)]
+pub struct CredentialSettings {
+    /// The node's public base URL (`https://aduanas.example`); its did:web and status list
+    /// URLs derive from it.
+    pub base_url: String,
+    /// Where the issuer keys are kept (created at first start, owner-only).
+    pub key_file: PathBuf,
+    /// The suite of a newly generated key.
+    pub cryptosuite: Cryptosuite,
+    /// Issuers trusted besides this node: DID → authority name.
+    pub trusted_issuers: HashMap<String, String>,
+    /// How long verifiers may cache a status list.
+    pub status_list_ttl: Duration,
+    /// How long a presentation challenge stays answerable.
+    pub challenge_ttl: Duration,
+}
+
+/// The node as an issuer: its DID and keys.
+#[derive(Debug)]
+pub struct IssuerIdentity {
+    did: String,
+    base_url: String,
+    key_file: PathBuf,
+    keys: RwLock<IssuerKeys>,
+}
+
+impl IssuerIdentity {
+    /// Loads the keys (creating them at first start) for the node at `base_url`.
+    pub fn load(base_url: &str, key_file: PathBuf, suite: Cryptosuite) -> Result<IssuerIdentity, KeyFileError> {
+        let keys = IssuerKeys::load_or_create(&key_file, suite)?;
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let did = cadena_credentials::did::did_web_for_url(&base_url).map_err(|e| KeyFileError::Malformed {
+            path: key_file.display().to_string(),
+            message: format!("public URL {base_url}: {e}"),
+        })?;
+        Ok(IssuerIdentity { did, base_url, key_file, keys: RwLock::new(keys) })
+    }
+
+    /// The node's DID.
+    pub fn did(&self) -> &str {
+        &self.did
+    }
+
+    /// The node's public base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The DID document served at `/.well-known/did.json`.
+    pub fn did_document(&self) -> Value {
+        did_document(&self.did, &self.keys.read().expect("lock"), &[])
+    }
+
+    /// The public half of the key-agreement key (partner encryption).
+    pub fn agreement_public_multibase(&self) -> String {
+        self.keys.read().expect("lock").agreement().public_multibase()
+    }
+
+    /// Adds a signing key and makes it current; older credentials keep verifying.
+    pub fn rotate(&self, suite: Cryptosuite) -> Result<String, KeyFileError> {
+        let mut keys = self.keys.write().expect("lock");
+        let mut rotated = keys.clone();
+        let fragment = rotated.rotate(suite).fragment.clone();
+        rotated.save(&self.key_file)?;
+        *keys = rotated;
+        Ok(fragment)
+    }
+
+    /// Signs `unsigned` with the current key for `purpose`.
+    pub fn sign(&self, integrity: &Integrity, unsigned: &Value) -> Result<Value, DocumentError> {
+        let keys = self.keys.read().expect("lock");
+        let current = keys.current();
+        let options = ProofOptions {
+            verification_method: format!("{}#{}", self.did, current.fragment),
+            purpose: ProofPurpose::AssertionMethod,
+            created: Utc::now(),
+            challenge: None,
+            domain: None,
+        };
+        integrity.sign(unsigned, &current.key, &options)
+    }
+
+    /// URL of status list `list` for `purpose`.
+    pub fn status_list_url(&self, purpose: StatusPurpose, list: i32) -> String {
+        format!("{}/status-lists/{}-{list}", self.base_url, purpose.as_str())
+    }
+}
+
+/// A credential about to be stored with its certification's transition.
+#[derive(Clone, Debug)]
+pub struct IssuedCredential {
+    /// Its `id`.
+    pub id: String,
+    /// The signed document.
+    pub document: Value,
+    /// Hex SHA-256 of its canonical JSON.
+    pub digest: String,
+    /// Status list and index.
+    pub slot: (i32, i32),
+}
+
+/// A challenge handed out for a presentation.
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    /// The challenge text.
+    pub challenge: String,
+    /// The domain presentations must name, if any.
+    pub domain: Option<String>,
+    /// When it stops being answerable.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Fetches JSON over HTTP for the verifier, caching each document for its TTL. Loopback URLs
+/// are allowed (the dev network and tests); bodies are capped.
+#[derive(Debug)]
+struct HttpDocuments {
+    client: reqwest::Client,
+    entries: Mutex<HashMap<String, (Instant, Arc<Value>)>>,
+}
+
+/// Largest DID document or status list fetched.
+const MAX_FETCHED_BYTES: usize = 256 * 1024;
+/// Most documents cached.
+const MAX_CACHED_DOCUMENTS: usize = 1024;
+
+impl HttpDocuments {
+    fn new() -> HttpDocuments {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .expect("HTTP client");
+        HttpDocuments { client, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// The document at `url`, from the cache while fresh; `ttl` unless the response says
+    /// otherwise with `Cache-Control: max-age`.
+    async fn get(&self, url: &str, ttl: Duration) -> Result<Arc<Value>, ResolutionError> {
+        if let Some((expires, value)) = self.entries.lock().expect("lock").get(url).cloned()
+            && Instant::now() < expires
+        {
+            return Ok(value);
+        }
+        let fail = |why: String| ResolutionError(format!("GET {url}: {why}"));
+        let response =
+            self.client.get(url).header("accept", "application/json").send().await.map_err(|e| fail(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(fail(format!("HTTP {}", response.status())));
+        }
+        let max_age = response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').find_map(|d| d.trim().strip_prefix("max-age=")?.parse::<u64>().ok()))
+            .map(Duration::from_secs)
+            .unwrap_or(ttl);
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.to_string()))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_FETCHED_BYTES {
+                return Err(fail(format!("larger than {MAX_FETCHED_BYTES} bytes")));
+            }
+        }
+        let value: Value = serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
+        let value = Arc::new(value);
+        let mut entries = self.entries.lock().expect("lock");
+        if entries.len() >= MAX_CACHED_DOCUMENTS {
+            entries.retain(|_, (expires, _)| Instant::now() < *expires);
+        }
+        entries.insert(url.to_owned(), (Instant::now() + max_age, value.clone()));
+        Ok(value)
+    }
+}
+
+/// The verifier's view of DIDs and status lists: this node's own from memory and storage,
+/// everyone else's over HTTP.
+struct NodeSources {
+    inner: Weak<Inner>,
+    http: HttpDocuments,
+}
+
+/// How long a fetched DID document is trusted before it is fetched again.
+const DID_DOCUMENT_TTL: Duration = Duration::from_secs(300);
+
+impl DidResolver for NodeSources {
+    fn resolve<'a>(&'a self, did: &'a str) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>> {
+        Box::pin(async move {
+            let inner = self.inner.upgrade().ok_or_else(|| ResolutionError("the node is shutting down".into()))?;
+            if did == inner.identity.did() {
+                return Ok(Arc::new(inner.identity.did_document()));
+            }
+            let url = cadena_credentials::did::did_web_document_url(did).map_err(|e| ResolutionError(e.to_string()))?;
+            self.http.get(&url, DID_DOCUMENT_TTL).await
+        })
+    }
+}
+
+impl StatusListSource for NodeSources {
+    fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>> {
+        Box::pin(async move {
+            let inner = self.inner.upgrade().ok_or_else(|| ResolutionError("the node is shutting down".into()))?;
+            if let Some(name) = url.strip_prefix(&format!("{}/status-lists/", inner.identity.base_url())) {
+                let service = CredentialService { inner: inner.clone() };
+                return match service.status_list(name).await {
+                    Ok(Some(list)) => Ok(list),
+                    Ok(None) => Err(ResolutionError(format!("{url}: no such status list"))),
+                    Err(e) => Err(ResolutionError(format!("{url}: {e}"))),
+                };
+            }
+            self.http.get(url, inner.settings.status_list_ttl).await
+        })
+    }
+}
+
+#[derive(Debug)]
+struct SignedList {
+    version: i64,
+    document: Arc<Value>,
+}
+
+struct Inner {
+    storage: Storage,
+    identity: IssuerIdentity,
+    integrity: Arc<Integrity>,
+    verifier: Verifier,
+    settings: CredentialSettings,
+    signed_lists: Mutex<HashMap<(i32, StatusPurpose), SignedList>>,
+}
+
+/// Issuing, status lists, verification and challenges.
+#[derive(Clone)]
+pub struct CredentialService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CredentialService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialService").field("did", &self.inner.identity.did()).finish_non_exhaustive()
+    }
+}
+
+#[derive(FromQueryResult)]
+struct Slot {
+    id: i32,
+    status_index: i32,
+}
+
+#[derive(FromQueryResult)]
+struct MaxList {
+    id: i32,
+}
+
+/// Bits per status list (the specification's minimum, 16 KiB).
+const LIST_CAPACITY: i32 = cadena_credentials::status_list::LIST_BITS as i32;
+
+impl CredentialService {
+    /// The service of the node whose storage and settings are given; `anchors` plugs in the
+    /// anchor check (none: the report's anchor fragment is SKIPPED).
+    pub fn new(
+        storage: Storage,
+        settings: CredentialSettings,
+        anchors: Option<Arc<dyn AnchorCheck>>,
+    ) -> Result<CredentialService, KeyFileError> {
+        let identity = IssuerIdentity::load(&settings.base_url, settings.key_file.clone(), settings.cryptosuite)?;
+        let integrity = Arc::new(Integrity::new());
+        let mut trusted = settings.trusted_issuers.clone();
+        trusted.entry(identity.did().to_owned()).or_insert_with(|| "this node".to_owned());
+        let trust: Arc<dyn IssuerTrust> = Arc::new(TrustList(trusted));
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            let sources = Arc::new(NodeSources { inner: weak.clone(), http: HttpDocuments::new() });
+            Inner {
+                storage,
+                identity,
+                integrity: integrity.clone(),
+                verifier: Verifier::new(integrity, sources.clone(), sources, trust, anchors),
+                settings,
+                signed_lists: Mutex::new(HashMap::new()),
+            }
+        });
+        Ok(CredentialService { inner })
+    }
+
+    /// The node's issuer identity.
+    pub fn identity(&self) -> &IssuerIdentity {
+        &self.inner.identity
+    }
+
+    /// The proof machinery (shared caches).
+    pub fn integrity(&self) -> &Arc<Integrity> {
+        &self.inner.integrity
+    }
+
+    /// How long verifiers may cache a status list.
+    pub fn status_list_ttl(&self) -> Duration {
+        self.inner.settings.status_list_ttl
+    }
+
+    /// Hands out the next free status slot (list, index), opening a new list when the current
+    /// one is full. Runs on its own, outside the caller's batch: a slot of a batch that then
+    /// fails is simply never used.
+    pub async fn allocate_slot(&self, gate: &mut WriteGuard<'_>) -> Result<(i32, i32), ServiceError> {
+        let storage = &self.inner.storage;
+        let backend = storage.backend();
+        for _ in 0..3 {
+            let take = Statement::from_string(
+                backend,
+                "UPDATE status_lists SET next_index = next_index + 1 \
+                 WHERE id = (SELECT MAX(id) FROM status_lists) AND next_index < capacity \
+                 RETURNING id, next_index - 1 AS status_index",
+            );
+            if let Some(slot) = storage.read_for_write::<Slot>(gate, take).await? {
+                return Ok((slot.id, slot.status_index));
+            }
+            let max = Statement::from_string(backend, "SELECT MAX(id) AS id FROM status_lists");
+            let next = storage.read_for_write::<MaxList>(gate, max).await?.map_or(1, |m| m.id + 1);
+            let mut batch = WriteBatch::default();
+            batch.push(
+                status_lists::Entity::insert(status_lists::ActiveModel {
+                    id: Set(next),
+                    capacity: Set(LIST_CAPACITY),
+                    next_index: Set(1),
+                    version: Set(0),
+                    updated_at: Set(Utc::now()),
+                })
+                .build(backend),
+            );
+            match storage.apply(gate, batch).await {
+                Ok(()) => return Ok((next, 0)),
+                // Another writer opened that list first (PostgreSQL): take a slot in it.
+                Err(ApplyError::Db(e))
+                    if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {}
+                Err(ApplyError::Db(e)) => return Err(e.into()),
+                Err(ApplyError::Conflict(c)) => return Err(ServiceError::Conflict(c.into())),
+            }
+        }
+        Err(ServiceError::Conflict("status lists are being opened concurrently; try again".into()))
+    }
+
+    /// The AEO credential of a certification version about to be granted, signed.
+    pub fn issue_for(&self, row: &certifications::Model, slot: (i32, i32)) -> Result<IssuedCredential, ServiceError> {
+        let identity = &self.inner.identity;
+        let country = CountryCode::parse(&row.issuing_country).map_err(ServiceError::internal)?;
+        let address_country = CountryCode::parse(&row.address_country).map_err(ServiceError::internal)?;
+        let id = format!("urn:uuid:{}", Uuid::now_v7());
+        let status = StatusPurpose::ALL
+            .into_iter()
+            .map(|purpose| StatusEntry {
+                purpose,
+                list_url: identity.status_list_url(purpose, slot.0),
+                index: slot.1 as usize,
+            })
+            .collect();
+        let credential = AeoCredential {
+            id: id.clone(),
+            issuer: identity.did().to_owned(),
+            valid_from: row.valid_from,
+            valid_until: row.valid_until,
+            subject: AeoSubject {
+                id: row.operator_did.clone().unwrap_or_else(|| operator_urn(country, &row.tin)),
+                legal_name: row.operator_name.clone(),
+                tin: row.tin.clone(),
+                tin_scheme: TinScheme::for_country(country).map_or("NATIONAL", |s| s.code()).to_owned(),
+                mra_party_identifier: Some(format!("{}{}", row.issuing_country, row.tin)).filter(|p| p.len() <= 17),
+                partner_identifiers: serde_json::from_value::<Vec<PartnerIdentifier>>(row.partner_identifiers.clone())
+                    .unwrap_or_default(),
+                address: Address {
+                    street: row.street.clone(),
+                    city: row.city.clone(),
+                    sub_entity: row.sub_entity.clone(),
+                    postcode: row.postcode.clone(),
+                    country: address_country,
+                },
+                certificate_number: row.certificate_number.clone(),
+                certificate_version: row.version,
+                certificate_type: CertificateType::parse(&row.certificate_type)
+                    .ok_or_else(|| ServiceError::Internal(format!("stored type {}", row.certificate_type).into()))?,
+                roles: row.roles.split(',').filter_map(SupplyChainRole::parse).collect(),
+                issuing_country: country,
+                issuing_authority: row.issuing_authority.clone(),
+                authorisation_date: row.authorisation_date,
+                last_validation_date: row.last_validation_date,
+            },
+            status,
+        };
+        let document = identity.sign(&self.inner.integrity, &credential.to_json()).map_err(ServiceError::internal)?;
+        let digest = hex::encode(credential_digest(&document));
+        Ok(IssuedCredential { id, document, digest, slot })
+    }
+
+    /// The statement storing an issued credential.
+    pub fn insert_statement(&self, issued: &IssuedCredential, certification_id: Option<Uuid>) -> Statement {
+        credentials::Entity::insert(credentials::ActiveModel {
+            id: Set(issued.id.clone()),
+            certification_id: Set(certification_id),
+            status_list: Set(issued.slot.0),
+            status_index: Set(issued.slot.1),
+            document: Set(issued.document.to_string()),
+            digest: Set(issued.digest.clone()),
+            issued_at: Set(Utc::now()),
+            revoked: Set(false),
+            suspended: Set(false),
+        })
+        .build(self.inner.storage.backend())
+    }
+
+    /// Statements setting a credential's bits (None leaves one as it is) and moving its list's
+    /// version, for the batch of the transition that causes them.
+    pub async fn status_statements(
+        &self,
+        gate: &mut WriteGuard<'_>,
+        credential_id: &str,
+        revoked: Option<bool>,
+        suspended: Option<bool>,
+    ) -> Result<Vec<Statement>, ServiceError> {
+        let backend = self.inner.storage.backend();
+        let select = credentials::Entity::find_by_id(credential_id.to_owned()).build(backend);
+        let row = self
+            .inner
+            .storage
+            .read_for_write::<credentials::Model>(gate, select)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("credential {credential_id} is missing").into()))?;
+        let mut update = credentials::Entity::update_many().filter(credentials::Column::Id.eq(credential_id));
+        if let Some(revoked) = revoked {
+            update = update.col_expr(credentials::Column::Revoked, Expr::value(revoked));
+        }
+        if let Some(suspended) = suspended {
+            update = update.col_expr(credentials::Column::Suspended, Expr::value(suspended));
+        }
+        let bump = status_lists::Entity::update_many()
+            .col_expr(status_lists::Column::Version, Expr::col(status_lists::Column::Version).add(1))
+            .col_expr(status_lists::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(status_lists::Column::Id.eq(row.status_list));
+        Ok(vec![update.build(backend), bump.build(backend)])
+    }
+
+    /// The stored credential `id`.
+    pub async fn stored(&self, id: &str) -> Result<Option<credentials::Model>, ServiceError> {
+        Ok(credentials::Entity::find_by_id(id.to_owned()).one(self.inner.storage.db()).await?)
+    }
+
+    /// The signed status list `name` (`revocation-1`, `suspension-3`), re-signed only when its
+    /// bits changed; None when there is no such list.
+    pub async fn status_list(&self, name: &str) -> Result<Option<Arc<Value>>, ServiceError> {
+        let Some((purpose, list)) =
+            name.rsplit_once('-').and_then(|(p, n)| Some((StatusPurpose::parse(p)?, n.parse::<i32>().ok()?)))
+        else {
+            return Ok(None);
+        };
+        let db = self.inner.storage.db();
+        let Some(row) = status_lists::Entity::find_by_id(list).one(db).await? else { return Ok(None) };
+        if let Some(signed) = self.inner.signed_lists.lock().expect("lock").get(&(list, purpose))
+            && signed.version == row.version
+        {
+            return Ok(Some(signed.document.clone()));
+        }
+        let column = match purpose {
+            StatusPurpose::Revocation => credentials::Column::Revoked,
+            StatusPurpose::Suspension => credentials::Column::Suspended,
+        };
+        let set: Vec<i32> = credentials::Entity::find()
+            .select_only()
+            .column(credentials::Column::StatusIndex)
+            .filter(credentials::Column::StatusList.eq(list))
+            .filter(column.eq(true))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let mut bits = Bitstring::new(row.capacity as usize);
+        for index in set {
+            bits.set(index as usize, true).map_err(ServiceError::internal)?;
+        }
+        let identity = &self.inner.identity;
+        let unsigned = status_list_credential(
+            &identity.status_list_url(purpose, list),
+            identity.did(),
+            purpose,
+            &bits,
+            Utc::now(),
+            self.inner.settings.status_list_ttl.as_millis() as u64,
+        );
+        let document = Arc::new(identity.sign(&self.inner.integrity, &unsigned).map_err(ServiceError::internal)?);
+        self.inner
+            .signed_lists
+            .lock()
+            .expect("lock")
+            .insert((list, purpose), SignedList { version: row.version, document: document.clone() });
+        Ok(Some(document))
+    }
+
+    /// VC API issuance: signs any valid VC 2.0 credential as this node, adding its status
+    /// entries (APPROVER).
+    #[tracing::instrument(skip_all, fields(officer = principal.map(|p| p.username.as_str())))]
+    pub async fn issue(&self, principal: Option<&Principal>, credential: &Value) -> Result<Value, ServiceError> {
+        authorize(principal, Operation::IssueCredential)?;
+        let field = |name: &str, message: &str| ServiceError::field(format!("credential{name}"), message);
+        let mut credential = credential.clone();
+        let object = credential.as_object_mut().ok_or_else(|| field("", "must be a JSON object"))?;
+        let first_context =
+            object.get("@context").and_then(|c| c.as_array()).and_then(|c| c.first()).and_then(Value::as_str);
+        if first_context != Some(VC_V2_CONTEXT) {
+            return Err(field(".@context", &format!("must be a list starting with {VC_V2_CONTEXT}")));
+        }
+        let types: Vec<&str> = match object.get("type") {
+            Some(Value::Array(t)) => t.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(t)) => vec![t.as_str()],
+            _ => vec![],
+        };
+        if !types.contains(&"VerifiableCredential") {
+            return Err(field(".type", "must include VerifiableCredential"));
+        }
+        let did = self.inner.identity.did().to_owned();
+        match object.get("issuer") {
+            None => {
+                object.insert("issuer".into(), did.clone().into());
+            }
+            Some(Value::String(issuer)) if *issuer == did => {}
+            Some(Value::Object(issuer)) if issuer.get("id").and_then(Value::as_str) == Some(did.as_str()) => {}
+            Some(_) => return Err(field(".issuer", &format!("must be this node's DID {did} (or be left out)"))),
+        }
+        if object.contains_key("proof") {
+            return Err(field(".proof", "must be absent: the node signs"));
+        }
+        if object.contains_key("credentialStatus") {
+            return Err(field(".credentialStatus", "must be absent: the node adds its status entries"));
+        }
+        let id = match object.get("id") {
+            None => {
+                let id = format!("urn:uuid:{}", Uuid::now_v7());
+                object.insert("id".into(), id.clone().into());
+                id
+            }
+            Some(Value::String(id)) if id.len() <= 64 && id.contains(':') => id.clone(),
+            Some(_) => return Err(field(".id", "must be an absolute URI of at most 64 characters")),
+        };
+        if !object.contains_key("validFrom") {
+            object.insert("validFrom".into(), cadena_credentials::credential::xsd_date_time(Utc::now()).into());
+        }
+        // Refuse what cannot be signed before a status slot is spent on it.
+        self.inner.integrity.inspect(&credential, "credential").map_err(document_error)?;
+        let mut gate = self.inner.storage.write_gate().await;
+        let slot = self.allocate_slot(&mut gate).await?;
+        let identity = &self.inner.identity;
+        let status: Vec<Value> = StatusPurpose::ALL
+            .into_iter()
+            .map(|purpose| {
+                StatusEntry { purpose, list_url: identity.status_list_url(purpose, slot.0), index: slot.1 as usize }
+                    .to_json()
+            })
+            .collect();
+        credential.as_object_mut().expect("object").insert("credentialStatus".into(), Value::Array(status));
+        let document = identity.sign(&self.inner.integrity, &credential).map_err(document_error)?;
+        let issued =
+            IssuedCredential { id: id.clone(), digest: hex::encode(credential_digest(&document)), document, slot };
+        let mut batch = WriteBatch::default();
+        batch.push(self.insert_statement(&issued, None));
+        self.inner.storage.apply(&mut gate, batch).await.map_err(|e| match e {
+            ApplyError::Db(db) if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+                ServiceError::field("credential.id", format!("a credential {id} was already issued"))
+            }
+            ApplyError::Db(db) => db.into(),
+            ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
+        })?;
+        Ok(issued.document)
+    }
+
+    /// Verifies a credential (anyone may): a report, or the reason it cannot be judged.
+    pub async fn verify(&self, credential: &Value) -> Result<VerificationReport, ServiceError> {
+        self.inner
+            .verifier
+            .verify_credential(credential, Utc::now(), "verifiableCredential")
+            .await
+            .map_err(document_error)
+    }
+
+    /// A one-time challenge for a presentation, optionally bound to a domain.
+    pub async fn create_challenge(&self, domain: Option<String>) -> Result<Challenge, ServiceError> {
+        if let Some(d) = &domain
+            && (d.is_empty() || d.len() > 255 || d.chars().any(char::is_control))
+        {
+            return Err(ServiceError::field("domain", "must be 1 to 255 printable characters"));
+        }
+        let mut bytes = [0u8; 24];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = Utc::now();
+        let expires_at = now + self.inner.settings.challenge_ttl;
+        let db = self.inner.storage.db();
+        // Answered or expired challenges are only kept long enough to tell a replay apart.
+        presentation_challenges::Entity::delete_many()
+            .filter(presentation_challenges::Column::ExpiresAt.lt(now - chrono::Duration::days(1)))
+            .exec(db)
+            .await?;
+        presentation_challenges::Entity::insert(presentation_challenges::ActiveModel {
+            challenge: Set(challenge.clone()),
+            domain: Set(domain.clone()),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        })
+        .exec(db)
+        .await?;
+        Ok(Challenge { challenge, domain, expires_at })
+    }
+
+    /// Verifies a presentation answering `challenge`. The challenge is spent by the first
+    /// presentation whose proof answers it; a second one (a replay) is reported invalid.
+    pub async fn verify_presentation(
+        &self,
+        presentation: &Value,
+        challenge: &str,
+        domain: Option<&str>,
+    ) -> Result<PresentationReport, ServiceError> {
+        let db = self.inner.storage.db();
+        let issued = presentation_challenges::Entity::find_by_id(challenge.to_owned()).one(db).await?;
+        let Some(issued) = issued else {
+            return Err(ServiceError::field(
+                "challenge",
+                "was not issued by this node (ask for one with POST /challenges)",
+            ));
+        };
+        let domain = domain.or(issued.domain.as_deref());
+        if issued.domain.is_some() && domain != issued.domain.as_deref() {
+            return Err(ServiceError::field("domain", "differs from the domain the challenge was issued for"));
+        }
+        let now = Utc::now();
+        let mut report = self
+            .inner
+            .verifier
+            .verify_presentation(presentation, challenge, domain, now)
+            .await
+            .map_err(document_error)?;
+        if report.integrity.outcome == cadena_credentials::verification::Outcome::Valid
+            && report.challenge.outcome == cadena_credentials::verification::Outcome::Valid
+        {
+            let spent = presentation_challenges::Entity::update_many()
+                .col_expr(presentation_challenges::Column::UsedAt, Expr::value(now))
+                .filter(presentation_challenges::Column::Challenge.eq(challenge))
+                .filter(presentation_challenges::Column::UsedAt.is_null())
+                .filter(presentation_challenges::Column::ExpiresAt.gt(now))
+                .exec(db)
+                .await?;
+            if spent.rows_affected != 1 {
+                let why = if issued.expires_at <= now {
+                    "the challenge expired"
+                } else {
+                    "the challenge was already answered: this presentation is a replay"
+                };
+                report.challenge = cadena_credentials::verification::Check::invalid(why);
+                report.verified = false;
+            }
+        }
+        Ok(report)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> DbBackend {
+        self.inner.storage.backend()
+    }
+}
+
+/// A document that cannot be judged is the caller's input error, field by field.
+fn document_error(error: DocumentError) -> ServiceError {
+    let field = match &error {
+        DocumentError::Field { field, .. }
+        | DocumentError::UnknownContext { field, .. }
+        | DocumentError::UnsupportedProof { field, .. } => field.clone(),
+        _ => "verifiableCredential".to_owned(),
+    };
+    ServiceError::InvalidInput(vec![FieldError::new(field, error.to_string())])
+}
