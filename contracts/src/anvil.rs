@@ -74,8 +74,14 @@ pub fn anvil_binary() -> Result<PathBuf, AnvilError> {
 /// scripts). Blocking; safe to call from many threads and processes at once: the first one
 /// installs under an exclusive file lock, the others wait on it and then find everything there.
 pub fn ensure_npm_packages() -> Result<(), AnvilError> {
-    let dir = contracts_dir();
-    if npm_packages_present(dir) {
+    npm_ci_once(contracts_dir(), ANVIL_IN_NODE_MODULES)
+}
+
+/// Runs `npm ci` in `dir` unless `marker` (a path under `dir`) and a complete install are
+/// already there. Blocking; safe to call from many threads and processes at once: the first
+/// one installs under an exclusive file lock, the others wait on it and then find everything.
+pub fn npm_ci_once(dir: &Path, marker: &str) -> Result<(), AnvilError> {
+    if npm_packages_present(dir, marker) {
         return Ok(());
     }
     // The lock lives outside the tree (npm ci deletes node_modules/, and the repo stays clean);
@@ -84,10 +90,10 @@ pub fn ensure_npm_packages() -> Result<(), AnvilError> {
         std::env::temp_dir().join(format!("cadena-npm-ci-{:016x}.lock", fnv1a(dir.as_os_str().as_encoded_bytes())));
     let lock = File::options().create(true).truncate(false).write(true).open(&lock_path)?;
     lock.lock()?;
-    if npm_packages_present(dir) {
+    if npm_packages_present(dir, marker) {
         return Ok(());
     }
-    tracing::info!(dir = %dir.display(), "anvil missing: running npm ci");
+    tracing::info!(dir = %dir.display(), "npm packages missing: running npm ci");
     let npm_error = |message: String| AnvilError::Npm { dir: dir.to_owned(), message };
     let status = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--prefix"])
@@ -98,16 +104,16 @@ pub fn ensure_npm_packages() -> Result<(), AnvilError> {
     if !status.success() {
         return Err(npm_error(status.to_string()));
     }
-    if !npm_packages_present(dir) {
-        return Err(npm_error(format!("{ANVIL_IN_NODE_MODULES} still missing after install")));
+    if !npm_packages_present(dir, marker) {
+        return Err(npm_error(format!("{marker} still missing after install")));
     }
     Ok(())
     // `lock` is released when dropped here.
 }
 
-/// npm writes `node_modules/.package-lock.json` last, so with the binary it marks a whole install.
-fn npm_packages_present(dir: &Path) -> bool {
-    dir.join(ANVIL_IN_NODE_MODULES).is_file() && dir.join("node_modules/.package-lock.json").is_file()
+/// npm writes `node_modules/.package-lock.json` last, so with the marker it marks a whole install.
+fn npm_packages_present(dir: &Path, marker: &str) -> bool {
+    dir.join(marker).is_file() && dir.join("node_modules/.package-lock.json").is_file()
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {

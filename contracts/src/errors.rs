@@ -244,7 +244,7 @@ pub enum AnvilError {
     /// `CADENA_ANVIL` names a file that does not exist.
     #[error("CADENA_ANVIL={0} is not a file")]
     BinaryMissing(std::path::PathBuf),
-    /// `npm ci` in contracts/ failed (or npm is not installed), so there is no anvil binary.
+    /// `npm ci` failed (or npm is not installed), so the packages (anvil, …) are missing.
     #[error("`npm ci --prefix {dir}` failed: {message}")]
     Npm {
         /// The contracts directory.

@@ -34,7 +34,7 @@ const SPEEDUP_TARGET: f64 = 5.0;
 struct Fetched(HashMap<String, Arc<Value>>);
 
 impl DidResolver for Fetched {
-    fn resolve<'a>(&'a self, did: &'a str) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>> {
+    fn resolve<'a>(&'a self, did: &'a str, _fresh: bool) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>> {
         Box::pin(async move { self.0.get(did).cloned().ok_or_else(|| ResolutionError(format!("unknown {did}"))) })
     }
 }

@@ -138,8 +138,9 @@ pub struct ResolutionError(pub String);
 
 /// Resolves did:web DIDs to their documents.
 pub trait DidResolver: Send + Sync {
-    /// The DID document of `did`.
-    fn resolve<'a>(&'a self, did: &'a str) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>>;
+    /// The DID document of `did`; `fresh` bypasses any cache (the verifier asks again when a
+    /// cached document lacks the key a proof names: the issuer may have rotated).
+    fn resolve<'a>(&'a self, did: &'a str, fresh: bool) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>>;
 }
 
 /// Fetches status list credentials (a node caches them for their TTL).
@@ -170,6 +171,9 @@ impl IssuerTrust for TrustList {
     }
 }
 
+/// A list document as last fetched, and its verified form.
+type SeenList = (Arc<Value>, Arc<CheckedList>);
+
 /// A verified, decoded status list.
 #[derive(Debug)]
 struct CheckedList {
@@ -186,6 +190,12 @@ pub struct Verifier {
     trust: Arc<dyn IssuerTrust>,
     anchors: Option<Arc<dyn AnchorCheck>>,
     checked_lists: Mutex<HashMap<[u8; 32], Arc<CheckedList>>>,
+    /// The last list document seen per URL and its verified form: the same `Arc` from the
+    /// source means the same bytes, so it is neither hashed nor verified again.
+    recent_lists: Mutex<HashMap<String, SeenList>>,
+    /// Public keys read from DID documents, per document (by identity) and method: decoding a
+    /// key (point decompression) costs as much as a signature check.
+    keys: Mutex<HashMap<String, (Arc<Value>, PublicKey)>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -227,7 +237,16 @@ impl Verifier {
         trust: Arc<dyn IssuerTrust>,
         anchors: Option<Arc<dyn AnchorCheck>>,
     ) -> Verifier {
-        Verifier { integrity, dids, status_lists, trust, anchors, checked_lists: Mutex::new(HashMap::new()) }
+        Verifier {
+            integrity,
+            dids,
+            status_lists,
+            trust,
+            anchors,
+            checked_lists: Mutex::new(HashMap::new()),
+            recent_lists: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The proof machinery.
@@ -244,8 +263,29 @@ impl Verifier {
         if !did.starts_with("did:web:") {
             return Ok(Err(DidError::Unsupported(did.to_owned()).to_string()));
         }
-        let document = self.dids.resolve(did).await?;
-        Ok(key_in_document(&document, method, purpose).map_err(|e| e.to_string()))
+        let document = self.dids.resolve(did, false).await?;
+        let cache_key = format!("{}|{method}", purpose.as_str());
+        if let Some((seen, key)) = self.keys.lock().expect("lock").get(&cache_key)
+            && Arc::ptr_eq(seen, &document)
+        {
+            return Ok(Ok(key.clone()));
+        }
+        let (document, found) = match key_in_document(&document, method, purpose) {
+            Err(DidError::MethodNotFound { .. }) => {
+                let document = self.dids.resolve(did, true).await?;
+                let found = key_in_document(&document, method, purpose);
+                (document, found)
+            }
+            other => (document, other),
+        };
+        if let Ok(key) = &found {
+            let mut keys = self.keys.lock().expect("lock");
+            if keys.len() >= MAX_CHECKED_LISTS {
+                keys.clear();
+            }
+            keys.insert(cache_key, (document, key.clone()));
+        }
+        Ok(found.map_err(|e| e.to_string()))
     }
 
     /// Checks a prepared proof against its signer's key; `signer` is the DID that must own it.
@@ -369,11 +409,18 @@ impl Verifier {
     async fn checked_list(&self, url: &str, issuer: &str, now: DateTime<Utc>) -> Result<Arc<CheckedList>, Check> {
         let document =
             self.status_lists.fetch(url).await.map_err(|e| Check::error(format!("status list {url}: {e}")))?;
+        if let Some((seen, list)) = self.recent_lists.lock().expect("lock").get(url)
+            && Arc::ptr_eq(seen, &document)
+            && list.issuer == issuer
+        {
+            return Ok(list.clone());
+        }
         let digest: [u8; 32] = Sha256::digest(document.to_string().as_bytes()).into();
         if let Some(list) = self.checked_lists.lock().expect("lock").get(&digest).cloned() {
             if list.issuer != issuer {
                 return Err(Check::invalid(format!("status list {url} is issued by {}, not {issuer}", list.issuer)));
             }
+            self.remember_list(url, document, &list);
             return Ok(list);
         }
         let list_issuer = issuer_of(&document).unwrap_or_default();
@@ -408,7 +455,17 @@ impl Verifier {
             cache.clear();
         }
         cache.insert(digest, list.clone());
+        drop(cache);
+        self.remember_list(url, document, &list);
         Ok(list)
+    }
+
+    fn remember_list(&self, url: &str, document: Arc<Value>, list: &Arc<CheckedList>) {
+        let mut recent = self.recent_lists.lock().expect("lock");
+        if recent.len() >= MAX_CHECKED_LISTS {
+            recent.clear();
+        }
+        recent.insert(url.to_owned(), (document, list.clone()));
     }
 
     /// Verifies a presentation: its proof by the holder for authentication with `challenge`

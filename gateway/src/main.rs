@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use cadena_credentials::CountryCode;
+use cadena_credentials::keys::Cryptosuite;
 use cadena_gateway::dev_network::{self, DevOptions};
 use cadena_gateway::{Node, NodeConfig, telemetry};
 use cadena_resolvers::auth::Role;
+use cadena_resolvers::services::IssuerIdentity;
 use cadena_resolvers::storage::Storage;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -53,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: SchemaCommand,
     },
+    /// The node's issuer keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Creates or updates an officer (the first admin of a node); reads the password from stdin.
     Officer {
         /// Node configuration.
@@ -64,6 +71,25 @@ enum Command {
         /// Roles, comma-separated (ADMIN, REGISTRAR, APPROVER, RISK_OFFICER, AUDITOR).
         #[arg(long, value_delimiter = ',', required = true)]
         roles: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Adds a signing key and makes it current; older keys stay for verifying what they signed.
+    Rotate {
+        /// Node configuration (for its key file and public URL).
+        #[arg(long)]
+        config: PathBuf,
+        /// Suite of the new key: eddsa-rdfc-2022 or ecdsa-rdfc-2019 (default: the configured one).
+        #[arg(long)]
+        cryptosuite: Option<String>,
+    },
+    /// Prints the node's DID document.
+    Show {
+        /// Node configuration.
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -127,6 +153,26 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Schema { command: SchemaCommand::Print } => {
             print!("{}", cadena_resolvers::graphql::sdl());
+        }
+        Command::Keys { command } => {
+            let (config, suite) = match &command {
+                KeysCommand::Rotate { config, cryptosuite } => (config, cryptosuite.clone()),
+                KeysCommand::Show { config } => (config, None),
+            };
+            let config = NodeConfig::load(config)?;
+            let suite = match suite {
+                Some(name) => Cryptosuite::parse(&name).ok_or_else(|| {
+                    anyhow::anyhow!("--cryptosuite: {name} is not eddsa-rdfc-2022 or ecdsa-rdfc-2019")
+                })?,
+                None => config.cryptosuite()?,
+            };
+            let identity = IssuerIdentity::load(&config.public_url(), config.key_file(), config.cryptosuite()?)
+                .context("loading the issuer keys")?;
+            if matches!(command, KeysCommand::Rotate { .. }) {
+                let fragment = identity.rotate(suite).context("rotating the issuer key")?;
+                tracing::info!(method = %format!("{}#{fragment}", identity.did()), "new signing key; restart the node to use it");
+            }
+            println!("{}", serde_json::to_string_pretty(&identity.did_document())?);
         }
         Command::Officer { config, username, roles } => {
             let roles = roles

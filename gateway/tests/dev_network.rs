@@ -118,6 +118,34 @@ async fn dev_network_brings_up_mx_co_cr_and_stops_on_sigterm() {
     .await;
     assert_eq!(approved["data"]["approveCertification"]["status"], "GRANTED", "{approved}");
 
+    // The grant issued a credential signed by MX's did:web, which CO (trusting MX) verifies.
+    for node in nodes {
+        let did = node["did"].as_str().unwrap();
+        let expected =
+            format!("did:web:{}", node["url"].as_str().unwrap().trim_start_matches("http://").replace(':', "%3A"));
+        assert_eq!(did, expected);
+    }
+    let risk = token("RISK_OFFICER").await;
+    let credential = graphql(
+        &client,
+        url,
+        Some(&risk),
+        "query($id: ID!) { certification(id: $id) { credential } }",
+        json!({ "id": id }),
+    )
+    .await["data"]["certification"]["credential"]
+        .clone();
+    assert_eq!(credential["issuer"], mx["did"]);
+    let co = graphql(
+        &client,
+        nodes[1]["graphql"].as_str().unwrap(),
+        None,
+        "query($c: JSON!) { verifyCredential(credential: $c) { verified issuerTrust { reason } } }",
+        json!({ "c": credential }),
+    )
+    .await;
+    assert_eq!(co["data"]["verifyCredential"]["verified"], true, "{co}");
+
     let pid = child.id().expect("running") as i32;
     let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(status.success());

@@ -447,3 +447,75 @@ impl TestApp {
         self.gql(officer, &query, json!({ "id": id, "r": reason })).await
     }
 }
+
+/// `tests/interop/`: the Digital Bazaar harness.
+fn interop_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
+}
+
+/// Runs one request through the Digital Bazaar harness (`tests/interop/vc.mjs`, installed with
+/// `npm ci` on first use) and returns its answer.
+pub async fn digital_bazaar(request: Value) -> Value {
+    let dir = interop_dir();
+    let install = dir.clone();
+    tokio::task::spawn_blocking(move || {
+        cadena_contracts::anvil::npm_ci_once(&install, "node_modules/@digitalbazaar/vc/package.json")
+    })
+    .await
+    .expect("npm ci task")
+    .expect("npm ci in tests/interop");
+    let mut child = tokio::process::Command::new("node")
+        .arg(dir.join("vc.mjs"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(request.to_string().as_bytes()).await.expect("write request");
+    }
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the harness answers within 60 s")
+        .expect("harness output");
+    assert!(output.status.success(), "harness failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("harness answer is not JSON: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+impl TestApp {
+    /// This node's DID.
+    pub fn did(&self) -> String {
+        self.node.services.credentials.identity().did().to_owned()
+    }
+
+    /// Posts JSON to a REST path; returns the status and the JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response =
+            self.client.post(format!("{}{path}", self.base)).json(body).send().await.expect("request reaches the node");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text })))
+    }
+
+    /// The credential of a granted certification, read through GraphQL.
+    pub async fn credential_of(&self, id: &str) -> Value {
+        let response = self
+            .gql(Some("risk"), "query($id: ID!) { certification(id: $id) { credential } }", json!({ "id": id }))
+            .await;
+        let credential = response.data()["certification"]["credential"].clone();
+        assert!(credential.is_object(), "the granted certification has its credential: {}", response.body);
+        credential
+    }
+
+    /// `POST /credentials/verify`: the report.
+    pub async fn verify(&self, credential: &Value) -> Value {
+        let (status, body) =
+            self.post_json("/credentials/verify", &json!({ "verifiableCredential": credential })).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}

@@ -26,12 +26,12 @@
 //! algorithm's own first step); more than [`MAX_BLANK_NODES`] of them, or more than
 //! [`MAX_INDISTINGUISHABLE`] sharing a hash, is refused.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
-use serde_json::Value;
-use ssi::json_ld::Expand;
+use serde_json::{Map, Value};
 use ssi::json_ld::rdf_types::{Id, LexicalQuad, Literal, Term};
+use ssi::json_ld::{Expand, IriBuf};
 use ssi::rdf::AnyLdEnvironment;
 use ssi::rdf::urdna2015::{self, BlankNodeComponents, IdentifierIssuer, NormalizationState};
 
@@ -64,8 +64,14 @@ enum Position {
 
 #[derive(Debug)]
 enum Template {
-    /// The shape's quads, and for each quad the placeholders in it.
-    Usable { quads: Vec<LexicalQuad>, slots: Vec<(usize, Position, usize)>, kinds: Vec<Option<SlotKind>> },
+    /// The shape's quads, the placeholders in them, what each placeholder landed as, and the
+    /// pairs of quads that become equal when their placeholders take equal values.
+    Usable {
+        quads: Vec<LexicalQuad>,
+        slots: Vec<(usize, Position, usize)>,
+        kinds: Vec<Option<SlotKind>>,
+        collisions: Vec<(usize, usize)>,
+    },
     /// Placeholders did not land verbatim: always take the full path for this shape.
     Unusable,
 }
@@ -74,8 +80,16 @@ enum Template {
 pub(crate) struct Canonicalizer {
     pub(crate) contexts: Contexts,
     templates: Mutex<HashMap<String, Arc<Template>>>,
+    /// Keys whose string values stay in the shape: `type`, and keys seen holding a term where
+    /// expansion wants an IRI (a `@vocab`-typed property such as `proofPurpose`).
+    kept_keys: RwLock<HashSet<String>>,
     marker: String,
+    /// Documents that took the full expansion path (tests check the cache is really used).
+    pub(crate) full_expansions: std::sync::atomic::AtomicU64,
 }
+
+/// Most keys learned into [`Canonicalizer::kept_keys`].
+const MAX_KEPT_KEYS: usize = 64;
 
 fn expansion_options() -> ssi::json_ld::expansion::Options {
     // As ssi expands for Data Integrity: undefined terms and invalid values are errors, not
@@ -90,26 +104,40 @@ fn expansion_options() -> ssi::json_ld::expansion::Options {
     }
 }
 
+/// A string leaf of a document and the key it sits under.
+struct Leaf<'a> {
+    key: Option<&'a str>,
+    value: &'a str,
+}
+
 /// Replaces string leaves by placeholders; returns the leaves in walk order.
-fn shape_of<'a>(value: &'a Value, key: Option<&str>, marker: &str, leaves: &mut Vec<&'a str>) -> Value {
+fn shape_of<'a>(
+    value: &'a Value,
+    key: Option<&'a str>,
+    kept: &HashSet<String>,
+    marker: &str,
+    leaves: &mut Vec<Leaf<'a>>,
+) -> Value {
     match value {
         Value::String(text) => {
-            // Keys are kept, and so are the values of `type` and keywords: they select term
-            // definitions and scoped contexts.
-            let kept = matches!(key, Some(k) if k == "type" || (k.starts_with('@') && k != "@id" && k != "@value"));
+            // Keys are kept, and so are the values of `type`, of keywords and of the learned
+            // keys: they select term definitions and scoped contexts, or expand as terms.
+            let kept =
+                matches!(key, Some(k) if kept.contains(k) || (k.starts_with('@') && k != "@id" && k != "@value"));
             if kept {
                 value.clone()
             } else {
-                leaves.push(text);
+                leaves.push(Leaf { key, value: text });
                 Value::String(format!("{marker}{}", leaves.len() - 1))
             }
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| shape_of(v, key, marker, leaves)).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| shape_of(v, key, kept, marker, leaves)).collect()),
         Value::Object(object) => Value::Object(
             object
                 .iter()
                 .map(|(k, v)| {
-                    (k.clone(), if k == "@context" { v.clone() } else { shape_of(v, Some(k), marker, leaves) })
+                    let shaped = if k == "@context" { v.clone() } else { shape_of(v, Some(k), kept, marker, leaves) };
+                    (k.clone(), shaped)
                 })
                 .collect(),
         ),
@@ -124,14 +152,20 @@ impl Canonicalizer {
         Canonicalizer {
             contexts: Contexts::new(),
             templates: Mutex::new(HashMap::new()),
+            kept_keys: RwLock::new(HashSet::from(["type".to_owned()])),
             marker: format!("urn:x-cadena-slot:{nonce:016x}:"),
+            full_expansions: Default::default(),
         }
     }
 
-    /// The canonical N-Quads lines (sorted, deduplicated) of `document`, whose `@context` has
-    /// been checked.
-    pub(crate) fn canonical_lines(&self, document: &Value) -> Result<Vec<String>, DocumentError> {
-        let quads = self.quads(document)?;
+    /// The canonical N-Quads lines (sorted, deduplicated) of `document` without its top-level
+    /// entry `without` (a signed document's `proof`), its `@context` checked.
+    pub(crate) fn canonical_lines(
+        &self,
+        document: &Value,
+        without: Option<&str>,
+    ) -> Result<Vec<String>, DocumentError> {
+        let quads = self.quads(document, without)?;
         check_canonicalization_work(&quads)?;
         Ok(urdna2015::normalize(quads.iter().map(|q| q.as_lexical_quad_ref())).into_nquads_lines())
     }
@@ -149,12 +183,21 @@ impl Canonicalizer {
     }
 
     /// The document's RDF quads (blank node labels arbitrary), deduplicated.
-    fn quads(&self, document: &Value) -> Result<Vec<LexicalQuad>, DocumentError> {
+    fn quads(&self, document: &Value, without: Option<&str>) -> Result<Vec<LexicalQuad>, DocumentError> {
         let object = document.as_object().ok_or_else(|| DocumentError::field("document", "must be a JSON object"))?;
         let context = object.get("@context").ok_or_else(|| DocumentError::field("@context", "is required"))?;
         let active = self.contexts.processed(context)?;
         let mut leaves = Vec::new();
-        let shape = shape_of(document, None, &self.marker, &mut leaves);
+        let shape = {
+            let kept = self.kept_keys.read().expect("lock");
+            let mut shape = Map::new();
+            for (k, v) in object.iter().filter(|(k, _)| Some(k.as_str()) != without) {
+                let shaped =
+                    if k == "@context" { v.clone() } else { shape_of(v, Some(k), &kept, &self.marker, &mut leaves) };
+                shape.insert(k.clone(), shaped);
+            }
+            Value::Object(shape)
+        };
         let key = shape.to_string();
         let cached = self.templates.lock().expect("lock").get(&key).cloned();
         let template = match cached {
@@ -168,12 +211,42 @@ impl Canonicalizer {
                 template
             }
         };
-        if let Template::Usable { quads, slots, kinds } = template.as_ref()
-            && leaves.iter().zip(kinds).all(|(leaf, kind)| self.substitutable(leaf, *kind))
-        {
-            return Ok(instantiate(quads, slots, kinds, &leaves));
+        if let Template::Usable { quads, slots, kinds, collisions } = template.as_ref() {
+            let iris: Option<Vec<Option<IriBuf>>> = leaves
+                .iter()
+                .zip(kinds)
+                .map(|(leaf, kind)| match kind {
+                    Some(SlotKind::Iri) => self.substitutable_iri(leaf.value).map(Some),
+                    _ => Some(None),
+                })
+                .collect();
+            match iris {
+                Some(iris) => return Ok(instantiate(quads, slots, collisions, &iris, &leaves)),
+                None => self.learn_kept_keys(&leaves, kinds),
+            }
         }
-        self.expand_to_quads(document, &active)
+        self.full_expansions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut bare = document.clone();
+        if let (Some(object), Some(key)) = (bare.as_object_mut(), without) {
+            object.remove(key);
+        }
+        self.expand_to_quads(&bare, &active)
+    }
+
+    /// A value that expansion read as a term where the shape's placeholder was an IRI: its key
+    /// is a `@vocab`-typed property. Keeping such keys' values in the shape lets the next
+    /// document of this kind use a template instead of failing substitution again.
+    fn learn_kept_keys(&self, leaves: &[Leaf<'_>], kinds: &[Option<SlotKind>]) {
+        let mut kept = self.kept_keys.write().expect("lock");
+        for (leaf, kind) in leaves.iter().zip(kinds) {
+            if *kind == Some(SlotKind::Iri)
+                && self.substitutable_iri(leaf.value).is_none()
+                && let Some(key) = leaf.key
+                && kept.len() < MAX_KEPT_KEYS
+            {
+                kept.insert(key.to_owned());
+            }
+        }
     }
 
     fn build_template(&self, shape: &Value, slot_count: usize, active: &ssi::json_ld::Context) -> Template {
@@ -223,22 +296,17 @@ impl Canonicalizer {
                 }
             }
         }
-        Template::Usable { quads, slots, kinds }
+        let collisions = collision_candidates(&quads, &slots);
+        Template::Usable { quads, slots, kinds, collisions }
     }
 
-    /// Whether `leaf` may replace a placeholder that landed as `kind`.
-    fn substitutable(&self, leaf: &str, kind: Option<SlotKind>) -> bool {
-        match kind {
-            // The value does not reach the RDF at all (an `@index`, say).
-            None | Some(SlotKind::Literal) => true,
-            Some(SlotKind::Iri) => {
-                let Ok(iri) = ssi::json_ld::iref::Iri::new(leaf) else { return false };
-                let scheme = iri.scheme().as_str();
-                let path = iri.path().as_str();
-                let dot_segments = path.split('/').any(|s| s == "." || s == "..");
-                !dot_segments && !self.contexts.terms.contains(scheme) && !self.contexts.terms.contains(leaf)
-            }
-        }
+    /// `leaf` as the IRI that expanding it in an IRI position gives, when that is `leaf` itself:
+    /// an absolute IRI without dot segments whose scheme and whole text are not terms.
+    fn substitutable_iri(&self, leaf: &str) -> Option<IriBuf> {
+        let iri = IriBuf::new(leaf.to_owned()).ok()?;
+        let scheme = iri.scheme().as_str();
+        let dot_segments = iri.path().as_str().split('/').any(|s| s == "." || s == "..");
+        (!dot_segments && !self.contexts.terms.contains(scheme) && !self.contexts.terms.contains(leaf)).then_some(iri)
     }
 
     fn expand_to_quads(
@@ -277,31 +345,81 @@ fn describe_expansion_error(error: &ssi::json_ld::expansion::Error) -> String {
     }
 }
 
+/// Pairs of distinct template quads that substitution could make equal: at every position
+/// they hold the same term, or at least one holds a placeholder.
+fn collision_candidates(quads: &[LexicalQuad], slots: &[(usize, Position, usize)]) -> Vec<(usize, usize)> {
+    let holes = |q: usize| -> [bool; 3] {
+        let mut holes = [false; 3];
+        for (slot_quad, position, _) in slots.iter().filter(|(i, _, _)| *i == q) {
+            let _ = slot_quad;
+            holes[match position {
+                Position::Subject => 0,
+                Position::Object => 1,
+                Position::Graph => 2,
+            }] = true;
+        }
+        holes
+    };
+    let holes: Vec<[bool; 3]> = (0..quads.len()).map(holes).collect();
+    let mut pairs = Vec::new();
+    for a in 0..quads.len() {
+        for b in a + 1..quads.len() {
+            let (qa, qb) = (&quads[a], &quads[b]);
+            if !holes[a].iter().chain(&holes[b]).any(|h| *h) || qa.1 != qb.1 {
+                continue;
+            }
+            let same_or_hole = [
+                holes[a][0] || holes[b][0] || qa.0 == qb.0,
+                // A literal placeholder keeps its datatype or language, which must match too.
+                match (&qa.2, &qb.2) {
+                    (Term::Literal(la), Term::Literal(lb)) => {
+                        la.type_ == lb.type_ && (holes[a][1] || holes[b][1] || la.value == lb.value)
+                    }
+                    (x, y) => holes[a][1] || holes[b][1] || x == y,
+                },
+                holes[a][2] || holes[b][2] || qa.3 == qb.3,
+            ];
+            if same_or_hole.iter().all(|ok| *ok) {
+                pairs.push((a, b));
+            }
+        }
+    }
+    pairs
+}
+
 fn instantiate(
     quads: &[LexicalQuad],
     slots: &[(usize, Position, usize)],
-    kinds: &[Option<SlotKind>],
-    leaves: &[&str],
+    collisions: &[(usize, usize)],
+    iris: &[Option<IriBuf>],
+    leaves: &[Leaf<'_>],
 ) -> Vec<LexicalQuad> {
     let mut out = quads.to_vec();
     for &(q, position, slot) in slots {
-        let value = leaves[slot];
         let quad = &mut out[q];
-        let iri = || ssi::json_ld::IriBuf::new(value.to_owned()).expect("checked by substitutable");
-        match (position, kinds[slot]) {
-            (Position::Subject, _) => quad.0 = Id::Iri(iri()),
-            (Position::Graph, _) => quad.3 = Some(Id::Iri(iri())),
-            (Position::Object, Some(SlotKind::Iri)) => quad.2 = Term::Id(Id::Iri(iri())),
-            (Position::Object, _) => {
+        match (position, &iris[slot]) {
+            (Position::Subject, Some(iri)) => quad.0 = Id::Iri(iri.clone()),
+            (Position::Graph, Some(iri)) => quad.3 = Some(Id::Iri(iri.clone())),
+            (Position::Object, Some(iri)) => quad.2 = Term::Id(Id::Iri(iri.clone())),
+            (_, None) => {
                 if let Term::Literal(literal) = &mut quad.2 {
-                    literal.value = value.to_owned();
+                    literal.value = leaves[slot].value.to_owned();
                 }
             }
         }
     }
-    // Two positions naming the same node now give the same quad twice: a dataset is a set.
-    out.sort();
-    out.dedup();
+    // Equal values can make two quads one (a dataset is a set): drop the second of each
+    // candidate pair that became equal.
+    let mut duplicate = vec![false; out.len()];
+    for &(a, b) in collisions {
+        if !duplicate[a] && out[a] == out[b] {
+            duplicate[b] = true;
+        }
+    }
+    if duplicate.iter().any(|d| *d) {
+        let mut keep = duplicate.iter().map(|d| !d);
+        out.retain(|_| keep.next().unwrap_or(true));
+    }
     out
 }
 
@@ -322,7 +440,7 @@ fn check_canonicalization_work(quads: &[LexicalQuad]) -> Result<(), DocumentErro
     if count > MAX_BLANK_NODES {
         return Err(DocumentError::TooManyBlankNodes { count, limit: MAX_BLANK_NODES });
     }
-    if count <= 1 {
+    if count <= MAX_INDISTINGUISHABLE {
         return Ok(());
     }
     let nodes: Vec<_> = state.blank_node_to_quads.keys().copied().collect();

@@ -184,11 +184,72 @@ impl Default for Integrity {
     }
 }
 
-fn depth(value: &Value) -> usize {
-    match value {
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Value::Object(object) => 1 + object.values().map(depth).max().unwrap_or(0),
-        _ => 0,
+/// One pass over a document: its approximate JSON size (stopping past the limit), its depth,
+/// and the contexts of embedded documents. Paths are only spelled out for an error.
+struct Inspection<'a> {
+    contexts: &'a contexts::Contexts,
+    bytes: usize,
+    path: Vec<PathStep<'a>>,
+}
+
+#[derive(Clone, Copy)]
+enum PathStep<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl<'a> Inspection<'a> {
+    fn path(&self, root: &str) -> String {
+        let mut path = root.to_owned();
+        for step in &self.path {
+            match step {
+                PathStep::Key(k) => {
+                    path.push('.');
+                    path.push_str(k);
+                }
+                PathStep::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        path
+    }
+
+    fn walk(&mut self, value: &'a Value, root: &str) -> Result<(), DocumentError> {
+        if self.path.len() > MAX_DEPTH {
+            return Err(DocumentError::TooDeep { limit: MAX_DEPTH });
+        }
+        match value {
+            Value::String(text) => self.bytes += text.len() + 2,
+            Value::Array(items) => {
+                self.bytes += 2 + items.len();
+                for (i, item) in items.iter().enumerate() {
+                    self.path.push(PathStep::Index(i));
+                    self.walk(item, root)?;
+                    self.path.pop();
+                }
+            }
+            Value::Object(object) => {
+                self.bytes += 2;
+                if !self.path.is_empty()
+                    && let Some(context) = object.get("@context")
+                {
+                    self.contexts.check(Some(context), &self.path(root))?;
+                }
+                for (key, child) in object {
+                    self.bytes += key.len() + 4;
+                    if key == "@context" {
+                        continue;
+                    }
+                    self.path.push(PathStep::Key(key));
+                    self.walk(child, root)?;
+                    self.path.pop();
+                }
+            }
+            other => self.bytes += other.to_string().len(),
+        }
+        if self.bytes > MAX_DOCUMENT_BYTES {
+            return Err(DocumentError::TooLarge { bytes: self.bytes, limit: MAX_DOCUMENT_BYTES });
+        }
+        Ok(())
     }
 }
 
@@ -202,21 +263,21 @@ impl Integrity {
     /// size and depth limits whose contexts (here and in embedded credentials) are allowed.
     /// `field` names the document in errors (`verifiableCredential`).
     pub fn inspect(&self, document: &Value, field: &str) -> Result<(), DocumentError> {
-        let bytes = document.to_string().len();
-        if bytes > MAX_DOCUMENT_BYTES {
-            return Err(DocumentError::TooLarge { bytes, limit: MAX_DOCUMENT_BYTES });
-        }
-        if depth(document) > MAX_DEPTH {
-            return Err(DocumentError::TooDeep { limit: MAX_DEPTH });
+        let mut inspection = Inspection { contexts: &self.canonicalizer.contexts, bytes: 0, path: Vec::new() };
+        match inspection.walk(document, field) {
+            // The count stops early; report the real size.
+            Err(DocumentError::TooLarge { limit, .. }) => {
+                return Err(DocumentError::TooLarge { bytes: document.to_string().len(), limit });
+            }
+            other => other?,
         }
         let object = document.as_object().ok_or_else(|| DocumentError::field(field, "must be a JSON object"))?;
-        self.canonicalizer.contexts.check(object.get("@context"), field)?;
-        check_nested_contexts(document, field, &self.canonicalizer)
+        self.canonicalizer.contexts.check(object.get("@context"), field)
     }
 
     /// The canonical N-Quads of `document` (its `@context` allowed), as sorted lines.
     pub fn canonical_nquads(&self, document: &Value) -> Result<Vec<String>, DocumentError> {
-        self.canonicalizer.canonical_lines(document)
+        self.canonicalizer.canonical_lines(document, None)
     }
 
     /// Adds a proof to `unsigned` (which must not have one) with `key`.
@@ -297,12 +358,10 @@ impl Integrity {
         {
             return Err(DocumentError::field(at("@context"), "must equal the document's @context"));
         }
-        let mut unsigned = signed.clone();
-        unsigned.as_object_mut().expect("object").remove("proof");
         let mut configuration = proof.clone();
         configuration.remove("proofValue");
         configuration.remove("@context");
-        let hash_data = self.hash_data(&unsigned, &configuration)?;
+        let hash_data = self.hash_data(signed, &configuration)?;
         let domain = match proof.get("domain") {
             Some(Value::String(d)) => Some(d.clone()),
             Some(Value::Array(ds)) => ds.first().and_then(Value::as_str).map(str::to_owned),
@@ -320,51 +379,17 @@ impl Integrity {
         })
     }
 
-    /// SHA-256(canonical proof configuration) ‖ SHA-256(canonical document).
-    fn hash_data(&self, unsigned: &Value, configuration: &Map<String, Value>) -> Result<Vec<u8>, DocumentError> {
+    /// SHA-256(canonical proof configuration) ‖ SHA-256(canonical document without its proof).
+    fn hash_data(&self, document: &Value, configuration: &Map<String, Value>) -> Result<Vec<u8>, DocumentError> {
         let mut configuration = configuration.clone();
-        let context = unsigned.get("@context").cloned().unwrap_or(Value::Null);
+        let context = document.get("@context").cloned().unwrap_or(Value::Null);
         configuration.insert("@context".into(), context);
         let configuration = Value::Object(configuration);
         let hash =
             |lines: Vec<String>| lines.iter().fold(Sha256::new(), |h, l| h.chain_update(l.as_bytes())).finalize();
-        let mut data = hash(self.canonicalizer.canonical_lines(&configuration)?).to_vec();
-        data.extend_from_slice(&hash(self.canonicalizer.canonical_lines(unsigned)?));
+        let mut data = hash(self.canonicalizer.canonical_lines(&configuration, None)?).to_vec();
+        data.extend_from_slice(&hash(self.canonicalizer.canonical_lines(document, Some("proof"))?));
         Ok(data)
-    }
-}
-
-/// Embedded documents (credentials in a presentation) may only name allowed contexts too.
-fn check_nested_contexts(
-    value: &Value,
-    field: &str,
-    canonicalizer: &canonical::Canonicalizer,
-) -> Result<(), DocumentError> {
-    match value {
-        Value::Object(object) => {
-            for (key, child) in object {
-                if key == "@context" {
-                    continue;
-                }
-                let path = format!("{field}.{key}");
-                if let Some(context) = child.as_object().and_then(|o| o.get("@context")) {
-                    canonicalizer.contexts.check(Some(context), &path)?;
-                }
-                check_nested_contexts(child, &path, canonicalizer)?;
-            }
-            Ok(())
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let path = format!("{field}[{i}]");
-                if let Some(context) = item.as_object().and_then(|o| o.get("@context")) {
-                    canonicalizer.contexts.check(Some(context), &path)?;
-                }
-                check_nested_contexts(item, &path, canonicalizer)?;
-            }
-            Ok(())
-        }
-        _ => Ok(()),
     }
 }
 

@@ -26,47 +26,66 @@ use serde_json::{Value, json};
 use super::authentication::{authenticate_header, authorization};
 use crate::node::Node;
 
-/// A VC API error body: `{"error": {"code", "message", "fields"}}` with the matching status.
-fn error_response(error: &ServiceError) -> Response {
-    let status = match error {
-        ServiceError::InvalidInput(_) => StatusCode::BAD_REQUEST,
-        ServiceError::Unauthenticated(_) | ServiceError::BadCredentials => StatusCode::UNAUTHORIZED,
-        ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
-        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-        ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) | ServiceError::FourEyes(_) => {
-            StatusCode::CONFLICT
-        }
-        ServiceError::Internal(source) => {
-            tracing::error!(error = %source, "internal error");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-    };
-    let fields: Vec<Value> = match error {
-        ServiceError::InvalidInput(fields) => {
-            fields.iter().map(|f| json!({"field": f.field, "message": f.message})).collect()
-        }
-        _ => Vec::new(),
-    };
-    (status, Json(json!({"error": {"code": error.code(), "message": error.to_string(), "fields": fields}})))
-        .into_response()
+/// What a VC API request can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The service refused or failed.
+    Service(ServiceError),
+    /// The body is not JSON (status and axum's explanation).
+    Body(StatusCode, String),
 }
 
-/// A body that is not JSON (or not an object) is a 400 that says so.
-fn body(request: Result<Json<Value>, JsonRejection>) -> Result<Value, Response> {
-    match request {
-        Ok(Json(value)) if value.is_object() => Ok(value),
-        Ok(_) => Err(error_response(&ServiceError::field("body", "must be a JSON object"))),
-        Err(rejection) => {
-            let status = rejection.status();
-            let message = rejection.body_text();
-            Err((status, Json(json!({"error": {"code": "BAD_REQUEST", "message": message, "fields": []}})))
-                .into_response())
-        }
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        ApiError::Service(error)
     }
 }
 
-fn required<'a>(object: &'a Value, name: &str) -> Result<&'a Value, Response> {
-    object.get(name).ok_or_else(|| error_response(&ServiceError::field(name, "is required")))
+/// A VC API error body: `{"error": {"code", "message", "fields"}}` with the matching status.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = match self {
+            ApiError::Body(status, message) => {
+                return (status, Json(json!({"error": {"code": "BAD_REQUEST", "message": message, "fields": []}})))
+                    .into_response();
+            }
+            ApiError::Service(error) => error,
+        };
+        let status = match &error {
+            ServiceError::InvalidInput(_) => StatusCode::BAD_REQUEST,
+            ServiceError::Unauthenticated(_) | ServiceError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) | ServiceError::FourEyes(_) => {
+                StatusCode::CONFLICT
+            }
+            ServiceError::Internal(source) => {
+                tracing::error!(error = %source, "internal error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let fields: Vec<Value> = match &error {
+            ServiceError::InvalidInput(fields) => {
+                fields.iter().map(|f| json!({"field": f.field, "message": f.message})).collect()
+            }
+            _ => Vec::new(),
+        };
+        (status, Json(json!({"error": {"code": error.code(), "message": error.to_string(), "fields": fields}})))
+            .into_response()
+    }
+}
+
+/// A body that is not JSON (or not an object) is a 400 that says so.
+fn body(request: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+    match request {
+        Ok(Json(value)) if value.is_object() => Ok(value),
+        Ok(_) => Err(ServiceError::field("body", "must be a JSON object").into()),
+        Err(rejection) => Err(ApiError::Body(rejection.status(), rejection.body_text())),
+    }
+}
+
+fn required<'a>(object: &'a Value, name: &str) -> Result<&'a Value, ApiError> {
+    object.get(name).ok_or_else(|| ServiceError::field(name, "is required").into())
 }
 
 fn ld_json(value: &Value, cache_seconds: u64) -> Response {
@@ -96,12 +115,11 @@ pub async fn aeo_context() -> Response {
 
 /// `GET /status-lists/{name}`
 #[tracing::instrument(skip(node))]
-pub async fn status_list(State(node): State<Node>, Path(name): Path<String>) -> Response {
+pub async fn status_list(State(node): State<Node>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let credentials = &node.services.credentials;
-    match credentials.status_list(&name).await {
-        Ok(Some(list)) => ld_json(&list, credentials.status_list_ttl().as_secs()),
-        Ok(None) => error_response(&ServiceError::NotFound(format!("status list {name}"))),
-        Err(error) => error_response(&error),
+    match credentials.status_list(&name).await? {
+        Some(list) => Ok(ld_json(&list, credentials.status_list_ttl().as_secs())),
+        None => Err(ServiceError::NotFound(format!("status list {name}")).into()),
     }
 }
 
@@ -111,23 +129,12 @@ pub async fn issue(
     State(node): State<Node>,
     headers: HeaderMap,
     request: Result<Json<Value>, JsonRejection>,
-) -> Response {
-    let request = match body(request) {
-        Ok(r) => r,
-        Err(response) => return response,
-    };
-    let principal = match authenticate_header(&node.services, authorization(&headers)).await {
-        Ok(p) => p,
-        Err(error) => return error_response(&error),
-    };
-    let credential = match required(&request, "credential") {
-        Ok(c) => c,
-        Err(response) => return response,
-    };
-    match node.services.credentials.issue(principal.as_ref(), credential).await {
-        Ok(signed) => (StatusCode::CREATED, Json(json!({ "verifiableCredential": signed }))).into_response(),
-        Err(error) => error_response(&error),
-    }
+) -> Result<Response, ApiError> {
+    let request = body(request)?;
+    let principal = authenticate_header(&node.services, authorization(&headers)).await?;
+    let credential = required(&request, "credential")?;
+    let signed = node.services.credentials.issue(principal.as_ref(), credential).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "verifiableCredential": signed }))).into_response())
 }
 
 /// The VC API's result shape, with cadena's fragments under `report`.
@@ -167,19 +174,14 @@ fn credential_result(report: &VerificationReport) -> Value {
 
 /// `POST /credentials/verify`
 #[tracing::instrument(skip_all)]
-pub async fn verify_credential(State(node): State<Node>, request: Result<Json<Value>, JsonRejection>) -> Response {
-    let request = match body(request) {
-        Ok(r) => r,
-        Err(response) => return response,
-    };
-    let credential = match required(&request, "verifiableCredential") {
-        Ok(c) => c,
-        Err(response) => return response,
-    };
-    match node.services.credentials.verify(credential).await {
-        Ok(report) => Json(credential_result(&report)).into_response(),
-        Err(error) => error_response(&error),
-    }
+pub async fn verify_credential(
+    State(node): State<Node>,
+    request: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = body(request)?;
+    let credential = required(&request, "verifiableCredential")?;
+    let report = node.services.credentials.verify(credential).await?;
+    Ok(Json(credential_result(&report)).into_response())
 }
 
 fn presentation_result(report: &PresentationReport) -> Value {
@@ -202,36 +204,27 @@ fn presentation_result(report: &PresentationReport) -> Value {
 
 /// `POST /presentations/verify`
 #[tracing::instrument(skip_all)]
-pub async fn verify_presentation(State(node): State<Node>, request: Result<Json<Value>, JsonRejection>) -> Response {
-    let request = match body(request) {
-        Ok(r) => r,
-        Err(response) => return response,
-    };
-    let presentation = match required(&request, "verifiablePresentation") {
-        Ok(p) => p,
-        Err(response) => return response,
-    };
+pub async fn verify_presentation(
+    State(node): State<Node>,
+    request: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = body(request)?;
+    let presentation = required(&request, "verifiablePresentation")?;
     let options = request.get("options").cloned().unwrap_or(Value::Null);
-    let Some(challenge) = options.get("challenge").and_then(Value::as_str) else {
-        return error_response(&ServiceError::field("options.challenge", "is required (from POST /challenges)"));
-    };
+    let challenge = options
+        .get("challenge")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ServiceError::field("options.challenge", "is required (from POST /challenges)"))?;
     let domain = options.get("domain").and_then(Value::as_str);
-    match node.services.credentials.verify_presentation(presentation, challenge, domain).await {
-        Ok(report) => Json(presentation_result(&report)).into_response(),
-        Err(error) => error_response(&error),
-    }
+    let report = node.services.credentials.verify_presentation(presentation, challenge, domain).await?;
+    Ok(Json(presentation_result(&report)).into_response())
 }
 
 /// `POST /challenges`
 #[tracing::instrument(skip_all)]
-pub async fn create_challenge(State(node): State<Node>, request: Option<Json<Value>>) -> Response {
+pub async fn create_challenge(State(node): State<Node>, request: Option<Json<Value>>) -> Result<Response, ApiError> {
     let domain = request.and_then(|Json(v)| v.get("domain").and_then(Value::as_str).map(str::to_owned));
-    match node.services.credentials.create_challenge(domain).await {
-        Ok(c) => (
-            StatusCode::CREATED,
-            Json(json!({ "challenge": c.challenge, "domain": c.domain, "expiresAt": c.expires_at })),
-        )
-            .into_response(),
-        Err(error) => error_response(&error),
-    }
+    let c = node.services.credentials.create_challenge(domain).await?;
+    let body = json!({ "challenge": c.challenge, "domain": c.domain, "expiresAt": c.expires_at });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }

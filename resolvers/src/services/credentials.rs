@@ -157,13 +157,18 @@ pub struct Challenge {
 #[derive(Debug)]
 struct HttpDocuments {
     client: reqwest::Client,
-    entries: Mutex<HashMap<String, (Instant, Arc<Value>)>>,
+    entries: Mutex<HashMap<String, Fetched>>,
 }
+
+/// A cached document: when it was fetched, until when it is fresh, and the document.
+type Fetched = (Instant, Instant, Arc<Value>);
 
 /// Largest DID document or status list fetched.
 const MAX_FETCHED_BYTES: usize = 256 * 1024;
 /// Most documents cached.
 const MAX_CACHED_DOCUMENTS: usize = 1024;
+/// A cached document is fetched again on demand at most this often.
+const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 
 impl HttpDocuments {
     fn new() -> HttpDocuments {
@@ -175,10 +180,19 @@ impl HttpDocuments {
         HttpDocuments { client, entries: Mutex::new(HashMap::new()) }
     }
 
+    /// Drops `url` from the cache, unless it was fetched moments ago: a stream of proofs naming
+    /// keys an issuer does not have must not turn into a stream of requests to that issuer.
+    fn forget(&self, url: &str) {
+        let mut entries = self.entries.lock().expect("lock");
+        if entries.get(url).is_some_and(|(fetched, _, _)| fetched.elapsed() >= MIN_REFETCH_INTERVAL) {
+            entries.remove(url);
+        }
+    }
+
     /// The document at `url`, from the cache while fresh; `ttl` unless the response says
     /// otherwise with `Cache-Control: max-age`.
     async fn get(&self, url: &str, ttl: Duration) -> Result<Arc<Value>, ResolutionError> {
-        if let Some((expires, value)) = self.entries.lock().expect("lock").get(url).cloned()
+        if let Some((_, expires, value)) = self.entries.lock().expect("lock").get(url).cloned()
             && Instant::now() < expires
         {
             return Ok(value);
@@ -208,9 +222,9 @@ impl HttpDocuments {
         let value = Arc::new(value);
         let mut entries = self.entries.lock().expect("lock");
         if entries.len() >= MAX_CACHED_DOCUMENTS {
-            entries.retain(|_, (expires, _)| Instant::now() < *expires);
+            entries.retain(|_, (_, expires, _)| Instant::now() < *expires);
         }
-        entries.insert(url.to_owned(), (Instant::now() + max_age, value.clone()));
+        entries.insert(url.to_owned(), (Instant::now(), Instant::now() + max_age, value.clone()));
         Ok(value)
     }
 }
@@ -226,13 +240,16 @@ struct NodeSources {
 const DID_DOCUMENT_TTL: Duration = Duration::from_secs(300);
 
 impl DidResolver for NodeSources {
-    fn resolve<'a>(&'a self, did: &'a str) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>> {
+    fn resolve<'a>(&'a self, did: &'a str, fresh: bool) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>> {
         Box::pin(async move {
             let inner = self.inner.upgrade().ok_or_else(|| ResolutionError("the node is shutting down".into()))?;
             if did == inner.identity.did() {
                 return Ok(Arc::new(inner.identity.did_document()));
             }
             let url = cadena_credentials::did::did_web_document_url(did).map_err(|e| ResolutionError(e.to_string()))?;
+            if fresh {
+                self.http.forget(&url);
+            }
             self.http.get(&url, DID_DOCUMENT_TTL).await
         })
     }
