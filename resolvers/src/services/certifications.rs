@@ -15,7 +15,7 @@ use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal, Role};
 use crate::errors::ServiceError;
 use crate::events::{CertificationEvent, EventBus};
-use crate::services::credentials::CredentialService;
+use crate::services::credentials::{CredentialService, IssuedCredential};
 use crate::storage::entities::{certification_history, certifications};
 use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
 
@@ -513,8 +513,18 @@ impl CertificationService {
     ) -> Result<certifications::Model, ServiceError> {
         let (officer, role) = authorize(principal, operation)?;
         let reason = parse_reason(transition, reason)?;
-
-        let mut gate = self.storage.write_gate().await;
+        // Signing is the costly part of a grant. When another write holds the gate, sign while
+        // waiting for it, so grants sign in parallel and the gate is held only for the writes.
+        let mut prepared = None;
+        let mut gate = match self.storage.try_write_gate() {
+            Some(gate) => gate,
+            None => {
+                if transition == Transition::Approve {
+                    prepared = self.prepare_credential(id, &officer.username).await?;
+                }
+                self.storage.write_gate().await
+            }
+        };
         let row = self.find_for_write(&mut gate, id).await?;
         let from = effective_status(&row, today());
         let to = transition.apply(from)?;
@@ -556,8 +566,15 @@ impl CertificationService {
         let mut issued = None;
         match (transition, row.credential_id.as_deref()) {
             (Transition::Approve, _) => {
-                let slot = self.credentials.allocate_slot(&mut gate).await?;
-                let credential = self.credentials.issue_for(&row, slot)?;
+                // What was signed before the gate stands: a submitted version's data never
+                // changes, only its status, which was just checked again.
+                let credential = match prepared {
+                    Some(credential) => credential,
+                    None => {
+                        let slot = self.credentials.take_slot(Some(&mut gate)).await?;
+                        self.credentials.issue_for(&row, slot)?
+                    }
+                };
                 plan.batch.push(self.credentials.insert_statement(&credential, Some(row.id)));
                 issued = Some(credential.id);
             }
@@ -581,6 +598,19 @@ impl CertificationService {
         plan.append(updated, link);
         let (batch, events) = plan.finish(row.history_seq);
         self.commit(&mut gate, batch, events, || ServiceError::Conflict(CONCURRENT_CHANGE.into())).await
+    }
+
+    /// The credential a grant of `id` will issue, signed ahead of the write; None when the
+    /// grant is going to be refused anyway (the checks run again under the gate and say why).
+    async fn prepare_credential(&self, id: Uuid, approver: &str) -> Result<Option<IssuedCredential>, ServiceError> {
+        let Some(row) = certifications::Entity::find_by_id(id).one(self.storage.db()).await? else {
+            return Ok(None);
+        };
+        if Transition::Approve.apply(effective_status(&row, today())).is_err() || row.submitted_by == approver {
+            return Ok(None);
+        }
+        let slot = self.credentials.take_slot(None).await?;
+        Ok(Some(self.credentials.issue_for(&row, slot)?))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -6,7 +6,7 @@
 //! transition ([`CredentialService::status_statements`]); a status list is those bits gathered
 //! and signed, re-signed only when its version (bumped with every change) moved.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -285,7 +285,12 @@ struct Inner {
     verifier: Verifier,
     settings: CredentialSettings,
     signed_lists: Mutex<HashMap<(i32, StatusPurpose), SignedList>>,
+    /// Status slots reserved from storage and not yet used.
+    reserved: Mutex<VecDeque<(i32, i32)>>,
 }
+
+/// Status slots reserved per database round trip.
+const SLOT_BLOCK: i32 = 64;
 
 /// Issuing, status lists, verification and challenges.
 #[derive(Clone)]
@@ -335,6 +340,7 @@ impl CredentialService {
                 verifier: Verifier::new(integrity, sources.clone(), sources, trust, anchors),
                 settings,
                 signed_lists: Mutex::new(HashMap::new()),
+                reserved: Mutex::new(VecDeque::new()),
             }
         });
         Ok(CredentialService { inner })
@@ -355,10 +361,44 @@ impl CredentialService {
         self.inner.settings.status_list_ttl
     }
 
-    /// Hands out the next free status slot (list, index), opening a new list when the current
-    /// one is full. Runs on its own, outside the caller's batch: a slot of a batch that then
-    /// fails is simply never used.
-    pub async fn allocate_slot(&self, gate: &mut WriteGuard<'_>) -> Result<(i32, i32), ServiceError> {
+    /// The next free status slot (list, index). Slots are reserved from storage in blocks, so
+    /// most calls touch no database; `gate` is the caller's write gate if it holds one (a
+    /// reservation writes, so it needs the gate, and takes it itself otherwise). A slot whose
+    /// batch then fails, or that a restart leaves reserved, is simply never used: its bits stay
+    /// zero.
+    pub async fn take_slot(&self, gate: Option<&mut WriteGuard<'_>>) -> Result<(i32, i32), ServiceError> {
+        if let Some(slot) = self.inner.reserved.lock().expect("lock").pop_front() {
+            return Ok(slot);
+        }
+        let block = match gate {
+            Some(gate) => self.reserve_slots(gate).await?,
+            None => self.reserve_slots(&mut self.inner.storage.write_gate().await).await?,
+        };
+        let mut reserved = self.inner.reserved.lock().expect("lock");
+        reserved.extend(block);
+        Ok(reserved.pop_front().expect("a reservation holds at least one slot"))
+    }
+
+    /// Reserves up to [`SLOT_BLOCK`] consecutive slots of the current list, or opens a new list.
+    async fn reserve_slots(&self, gate: &mut WriteGuard<'_>) -> Result<Vec<(i32, i32)>, ServiceError> {
+        let storage = &self.inner.storage;
+        let block = Statement::from_string(
+            storage.backend(),
+            format!(
+                "UPDATE status_lists SET next_index = next_index + {SLOT_BLOCK} \
+                 WHERE id = (SELECT MAX(id) FROM status_lists) AND next_index + {SLOT_BLOCK} <= capacity \
+                 RETURNING id, next_index - {SLOT_BLOCK} AS status_index"
+            ),
+        );
+        if let Some(first) = storage.read_for_write::<Slot>(gate, block).await? {
+            return Ok((first.status_index..first.status_index + SLOT_BLOCK).map(|i| (first.id, i)).collect());
+        }
+        // The end of a list: slot by slot until it is full, then a new list.
+        Ok(vec![self.allocate_slot(gate).await?])
+    }
+
+    /// One status slot, opening a new list when the current one is full.
+    async fn allocate_slot(&self, gate: &mut WriteGuard<'_>) -> Result<(i32, i32), ServiceError> {
         let storage = &self.inner.storage;
         let backend = storage.backend();
         for _ in 0..3 {
@@ -598,8 +638,7 @@ impl CredentialService {
         }
         // Refuse what cannot be signed before a status slot is spent on it.
         self.inner.integrity.inspect(&credential, "credential").map_err(document_error)?;
-        let mut gate = self.inner.storage.write_gate().await;
-        let slot = self.allocate_slot(&mut gate).await?;
+        let slot = self.take_slot(None).await?;
         let identity = &self.inner.identity;
         let status: Vec<Value> = StatusPurpose::ALL
             .into_iter()
@@ -614,6 +653,7 @@ impl CredentialService {
             IssuedCredential { id: id.clone(), digest: hex::encode(credential_digest(&document)), document, slot };
         let mut batch = WriteBatch::default();
         batch.push(self.insert_statement(&issued, None));
+        let mut gate = self.inner.storage.write_gate().await;
         self.inner.storage.apply(&mut gate, batch).await.map_err(|e| match e {
             ApplyError::Db(db) if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
                 ServiceError::field("credential.id", format!("a credential {id} was already issued"))
@@ -728,4 +768,47 @@ fn document_error(error: DocumentError) -> ServiceError {
         _ => "verifiableCredential".to_owned(),
     };
     ServiceError::InvalidInput(vec![FieldError::new(field, error.to_string())])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use sea_orm::ConnectionTrait;
+
+    use super::*;
+
+    async fn service(dir: &std::path::Path) -> CredentialService {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("node.sqlite").display());
+        let storage = Storage::connect_and_migrate(&url).await.unwrap();
+        let settings = CredentialSettings {
+            base_url: "https://aduanas.example".into(),
+            key_file: dir.join("issuer-keys.json"),
+            cryptosuite: Cryptosuite::EdDsaRdfc2022,
+            trusted_issuers: HashMap::new(),
+            status_list_ttl: Duration::from_secs(60),
+            challenge_ttl: Duration::from_secs(60),
+        };
+        CredentialService::new(storage, settings, None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn slots_are_unique_across_blocks_list_ends_and_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = service(dir.path()).await;
+        // A small list, so its end and the next list's opening come quickly.
+        first.inner.storage.db().execute_unprepared("UPDATE status_lists SET capacity = 100").await.unwrap();
+        let mut seen = HashSet::new();
+        for _ in 0..90 {
+            assert!(seen.insert(first.take_slot(None).await.unwrap()), "a slot handed out twice");
+        }
+        // A restart forgets its reservation; what it had reserved is never handed out again.
+        let second = service(dir.path()).await;
+        for _ in 0..150 {
+            let slot = second.take_slot(None).await.unwrap();
+            assert!(seen.insert(slot), "slot {slot:?} handed out twice");
+            assert!(slot.1 < if slot.0 == 1 { 100 } else { LIST_CAPACITY }, "{slot:?} within its list");
+        }
+        assert!(seen.iter().any(|(list, _)| *list == 2), "a full list opens the next");
+    }
 }

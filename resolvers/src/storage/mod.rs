@@ -175,6 +175,14 @@ impl Storage {
         &self.db
     }
 
+    /// The right to write if it is free now (always, on PostgreSQL, which has no gate).
+    pub fn try_write_gate(&self) -> Option<WriteGuard<'_>> {
+        match &self.writer {
+            Some(writer) => writer.try_lock().ok().map(|guard| WriteGuard(Some(guard))),
+            None => Some(WriteGuard(None)),
+        }
+    }
+
     /// Waits for the right to write (SQLite) and returns a guard to hold across the transaction.
     pub async fn write_gate(&self) -> WriteGuard<'_> {
         match &self.writer {
