@@ -287,6 +287,14 @@ impl ChainClient {
     /// `config.contracts` (or later [`ChainClient::with_contracts`]).
     #[tracing::instrument(skip_all, fields(rpc_url = %config.rpc_url, chain_id = config.chain_id))]
     pub async fn connect(config: ChainConfig, signer: PrivateKeySigner) -> Result<Self, ChainError> {
+        let client = Self::offline(config, signer)?;
+        client.check_chain_id().await?;
+        Ok(client)
+    }
+
+    /// A client that has not talked to the node yet: a service that must start while the chain
+    /// is down builds this and calls [`ChainClient::check_chain_id`] once it answers.
+    pub fn offline(config: ChainConfig, signer: PrivateKeySigner) -> Result<Self, ChainError> {
         let url = config
             .rpc_url
             .parse()
@@ -295,13 +303,6 @@ impl ChainClient {
             return Err(ChainError::Config("poll_interval_ms and request_timeout_secs must be positive".into()));
         }
         let provider = http_provider(url, config.request_timeout);
-        let actual = provider
-            .get_chain_id()
-            .await
-            .map_err(|e| ChainError::from_transport(e, &config.rpc_url, Target::Anchor))?;
-        if actual != config.chain_id {
-            return Err(ChainError::WrongChain { expected: config.chain_id, actual });
-        }
         let contracts = config.contracts;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -313,6 +314,21 @@ impl ChainClient {
             }),
             contracts,
         })
+    }
+
+    /// Checks that the node serves the configured chain id.
+    pub async fn check_chain_id(&self) -> Result<(), ChainError> {
+        let config = &self.inner.config;
+        let actual = self
+            .inner
+            .provider
+            .get_chain_id()
+            .await
+            .map_err(|e| ChainError::from_transport(e, &config.rpc_url, Target::Anchor))?;
+        if actual != config.chain_id {
+            return Err(ChainError::WrongChain { expected: config.chain_id, actual });
+        }
+        Ok(())
     }
 
     /// The same client (sharing connection and send lock) bound to these registries.
@@ -400,6 +416,11 @@ impl ChainClient {
         let call =
             AuthorityRegistry::admitAuthorityCall { country: FixedBytes(country), did: did.to_owned(), anchorer };
         self.send_authority(&call).await
+    }
+
+    /// Governance: sets the DID of `country`'s authority (its node moved, say).
+    pub async fn set_did(&self, country: [u8; 2], did: &str) -> Result<TxOutcome, ChainError> {
+        self.send_authority(&AuthorityRegistry::setDidCall { country: FixedBytes(country), did: did.to_owned() }).await
     }
 
     /// Governance, or the current anchorer of an active authority: replaces its anchorer.
@@ -623,6 +644,76 @@ impl ChainClient {
             .collect()
     }
 
+    /// `BatchAnchored` events of one authority in blocks `from..=to` (filtered by the node).
+    pub async fn batch_anchored_by(
+        &self,
+        country: [u8; 2],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<BatchAnchoredEvent>, ChainError> {
+        let address = self.require_contracts()?.anchor_registry;
+        let topics = [Some(country_topic(country)), None];
+        let logs = self.logs_where(address, AnchorRegistry::BatchAnchored::SIGNATURE_HASH, topics, from, to).await?;
+        logs.iter()
+            .map(|log| {
+                let e = decode::<AnchorRegistry::BatchAnchored>(log)?;
+                Ok(BatchAnchoredEvent {
+                    country: e.country.0,
+                    sequence: e.sequence,
+                    root: e.root,
+                    count: e.count,
+                    position: position(log)?,
+                })
+            })
+            .collect()
+    }
+
+    /// `StatusBatchRecorded` events of one authority in blocks `from..=to`: (sequence, count,
+    /// position).
+    pub async fn status_batches_by(
+        &self,
+        country: [u8; 2],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, u32, LogPosition)>, ChainError> {
+        let address = self.require_contracts()?.anchor_registry;
+        let topics = [Some(country_topic(country)), None];
+        let logs =
+            self.logs_where(address, AnchorRegistry::StatusBatchRecorded::SIGNATURE_HASH, topics, from, to).await?;
+        logs.iter()
+            .map(|log| {
+                let e = decode::<AnchorRegistry::StatusBatchRecorded>(log)?;
+                Ok((e.sequence, e.count, position(log)?))
+            })
+            .collect()
+    }
+
+    /// `StatusChanged` events of one credential digest by `country` in blocks `from..=to`:
+    /// the credential's status history on chain, oldest first.
+    pub async fn status_history(
+        &self,
+        country: [u8; 2],
+        digest: B256,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<StatusChangedEvent>, ChainError> {
+        let address = self.require_contracts()?.anchor_registry;
+        let topics = [Some(country_topic(country)), Some(digest)];
+        let logs = self.logs_where(address, AnchorRegistry::StatusChanged::SIGNATURE_HASH, topics, from, to).await?;
+        logs.iter()
+            .map(|log| {
+                let e = decode::<AnchorRegistry::StatusChanged>(log)?;
+                Ok(StatusChangedEvent {
+                    country: e.country.0,
+                    digest: e.digest,
+                    status: e.status,
+                    sequence: e.sequence,
+                    position: position(log)?,
+                })
+            })
+            .collect()
+    }
+
     /// All MRA events (proposed, accepted, suspended, resumed, terminated) in blocks
     /// `from..=to`, in chain order.
     pub async fn mra_events(&self, from: u64, to: u64) -> Result<Vec<MraEvent>, ChainError> {
@@ -668,6 +759,37 @@ impl ChainClient {
             let end = start.saturating_add(LOG_RANGE - 1).min(to);
             let filter =
                 Filter::new().address(address).event_signature(signatures.clone()).from_block(start).to_block(end);
+            let logs =
+                self.inner.provider.get_logs(&filter).await.map_err(|e| self.transport_error(e, Target::Anchor))?;
+            out.extend(logs);
+            if end == u64::MAX {
+                break;
+            }
+            start = end + 1;
+        }
+        Ok(out)
+    }
+
+    /// Logs of one event with its first two indexed topics optionally fixed.
+    async fn logs_where(
+        &self,
+        address: Address,
+        signature: B256,
+        topics: [Option<B256>; 2],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Log>, ChainError> {
+        let mut out = Vec::new();
+        let mut start = from;
+        while start <= to {
+            let end = start.saturating_add(LOG_RANGE - 1).min(to);
+            let mut filter = Filter::new().address(address).event_signature(signature).from_block(start).to_block(end);
+            if let Some(topic) = topics[0] {
+                filter = filter.topic1(topic);
+            }
+            if let Some(topic) = topics[1] {
+                filter = filter.topic2(topic);
+            }
             let logs =
                 self.inner.provider.get_logs(&filter).await.map_err(|e| self.transport_error(e, Target::Anchor))?;
             out.extend(logs);
@@ -941,4 +1063,11 @@ fn show(country: [u8; 2]) -> String {
         Ok(s) if country.iter().all(u8::is_ascii_graphic) => s.to_owned(),
         _ => format!("0x{:02x}{:02x}", country[0], country[1]),
     }
+}
+
+/// An indexed `bytes2` as its topic: the two bytes left-aligned in a zeroed word.
+fn country_topic(country: [u8; 2]) -> B256 {
+    let mut word = [0u8; 32];
+    word[..2].copy_from_slice(&country);
+    B256::from(word)
 }

@@ -10,6 +10,7 @@
 //! - [`status_list`]: Bitstring Status Lists (revocation, suspension).
 //! - [`integrity`]: Data Integrity proofs (eddsa-rdfc-2022, ecdsa-rdfc-2019); the only module
 //!   that uses ssi.
+//! - [`merkle`]: OpenZeppelin-compatible Merkle trees of credential digests, for anchoring.
 //! - [`verification`]: the verification report of a credential or presentation.
 
 pub mod aeo;
@@ -21,6 +22,7 @@ pub mod history;
 pub mod integrity;
 pub mod keys;
 pub mod lifecycle;
+pub mod merkle;
 pub mod status_list;
 pub mod tin;
 pub mod verification;

@@ -157,8 +157,9 @@ pub trait IssuerTrust: Send + Sync {
 
 /// Checks a credential's on-chain anchor.
 pub trait AnchorCheck: Send + Sync {
-    /// The anchor fragment for `credential` (signed, as received) issued by `issuer`.
-    fn check<'a>(&'a self, credential: &'a Value, issuer: &'a str) -> BoxFuture<'a, Check>;
+    /// The anchor fragment for `credential` (signed, as received) issued by `issuer`; `status`
+    /// is what the status lists said, for comparison with the status events on chain.
+    fn check<'a>(&'a self, credential: &'a Value, issuer: &'a str, status: &'a StatusReport) -> BoxFuture<'a, Check>;
 }
 
 /// Trust in a fixed list of issuer DIDs.
@@ -332,7 +333,7 @@ impl Verifier {
         let status = self.check_status(credential, &issuer, now, field).await?;
         let validity = validity(credential, now);
         let anchor = match &self.anchors {
-            Some(anchors) if integrity.outcome == Outcome::Valid => anchors.check(credential, &issuer).await,
+            Some(anchors) if integrity.outcome == Outcome::Valid => anchors.check(credential, &issuer, &status).await,
             Some(_) => Check::skipped("the proof does not verify, so its anchor proves nothing"),
             None => Check::skipped("anchoring is not configured on this verifier"),
         };

@@ -61,7 +61,7 @@ impl Default for Limits {
 }
 
 /// Everything a node needs to start.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// The country this node certifies for (ISO 3166-1 alpha-2).
@@ -92,6 +92,66 @@ pub struct NodeConfig {
     /// Issuing and verifying credentials.
     #[serde(default)]
     pub credentials: CredentialsConfig,
+    /// The chain credentials are anchored on (LACChain, or anvil locally); absent: no anchoring,
+    /// and the anchor fragment of verifications is SKIPPED.
+    #[serde(default)]
+    pub chain: Option<cadena_contracts::ChainConfig>,
+    /// How this node anchors (used when `[chain]` is set).
+    #[serde(default)]
+    pub anchoring: AnchoringConfig,
+}
+
+/// `[anchoring]`: the anchorer's key and batching.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnchoringConfig {
+    /// The anchorer's secp256k1 key as hex (`CADENA_ANCHORING__SIGNER_KEY`); or use a file.
+    pub signer_key: Option<Secret>,
+    /// A file holding the anchorer's key as hex.
+    pub signer_key_file: Option<PathBuf>,
+    /// Most credential digests per Merkle batch.
+    pub max_batch: usize,
+    /// Most status changes per status batch.
+    pub max_status_batch: usize,
+    /// A batch goes out once its oldest entry waited this long (milliseconds).
+    pub max_wait_ms: u64,
+}
+
+impl Default for AnchoringConfig {
+    fn default() -> Self {
+        let defaults = cadena_resolvers::services::anchoring::AnchoringSettings::default();
+        AnchoringConfig {
+            signer_key: None,
+            signer_key_file: None,
+            max_batch: defaults.max_batch,
+            max_status_batch: defaults.max_status_batch,
+            max_wait_ms: defaults.max_wait.as_millis() as u64,
+        }
+    }
+}
+
+impl AnchoringConfig {
+    /// Where the anchorer's key comes from.
+    pub fn signer_key(&self) -> Result<cadena_contracts::SignerKey, ConfigError> {
+        match (&self.signer_key, &self.signer_key_file) {
+            (Some(key), None) => Ok(cadena_contracts::SignerKey::Hex(key.expose().to_owned())),
+            (None, Some(file)) => Ok(cadena_contracts::SignerKey::File(file.clone())),
+            _ => Err(ConfigError::Invalid {
+                field: "anchoring.signer_key",
+                message: "with [chain], give exactly one of anchoring.signer_key or anchoring.signer_key_file".into(),
+            }),
+        }
+    }
+
+    /// The worker's settings.
+    pub fn settings(&self) -> cadena_resolvers::services::anchoring::AnchoringSettings {
+        cadena_resolvers::services::anchoring::AnchoringSettings {
+            max_batch: self.max_batch,
+            max_status_batch: self.max_status_batch,
+            max_wait: std::time::Duration::from_millis(self.max_wait_ms),
+            ..Default::default()
+        }
+    }
 }
 
 /// An issuer this node trusts (a customs authority it recognises).
@@ -170,6 +230,8 @@ impl NodeConfig {
             limits: Limits::default(),
             public_url: None,
             credentials: CredentialsConfig::default(),
+            chain: None,
+            anchoring: AnchoringConfig::default(),
         }
     }
 
@@ -203,6 +265,18 @@ impl NodeConfig {
             field: "public_url",
             message: format!("{e}: give the node's base URL, e.g. https://aduanas.example"),
         })?;
+        if let Some(chain) = &self.chain {
+            if chain.contracts.is_none() {
+                return Err(ConfigError::Invalid {
+                    field: "chain.contracts",
+                    message: "give the authority_registry and anchor_registry addresses".into(),
+                });
+            }
+            self.anchoring.signer_key()?;
+            if self.anchoring.max_batch == 0 || self.anchoring.max_status_batch == 0 {
+                return Err(ConfigError::Invalid { field: "anchoring.max_batch", message: "must be positive".into() });
+            }
+        }
         if self.credentials.status_list_ttl_secs == 0 || self.credentials.challenge_ttl_secs == 0 {
             return Err(ConfigError::Invalid {
                 field: "credentials.status_list_ttl_secs",

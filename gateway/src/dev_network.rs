@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{NodeConfig, TrustedIssuer};
+use crate::config::{NodeConfig, Secret, TrustedIssuer};
+use crate::dev_chain::{ChainInfo, DevChain};
 use crate::node::Node;
 
 /// `network.json`.
@@ -27,6 +28,8 @@ use crate::node::Node;
 pub struct NetworkFile {
     /// One entry per node.
     pub nodes: Vec<NetworkNode>,
+    /// The local chain the nodes anchor on.
+    pub chain: Option<ChainInfo>,
 }
 
 /// One node of the dev network.
@@ -130,6 +133,10 @@ pub async fn run(
         let did = cadena_credentials::did::did_web_for_url(&url)?;
         listeners.push((country, listener, url, did));
     }
+    let authorities: Vec<(CountryCode, String)> = listeners.iter().map(|(c, _, _, did)| (*c, did.clone())).collect();
+    let chain_port = (options.port_base != 0).then_some(options.port_base);
+    let chain = DevChain::start(&options.data_dir, chain_port, &authorities).await.context("starting the dev chain")?;
+    tracing::info!(rpc = %chain.anvil.rpc_url(), "dev chain up");
     let trusted: Vec<TrustedIssuer> = listeners
         .iter()
         .map(|(country, _, _, did)| TrustedIssuer { did: did.clone(), authority: default_authority(*country) })
@@ -137,12 +144,15 @@ pub async fn run(
 
     let mut nodes = Vec::new();
     let mut servers = Vec::new();
-    for (country, listener, url, did) in listeners {
+    for (i, (country, listener, url, did)) in listeners.into_iter().enumerate() {
         let code = country.as_str().to_lowercase();
         let mut config = NodeConfig::new(country, default_authority(country), options.data_dir.join(&code));
         config.listen = listener.local_addr()?;
         config.public_url = Some(url.clone());
         config.credentials.trusted_issuers = trusted.iter().filter(|t| t.did != did).cloned().collect();
+        config.chain = Some(chain.node_config());
+        config.anchoring.signer_key = Some(Secret::new(DevChain::anchorer_key(i)));
+        config.anchoring.max_wait_ms = 2_000;
         let node = Node::start(config.clone()).await.with_context(|| format!("starting the {country} node"))?;
 
         let mut users = Vec::new();
@@ -172,7 +182,7 @@ pub async fn run(
         tracing::info!(%country, %url, "node listening");
     }
 
-    let network = NetworkFile { nodes };
+    let network = NetworkFile { nodes, chain: Some(chain.info()) };
     write_network(&network_path, &network)?;
     tracing::info!(path = %network_path.display(), "dev network up; credentials in network.json");
 
@@ -182,5 +192,6 @@ pub async fn run(
     for server in servers {
         server.await??;
     }
+    chain.stop().await?;
     Ok(network)
 }

@@ -1,8 +1,9 @@
 //! The `cadena` binary's library: configuration, the HTTP surface of a node (GraphQL over
 //! HTTP, WebSocket and SSE subscriptions, health), authentication of requests, and the local
-//! multi-country dev network.
+//! multi-country dev network with its local chain.
 
 pub mod config;
+pub mod dev_chain;
 pub mod dev_network;
 pub mod http;
 pub mod node;

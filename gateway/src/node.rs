@@ -2,12 +2,15 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cadena_contracts::ChainClient;
 use cadena_resolvers::auth::TokenKeys;
 use cadena_resolvers::events::EventBus;
 use cadena_resolvers::graphql::{NodeSchema, NodeServices, QueryLimitsConfig, build_schema};
+use cadena_resolvers::services::anchoring::{AnchoringService, ChainAnchorCheck};
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings, OfficerService};
 use cadena_resolvers::storage::Storage;
 use rand::RngCore;
@@ -93,8 +96,25 @@ impl Node {
                 .collect(),
             status_list_ttl: Duration::from_secs(config.credentials.status_list_ttl_secs),
             challenge_ttl: Duration::from_secs(config.credentials.challenge_ttl_secs),
+            anchoring: config.chain.is_some(),
         };
-        let credentials = CredentialService::new(storage.clone(), settings, None).context("loading the issuer keys")?;
+        // The chain may be down when the node starts: the client is built without asking it,
+        // and the worker checks the chain id on its first successful round.
+        let anchoring = match &config.chain {
+            Some(chain) => {
+                let signer = config.anchoring.signer_key()?.load().context("loading the anchorer key")?;
+                let client = ChainClient::offline(chain.clone(), signer).context("configuring the chain client")?;
+                let country_bytes = country.as_str().as_bytes().try_into().expect("two-letter code");
+                Some(AnchoringService::new(storage.clone(), client, country_bytes, config.anchoring.settings()))
+            }
+            None => None,
+        };
+        let did = cadena_credentials::did::did_web_for_url(&settings.base_url)?;
+        let anchor_check = anchoring
+            .clone()
+            .map(|a| Arc::new(ChainAnchorCheck::new(did, a)) as Arc<dyn cadena_credentials::verification::AnchorCheck>);
+        let credentials =
+            CredentialService::new(storage.clone(), settings, anchor_check).context("loading the issuer keys")?;
         let services = NodeServices {
             officers: OfficerService::new(storage.clone(), keys),
             certifications: CertificationService::new(
@@ -104,6 +124,7 @@ impl Node {
                 credentials.clone(),
             ),
             credentials,
+            anchoring,
         };
         let limits = QueryLimitsConfig {
             max_depth: config.limits.max_depth,
@@ -123,8 +144,25 @@ impl Node {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // The anchoring worker lives as long as the server: it stops when serving stops.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = self.services.anchoring.clone().map(|anchoring| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(anchoring.run(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }))
+        });
         let router = crate::http::router(self);
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+            })
+            .await;
+        let _ = stop.send(true);
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        served?;
         Ok(())
     }
 }

@@ -146,6 +146,39 @@ async fn dev_network_brings_up_mx_co_cr_and_stops_on_sigterm() {
     .await;
     assert_eq!(co["data"]["verifyCredential"]["verified"], true, "{co}");
 
+    // network.json names the local chain, and the grant is anchored on it within seconds.
+    assert_eq!(network["chain"]["chainId"], 31337);
+    assert!(network["chain"]["contracts"]["anchorRegistry"].as_str().unwrap().starts_with("0x"));
+    let anchored = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let answer = graphql(
+                &client,
+                url,
+                Some(&risk),
+                "query($id: ID!) { certification(id: $id) { anchor { txHash block confirmations } } }",
+                json!({ "id": id }),
+            )
+            .await;
+            let anchor = answer["data"]["certification"]["anchor"].clone();
+            if anchor["txHash"].is_string() {
+                return anchor;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await
+    .expect("the grant is anchored within 30 s");
+    assert!(anchored["block"].as_i64().unwrap() > 0);
+    let co = graphql(
+        &client,
+        nodes[1]["graphql"].as_str().unwrap(),
+        None,
+        "query($c: JSON!) { verifyCredential(credential: $c) { verified anchor { outcome reason } } }",
+        json!({ "c": credential }),
+    )
+    .await;
+    assert_eq!(co["data"]["verifyCredential"]["anchor"]["outcome"], "VALID", "{co}");
+
     let pid = child.id().expect("running") as i32;
     let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(status.success());

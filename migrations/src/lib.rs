@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_officers;
 mod m20261125_000002_certifications;
 mod m20261126_000003_credentials;
+mod m20261127_000004_anchoring;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_officers::Migration),
             Box::new(m20261125_000002_certifications::Migration),
             Box::new(m20261126_000003_credentials::Migration),
+            Box::new(m20261127_000004_anchoring::Migration),
         ]
     }
 }

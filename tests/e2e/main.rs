@@ -17,6 +17,7 @@ macro_rules! on_both_backends {
     )*};
 }
 
+mod anchoring;
 mod credentials;
 mod graphql_over_http;
 mod lifecycle;

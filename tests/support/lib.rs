@@ -104,6 +104,9 @@ pub struct TestAppBuilder {
     trusted_issuers: Vec<cadena_gateway::config::TrustedIssuer>,
     status_list_ttl_secs: Option<u64>,
     cryptosuite: Option<String>,
+    chain: Option<std::sync::Arc<TestChain>>,
+    /// (most digests per batch, longest wait in ms)
+    anchoring: (usize, u64),
 }
 
 impl TestAppBuilder {
@@ -135,6 +138,18 @@ impl TestAppBuilder {
     /// How long verifiers may cache this node's status lists.
     pub fn status_list_ttl_secs(mut self, secs: u64) -> Self {
         self.status_list_ttl_secs = Some(secs);
+        self
+    }
+
+    /// Anchors on `chain` (its authority admitted with this node's DID).
+    pub fn chain(mut self, chain: &std::sync::Arc<TestChain>) -> Self {
+        self.chain = Some(chain.clone());
+        self
+    }
+
+    /// Batches of at most `max_batch` digests, sent once the oldest waited `max_wait_ms`.
+    pub fn anchoring(mut self, max_batch: usize, max_wait_ms: u64) -> Self {
+        self.anchoring = (max_batch, max_wait_ms);
         self
     }
 
@@ -171,6 +186,14 @@ impl TestAppBuilder {
         }
         if let Some(suite) = &self.cryptosuite {
             config.credentials.cryptosuite = suite.clone();
+        }
+        if let Some(chain) = &self.chain {
+            let did = cadena_credentials::did::did_web_for_url(&format!("http://{address}")).expect("did:web");
+            let anchorer = chain.admit(country, &did).await;
+            config.chain = Some(chain.node_config());
+            config.anchoring.signer_key = Some(cadena_gateway::config::Secret::new(anchorer));
+            config.anchoring.max_wait_ms = self.anchoring.1;
+            config.anchoring.max_batch = self.anchoring.0;
         }
         let node = Node::start(config).await.expect("node starts");
         for (username, role) in seeded_officers() {
@@ -266,6 +289,8 @@ impl TestApp {
             trusted_issuers: Vec::new(),
             status_list_ttl_secs: None,
             cryptosuite: None,
+            chain: None,
+            anchoring: (4096, 500),
         }
     }
 
@@ -517,5 +542,69 @@ impl TestApp {
             self.post_json("/credentials/verify", &json!({ "verifiableCredential": credential })).await;
         assert_eq!(status, 200, "{body}");
         body
+    }
+}
+
+/// A real anvil with the registries deployed; governance is dev account 0, and each country
+/// admitted gets its own anchorer account.
+#[derive(Debug)]
+pub struct TestChain {
+    /// The chain process (stop and restart it to take the chain down).
+    pub anvil: tokio::sync::Mutex<cadena_contracts::anvil::Anvil>,
+    /// The registries.
+    pub contracts: cadena_contracts::ContractAddresses,
+    /// A client signing as governance.
+    pub governance: cadena_contracts::ChainClient,
+    config: cadena_contracts::ChainConfig,
+    admitted: tokio::sync::Mutex<Vec<String>>,
+}
+
+impl TestChain {
+    /// Starts anvil (instant mining) and deploys the registries.
+    pub async fn start() -> std::sync::Arc<TestChain> {
+        TestChain::start_with(cadena_contracts::anvil::AnvilOptions::default()).await
+    }
+
+    /// Starts anvil with `options` and deploys the registries.
+    pub async fn start_with(options: cadena_contracts::anvil::AnvilOptions) -> std::sync::Arc<TestChain> {
+        let anvil = cadena_contracts::anvil::Anvil::spawn_with(options).await.expect("anvil starts");
+        let client =
+            cadena_contracts::ChainClient::connect(anvil.chain_config(), anvil.signer(0)).await.expect("connects");
+        let deployment = client.deploy(anvil.address(0)).await.expect("deploys");
+        let contracts = deployment.addresses();
+        let mut config = anvil.chain_config();
+        config.contracts = Some(contracts);
+        std::sync::Arc::new(TestChain {
+            governance: client.with_contracts(contracts),
+            anvil: tokio::sync::Mutex::new(anvil),
+            contracts,
+            config,
+            admitted: tokio::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The `[chain]` section of a node's configuration.
+    pub fn node_config(&self) -> cadena_contracts::ChainConfig {
+        self.config.clone()
+    }
+
+    /// Admits `country` with `did` (or points it at `did`) and returns its anchorer's key.
+    pub async fn admit(&self, country: CountryCode, did: &str) -> String {
+        let mut admitted = self.admitted.lock().await;
+        let code: [u8; 2] = country.as_str().as_bytes().try_into().expect("two letters");
+        let index = match admitted.iter().position(|c| c == country.as_str()) {
+            Some(i) => {
+                self.governance.set_did(code, did).await.expect("set DID");
+                i + 1
+            }
+            None => {
+                admitted.push(country.as_str().to_owned());
+                let index = admitted.len();
+                let anchorer = cadena_contracts::anvil::dev_signer(index).address();
+                self.governance.admit_authority(code, did, anchorer).await.expect("admit authority");
+                index
+            }
+        };
+        cadena_contracts::anvil::DEV_PRIVATE_KEYS[index].to_owned()
     }
 }

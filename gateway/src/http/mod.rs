@@ -38,6 +38,7 @@ pub fn router(node: Node) -> Router {
         .route("/credentials/verify", post(vc_api::verify_credential))
         .route("/presentations/verify", post(vc_api::verify_presentation))
         .route("/challenges", post(vc_api::create_challenge))
+        .route("/anchors/{digest}", get(vc_api::anchor_proof))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(node)

@@ -9,6 +9,7 @@
 //! | `POST /credentials/verify` | `{verifiableCredential, options}` → 200 report |
 //! | `POST /presentations/verify` | `{verifiablePresentation, options: {challenge, domain}}` → 200 report |
 //! | `POST /challenges` | `{domain?}` → 201 `{challenge, domain, expiresAt}` (one use) |
+//! | `GET /anchors/{digest}` | where a credential of this node sits on chain: root, leaf index, proof, transaction |
 //!
 //! A credential that does not verify is a 200 report with `verified: false`, never a 5xx; a
 //! request that cannot be judged (not JSON, too large, unknown context, no proof) is a 400
@@ -227,4 +228,24 @@ pub async fn create_challenge(State(node): State<Node>, request: Option<Json<Val
     let c = node.services.credentials.create_challenge(domain).await?;
     let body = json!({ "challenge": c.challenge, "domain": c.domain, "expiresAt": c.expires_at });
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `GET /anchors/{digest}`: the anchor proof of one of this node's credentials, by the hex
+/// SHA-256 of its canonical JSON. 404 when the node knows no anchor for it (yet).
+#[tracing::instrument(skip(node))]
+pub async fn anchor_proof(State(node): State<Node>, Path(digest): Path<String>) -> Result<Response, ApiError> {
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ServiceError::field(
+            "digest",
+            "must be 64 hex digits (SHA-256 of the credential's canonical JSON)",
+        )
+        .into());
+    }
+    let Some(anchoring) = &node.services.anchoring else {
+        return Err(ServiceError::NotFound("anchors: this node does not anchor".into()).into());
+    };
+    match anchoring.proof_of(&digest.to_ascii_lowercase()).await? {
+        Some(proof) => Ok(Json(proof).into_response()),
+        None => Err(ServiceError::NotFound(format!("an anchor for {digest}")).into()),
+    }
 }

@@ -29,6 +29,7 @@ pub struct Query(CertificationQuery, CredentialQuery);
 pub struct Mutation(CertificationMutation, CredentialMutation);
 
 use crate::auth::Principal;
+use crate::services::anchoring::AnchoringService;
 use crate::services::{CertificationService, CredentialService, OfficerService};
 
 /// The node's schema type.
@@ -43,6 +44,8 @@ pub struct NodeServices {
     pub certifications: CertificationService,
     /// Verifiable credentials.
     pub credentials: CredentialService,
+    /// Anchoring on chain (None when the node has no chain).
+    pub anchoring: Option<AnchoringService>,
 }
 
 /// The authenticated caller of one request or subscription (None: anonymous).

@@ -229,6 +229,23 @@ impl Certification {
         let stored = services(ctx).credentials.stored(id).await.gql()?;
         Ok(stored.and_then(|c| serde_json::from_str(&c.document).ok()).map(async_graphql::Json))
     }
+    /// Where this version's credential sits on chain (null before it is granted, or while its
+    /// batch waits, or when the node does not anchor).
+    async fn anchor(&self, ctx: &Context<'_>) -> Result<Option<Anchor>> {
+        let services = services(ctx);
+        let (Some(anchoring), Some(id)) = (&services.anchoring, &self.0.credential_id) else { return Ok(None) };
+        let Some(stored) = services.credentials.stored(id).await.gql()? else { return Ok(None) };
+        Ok(anchoring.proof_of(&stored.digest).await.gql()?.map(|p| Anchor {
+            root: p.root,
+            index: p.leaf_index,
+            proof: p.proof,
+            tx_hash: p.tx_hash,
+            block: p.block_number,
+            confirmations: p.confirmations as i64,
+            batch_sequence: p.batch_sequence,
+            digest: p.digest,
+        }))
+    }
     /// Notes that did not stop the submission (e.g. an RFC in use whose check digit fails).
     async fn warnings(&self) -> Vec<String> {
         cadena_credentials::CountryCode::parse(&self.0.issuing_country)
@@ -237,6 +254,40 @@ impl Certification {
             .map(|tin| tin.warnings().iter().map(|w| format!("tin: {w}")).collect())
             .unwrap_or_default()
     }
+}
+
+/// A credential's place on chain.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Anchor {
+    /// Hex SHA-256 of the credential's RFC 8785 canonical JSON.
+    pub digest: String,
+    /// Hex Merkle root of its batch.
+    pub root: String,
+    /// Its leaf index in the tree.
+    pub index: i32,
+    /// Sibling hashes from the leaf up (hex): OpenZeppelin `MerkleProof` accepts them.
+    pub proof: Vec<String>,
+    /// The batch's sequence number.
+    pub batch_sequence: i64,
+    /// The anchoring transaction (null while it waits).
+    pub tx_hash: Option<String>,
+    /// Its block.
+    pub block: Option<i64>,
+    /// Blocks on top of it, counting its own.
+    pub confirmations: i64,
+}
+
+/// When the chain recorded a history entry.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ChainConfirmation {
+    /// The batch's sequence number.
+    pub batch_sequence: i64,
+    /// The transaction.
+    pub tx_hash: String,
+    /// Its block.
+    pub block: i64,
+    /// Blocks on top of it, counting its own.
+    pub confirmations: i64,
 }
 
 /// An economic operator, identified by country and TIN.
@@ -309,6 +360,18 @@ impl HistoryEntryObject {
     /// SHA-256 of this entry's fields and prevHash.
     async fn hash(&self) -> &str {
         &self.0.hash
+    }
+    /// The chain's record of this transition (the grant's anchor, a status change's event);
+    /// null until its batch is confirmed, and for transitions the chain does not record.
+    async fn chain(&self, ctx: &Context<'_>) -> Result<Option<ChainConfirmation>> {
+        let Some(anchoring) = &services(ctx).anchoring else { return Ok(None) };
+        let Ok(lineage) = uuid::Uuid::parse_str(&self.0.lineage) else { return Ok(None) };
+        Ok(anchoring.confirmation_of(lineage, self.0.seq).await.gql()?.map(|c| ChainConfirmation {
+            batch_sequence: c.batch_sequence,
+            tx_hash: c.tx_hash,
+            block: c.block_number,
+            confirmations: c.confirmations as i64,
+        }))
     }
 }
 

@@ -15,6 +15,7 @@ use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal, Role};
 use crate::errors::ServiceError;
 use crate::events::{CertificationEvent, EventBus};
+use crate::services::anchoring::ChainStatus;
 use crate::services::credentials::{CredentialService, IssuedCredential};
 use crate::storage::entities::{certification_history, certifications};
 use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
@@ -544,10 +545,12 @@ impl CertificationService {
             let previous_to = Transition::Supersede.apply(previous_from)?;
             let retired = plan.set_status(&previous, previous_to, None, None);
             // The amended version's credential is revoked: the new one replaces it.
+            let mut retired_credential = None;
             if let Some(credential) = &previous.credential_id {
-                for statement in self.credentials.status_statements(&mut gate, credential, Some(true), None).await? {
-                    plan.batch.push(statement);
-                }
+                let (statements, digest) =
+                    self.credentials.status_statements(&mut gate, credential, Some(true), None).await?;
+                plan.batch.extend(statements);
+                retired_credential = Some((credential.clone(), digest));
             }
             let link = self.link(
                 row.lineage_id,
@@ -559,11 +562,17 @@ impl CertificationService {
                 role,
                 Some(format!("replaced by version {}", row.version)),
             );
-            plan.append(retired, link);
+            let entry = plan.append(retired, link);
+            if let Some((credential, digest)) = retired_credential {
+                let history = Some((row.lineage_id, entry.seq));
+                plan.batch.extend(self.credentials.outbox(&credential, &digest, Some(ChainStatus::Amended), history));
+            }
         }
 
         // Granting issues the credential in the same batch; later transitions flip its bits.
+        // Either way the chain hears of it through the outbox, committed with the rest.
         let mut issued = None;
+        let mut onchain: Option<(String, String, Option<ChainStatus>)> = None;
         match (transition, row.credential_id.as_deref()) {
             (Transition::Approve, _) => {
                 // What was signed before the gate stands: a submitted version's data never
@@ -576,6 +585,7 @@ impl CertificationService {
                     }
                 };
                 plan.batch.push(self.credentials.insert_statement(&credential, Some(row.id)));
+                onchain = Some((credential.id.clone(), credential.digest.clone(), None));
                 issued = Some(credential.id);
             }
             (
@@ -587,15 +597,25 @@ impl CertificationService {
                     Transition::Reinstate => (None, Some(false)),
                     _ => (Some(true), None),
                 };
-                for statement in self.credentials.status_statements(&mut gate, credential, revoked, suspended).await? {
-                    plan.batch.push(statement);
-                }
+                let (statements, digest) =
+                    self.credentials.status_statements(&mut gate, credential, revoked, suspended).await?;
+                plan.batch.extend(statements);
+                let status = match transition {
+                    Transition::Suspend => ChainStatus::Suspended,
+                    Transition::Reinstate => ChainStatus::Reinstated,
+                    Transition::Revoke => ChainStatus::Revoked,
+                    _ => ChainStatus::Annulled,
+                };
+                onchain = Some((credential.to_owned(), digest, Some(status)));
             }
             _ => {}
         }
         let updated = plan.set_status(&row, to, approver, issued.as_deref());
         let link = self.link(row.lineage_id, row.version, transition, Some(from), to, officer, role, reason);
-        plan.append(updated, link);
+        let entry = plan.append(updated, link);
+        if let Some((credential, digest, status)) = onchain {
+            plan.batch.extend(self.credentials.outbox(&credential, &digest, status, Some((row.lineage_id, entry.seq))));
+        }
         let (batch, events) = plan.finish(row.history_seq);
         self.commit(&mut gate, batch, events, || ServiceError::Conflict(CONCURRENT_CHANGE.into())).await
     }

@@ -36,6 +36,7 @@ use uuid::Uuid;
 use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal};
 use crate::errors::ServiceError;
+use crate::services::anchoring::{ChainStatus, outbox_statement};
 use crate::storage::entities::{certifications, credentials, presentation_challenges, status_lists};
 use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
 
@@ -55,6 +56,8 @@ pub struct CredentialSettings {
     pub status_list_ttl: Duration,
     /// How long a presentation challenge stays answerable.
     pub challenge_ttl: Duration,
+    /// Whether credentials and status changes go to the anchoring outbox.
+    pub anchoring: bool,
 }
 
 /// The node as an issuer: its DID and keys.
@@ -504,14 +507,14 @@ impl CredentialService {
     }
 
     /// Statements setting a credential's bits (None leaves one as it is) and moving its list's
-    /// version, for the batch of the transition that causes them.
+    /// version, for the batch of the transition that causes them; and the credential's digest.
     pub async fn status_statements(
         &self,
         gate: &mut WriteGuard<'_>,
         credential_id: &str,
         revoked: Option<bool>,
         suspended: Option<bool>,
-    ) -> Result<Vec<Statement>, ServiceError> {
+    ) -> Result<(Vec<Statement>, String), ServiceError> {
         let backend = self.inner.storage.backend();
         let select = credentials::Entity::find_by_id(credential_id.to_owned()).build(backend);
         let row = self
@@ -531,7 +534,22 @@ impl CredentialService {
             .col_expr(status_lists::Column::Version, Expr::col(status_lists::Column::Version).add(1))
             .col_expr(status_lists::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(status_lists::Column::Id.eq(row.status_list));
-        Ok(vec![update.build(backend), bump.build(backend)])
+        Ok((vec![update.build(backend), bump.build(backend)], row.digest))
+    }
+
+    /// The outbox row telling the chain about a credential (`status` None: its issuance), when
+    /// this node anchors; nothing otherwise.
+    pub fn outbox(
+        &self,
+        credential_id: &str,
+        digest: &str,
+        status: Option<ChainStatus>,
+        history: Option<(Uuid, i64)>,
+    ) -> Option<Statement> {
+        self.inner
+            .settings
+            .anchoring
+            .then(|| outbox_statement(self.inner.storage.backend(), credential_id, digest, status, history))
     }
 
     /// The stored credential `id`.
@@ -653,6 +671,7 @@ impl CredentialService {
             IssuedCredential { id: id.clone(), digest: hex::encode(credential_digest(&document)), document, slot };
         let mut batch = WriteBatch::default();
         batch.push(self.insert_statement(&issued, None));
+        batch.extend(self.outbox(&issued.id, &issued.digest, None, None));
         let mut gate = self.inner.storage.write_gate().await;
         self.inner.storage.apply(&mut gate, batch).await.map_err(|e| match e {
             ApplyError::Db(db) if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
@@ -788,6 +807,7 @@ mod tests {
             trusted_issuers: HashMap::new(),
             status_list_ttl: Duration::from_secs(60),
             challenge_ttl: Duration::from_secs(60),
+            anchoring: false,
         };
         CredentialService::new(storage, settings, None).unwrap()
     }

@@ -1,6 +1,7 @@
 //! The node's services: every read and write of officers and certifications goes through here,
 //! authorised, validated, and (for writes) in one database transaction.
 
+pub mod anchoring;
 pub mod certifications;
 pub mod credentials;
 pub mod officers;

@@ -46,6 +46,11 @@ impl WriteBatch {
         self.statements.push((statement, None));
     }
 
+    /// Adds statements.
+    pub fn extend(&mut self, statements: impl IntoIterator<Item = Statement>) {
+        self.statements.extend(statements.into_iter().map(|s| (s, None)));
+    }
+
     /// Adds a statement that must change at least one row.
     pub fn push_guarded(&mut self, statement: Statement, conflict: &'static str) {
         self.statements.push((statement, Some(conflict)));

@@ -1,7 +1,11 @@
 //! sea-orm entities, one module per table created by `cadena-migrations`.
 
+pub mod anchor_batches;
+pub mod anchor_outbox;
 pub mod certification_history;
 pub mod certifications;
+pub mod chain_checkpoints;
+pub mod credential_anchors;
 pub mod credentials;
 pub mod officers;
 pub mod presentation_challenges;

@@ -1,0 +1,185 @@
+//! Anchoring cost and overhead, on a real anvil:
+//!
+//! 1. Issuance throughput (submit + approve, each grant signing its credential) with anchoring
+//!    off, then on (outbox rows in the same transactions, the worker running beside), same
+//!    machine, same run. Target: on >= 90% of off.
+//! 2. Transactions and gas to anchor 10,000 credentials. Target: <= 100 gas per credential.
+//!
+//! Run: `cargo bench -p cadena-resolvers --bench anchoring`.
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::time::{Duration, Instant};
+
+use cadena_contracts::ChainClient;
+use cadena_contracts::anvil::Anvil;
+use cadena_credentials::keys::Cryptosuite;
+use cadena_credentials::{AddressDraft, AeoDataSetDraft, CertificateType, CountryCode, SupplyChainRole};
+use cadena_resolvers::auth::{Principal, Role, RoleSet};
+use cadena_resolvers::events::EventBus;
+use cadena_resolvers::services::anchoring::{AnchoringService, AnchoringSettings};
+use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings};
+use cadena_resolvers::storage::Storage;
+use cadena_resolvers::storage::entities::anchor_batches;
+use chrono::NaiveDate;
+use futures::StreamExt;
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+
+type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+const CREDENTIALS: usize = 10_000;
+const TASKS: usize = 4;
+const GAS_TARGET: f64 = 100.0;
+const OVERHEAD_TARGET: f64 = 0.90;
+const RFCS: &str = include_str!("../../credentials/tests/fixtures/tin-valid/mx-rfc-checkdigit-valid.txt");
+
+fn main() -> BenchResult<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run())
+}
+
+fn officer(name: &str, role: Role) -> Principal {
+    Principal { officer_id: Uuid::now_v7(), username: name.into(), roles: RoleSet::new([role]) }
+}
+
+fn draft(i: usize, tin: &str) -> AeoDataSetDraft {
+    AeoDataSetDraft {
+        certificate_number: format!("OEA-MX-G{i:06}"),
+        issuing_country: "MX".into(),
+        issuing_authority: "Agencia Nacional de Aduanas de México".into(),
+        operator_name: format!("Operador {i} SA de CV"),
+        address: AddressDraft {
+            street: format!("Calle {i}"),
+            city: "Monterrey".into(),
+            sub_entity: Some("Nuevo León".into()),
+            postcode: Some("64000".into()),
+            country: "MX".into(),
+        },
+        tin: tin.to_owned(),
+        partner_identifiers: vec![],
+        certificate_type: Some(CertificateType::SecurityAndSafety),
+        roles: vec![SupplyChainRole::Exporter, SupplyChainRole::Importer],
+        authorisation_date: NaiveDate::from_ymd_opt(2026, 1, 15),
+        valid_from: None,
+        valid_until: NaiveDate::from_ymd_opt(2028, 1, 14),
+        last_validation_date: None,
+        operator_did: None,
+    }
+}
+
+/// A fresh node database and its services, anchoring into the outbox or not.
+async fn node(dir: &std::path::Path, anchoring: bool) -> BenchResult<(Storage, CertificationService)> {
+    let storage =
+        Storage::connect_and_migrate(&format!("sqlite://{}?mode=rwc", dir.join("node.sqlite").display())).await?;
+    let settings = CredentialSettings {
+        base_url: "https://aduanas.example".into(),
+        key_file: dir.join("issuer-keys.json"),
+        cryptosuite: Cryptosuite::EdDsaRdfc2022,
+        trusted_issuers: HashMap::new(),
+        status_list_ttl: Duration::from_secs(300),
+        challenge_ttl: Duration::from_secs(300),
+        anchoring,
+    };
+    let credentials = CredentialService::new(storage.clone(), settings, None)?;
+    let country = CountryCode::parse("MX")?;
+    Ok((storage.clone(), CertificationService::new(storage, EventBus::default(), country, credentials)))
+}
+
+/// Grants `CREDENTIALS` certifications from `TASKS` tasks; returns the wall time.
+async fn grant_all(service: &CertificationService) -> BenchResult<Duration> {
+    let rfcs: Vec<&str> = RFCS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let registrar = officer("registrar", Role::Registrar);
+    let approver = officer("approver", Role::Approver);
+    let started = Instant::now();
+    let results: Vec<BenchResult<()>> = futures::stream::iter(0..CREDENTIALS)
+        .map(|i| {
+            let (service, registrar, approver) = (service.clone(), registrar.clone(), approver.clone());
+            let draft = draft(i, rfcs[i % rfcs.len()]);
+            async move {
+                let submitted = service.submit(Some(&registrar), &draft).await?;
+                service.approve(Some(&approver), submitted.id).await?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(TASKS)
+        .collect()
+        .await;
+    results.into_iter().collect::<BenchResult<Vec<()>>>()?;
+    Ok(started.elapsed())
+}
+
+async fn run() -> BenchResult<()> {
+    println!("cadena anchoring benchmark ({CREDENTIALS} credentials, SQLite, {TASKS} tasks, anvil)\n");
+    let anvil = Anvil::spawn().await?;
+    let governance = ChainClient::connect(anvil.chain_config(), anvil.signer(0)).await?;
+    let contracts = governance.deploy(anvil.address(0)).await?.addresses();
+    let governance = governance.with_contracts(contracts);
+    governance.admit_authority(*b"MX", "did:web:aduanas.example", anvil.address(1)).await?;
+
+    // 1a. Anchoring off.
+    let off_dir = tempfile::tempdir()?;
+    let (_, service) = node(off_dir.path(), false).await?;
+    let off = grant_all(&service).await?;
+
+    // 1b. Anchoring on: outbox in every transaction, the worker anchoring meanwhile.
+    let on_dir = tempfile::tempdir()?;
+    let (storage, service) = node(on_dir.path(), true).await?;
+    let anchorer = ChainClient::connect(anvil.chain_config(), anvil.signer(1)).await?.with_contracts(contracts);
+    let settings = AnchoringSettings { max_batch: 5_000, max_wait: Duration::from_secs(2), ..Default::default() };
+    let worker = AnchoringService::new(storage.clone(), anchorer, *b"MX", settings);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.clone().run(async move {
+        let _ = stopped.await;
+    }));
+    let on = grant_all(&service).await?;
+    let issued_at = Instant::now();
+    let batches = loop {
+        let batches = anchor_batches::Entity::find().all(storage.db()).await?;
+        let confirmed: i32 = batches.iter().filter(|b| b.tx_hash.is_some()).map(|b| b.count).sum();
+        if confirmed as usize == CREDENTIALS {
+            break batches;
+        }
+        if issued_at.elapsed() > Duration::from_secs(120) {
+            return Err(format!("only {confirmed} of {CREDENTIALS} anchored after 120 s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let drained = issued_at.elapsed();
+    let _ = stop.send(());
+    running.await?;
+
+    let rate = |d: Duration| CREDENTIALS as f64 / d.as_secs_f64();
+    let ratio = rate(on) / rate(off);
+    println!("1. issuance (submit + approve + signed credential)");
+    println!("   anchoring off:            {:>7.0} grants/s", rate(off));
+    println!(
+        "   anchoring on:             {:>7.0} grants/s  ({:.0}% of off; target >= {:.0}%: {})",
+        rate(on),
+        ratio * 100.0,
+        OVERHEAD_TARGET * 100.0,
+        if ratio >= OVERHEAD_TARGET { "met" } else { "MISSED" }
+    );
+    println!("   last anchor confirmed     {:>7.2} s after the last grant", drained.as_secs_f64());
+
+    let gas: i64 = batches.iter().filter_map(|b| b.gas_used).sum();
+    let per_credential = gas as f64 / CREDENTIALS as f64;
+    let head = governance.block_number().await?;
+    let on_chain: u32 = governance.batch_anchored_by(*b"MX", 0, head).await?.iter().map(|e| e.count).sum();
+    println!("\n2. anchoring {CREDENTIALS} credentials");
+    println!(
+        "   transactions:             {:>7}  (batches of up to 5,000; {} leaves on chain)",
+        batches.len(),
+        on_chain
+    );
+    println!("   total gas:                {:>7}", gas);
+    println!(
+        "   gas per credential:       {:>7.1}  (target <= {GAS_TARGET}: {})",
+        per_credential,
+        if per_credential <= GAS_TARGET { "met" } else { "MISSED" }
+    );
+    if on_chain as usize != CREDENTIALS {
+        return Err(format!("{on_chain} leaves anchored, expected {CREDENTIALS}").into());
+    }
+    Ok(())
+}

@@ -1,0 +1,688 @@
+//! Anchoring on chain: every credential's digest and every status change leave a proof on the
+//! chain, in batches, each exactly once, whatever crashes in between.
+//!
+//! 1. **Outbox.** Issuing a credential writes an `ANCHOR` row, and a status change a `STATUS`
+//!    row, into `anchor_outbox` in the same transaction as the change itself
+//!    ([`outbox_statement`]). Nothing reaches the chain that did not commit, and nothing that
+//!    committed is forgotten.
+//! 2. **Forming a batch** takes the oldest untaken rows of one kind (up to a size, once the
+//!    oldest is old enough or the size is reached), builds the Merkle tree (ANCHOR), and in one
+//!    transaction stores the batch under the next sequence number, marks the rows taken and
+//!    stores every credential's leaf index and proof. A batch is formed once; from then on it
+//!    is only sent.
+//! 3. **Sending** is idempotent because the contract accepts each sequence number once: before
+//!    sending, the worker asks the chain whether the sequence is already there (a send that
+//!    landed before a crash), and a resend that races a landed one fails with `BadSequence`;
+//!    either way the batch is confirmed from the chain's `BatchAnchored` event. A dropped or
+//!    unmined transaction is simply sent again. Transient failures back off and retry.
+//! 4. **Indexing** follows this authority's `BatchAnchored` events from a checkpoint kept in the
+//!    database, confirming batches whichever way they landed.
+//!
+//! Digest: SHA-256 of the RFC 8785 canonical JSON of the signed credential
+//! ([`cadena_credentials::credential::credential_digest`]); leaf and tree as OpenZeppelin's
+//! `StandardMerkleTree` ([`cadena_credentials::merkle`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cadena_contracts::{B256, ChainClient, ChainError};
+use cadena_credentials::merkle::{self, MerkleTree};
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::errors::ServiceError;
+use crate::storage::entities::{anchor_batches, anchor_outbox, chain_checkpoints, credential_anchors, credentials};
+use crate::storage::{ApplyError, Storage, WriteBatch};
+
+/// An outbox row for a new credential.
+pub const ANCHOR: &str = "ANCHOR";
+/// An outbox row for a status change.
+pub const STATUS: &str = "STATUS";
+const FORMED: &str = "FORMED";
+const CONFIRMED: &str = "CONFIRMED";
+const CHECKPOINT: &str = "anchors";
+
+/// Status codes of `AnchorRegistry.StatusChanged`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[repr(u8)]
+pub enum ChainStatus {
+    /// Issued (the anchor itself; not sent as a status event).
+    Issued = 1,
+    /// Suspended.
+    Suspended = 2,
+    /// Reinstated.
+    Reinstated = 3,
+    /// Revoked.
+    Revoked = 4,
+    /// Annulled.
+    Annulled = 5,
+    /// Replaced by an amendment.
+    Amended = 6,
+    /// Expired.
+    Expired = 7,
+}
+
+impl ChainStatus {
+    /// The name of a code.
+    pub fn name(code: u8) -> &'static str {
+        match code {
+            1 => "ISSUED",
+            2 => "SUSPENDED",
+            3 => "REINSTATED",
+            4 => "REVOKED",
+            5 => "ANNULLED",
+            6 => "AMENDED",
+            7 => "EXPIRED",
+            _ => "UNKNOWN",
+        }
+    }
+}
+
+/// The outbox row for a credential's anchor (`status` None) or a status change, to commit with
+/// the change that causes it; `history` is the `(lineage, seq)` of the history entry it confirms.
+pub fn outbox_statement(
+    backend: DbBackend,
+    credential_id: &str,
+    digest: &str,
+    status: Option<ChainStatus>,
+    history: Option<(Uuid, i64)>,
+) -> Statement {
+    anchor_outbox::Entity::insert(anchor_outbox::ActiveModel {
+        kind: Set(if status.is_some() { STATUS } else { ANCHOR }.to_owned()),
+        credential_id: Set(credential_id.to_owned()),
+        digest: Set(digest.to_owned()),
+        status_code: Set(status.map(|s| s as i16)),
+        lineage_id: Set(history.map(|h| h.0)),
+        history_seq: Set(history.map(|h| h.1)),
+        batch_sequence: Set(None),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .build(backend)
+}
+
+/// How batches are formed and the chain polled.
+#[derive(Clone, Debug)]
+pub struct AnchoringSettings {
+    /// Most digests per Merkle batch.
+    pub max_batch: usize,
+    /// Most status changes per status batch (each costs ~3,100 gas).
+    pub max_status_batch: usize,
+    /// A batch goes out once its oldest entry waited this long, full or not.
+    pub max_wait: Duration,
+    /// Pause between rounds when there is nothing to do.
+    pub poll: Duration,
+    /// Longest pause after repeated failures.
+    pub max_backoff: Duration,
+}
+
+impl Default for AnchoringSettings {
+    fn default() -> Self {
+        AnchoringSettings {
+            max_batch: 4096,
+            max_status_batch: 256,
+            max_wait: Duration::from_secs(5),
+            poll: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a round of the worker failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchoringError {
+    /// The chain failed or refused.
+    #[error("chain: {0}")]
+    Chain(#[from] ChainError),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] ServiceError),
+    /// The chain and this node disagree about what was anchored: needs an operator.
+    #[error("inconsistent with the chain: {0}")]
+    Inconsistent(String),
+}
+
+impl From<sea_orm::DbErr> for AnchoringError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        AnchoringError::Storage(error.into())
+    }
+}
+
+/// Where one credential sits on chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnchorProof {
+    /// The credential.
+    pub credential_id: String,
+    /// Its digest (hex).
+    pub digest: String,
+    /// The batch's sequence number.
+    pub batch_sequence: i64,
+    /// The Merkle root (hex).
+    pub root: String,
+    /// Its leaf index.
+    pub leaf_index: i32,
+    /// Sibling hashes, leaf to root (hex).
+    pub proof: Vec<String>,
+    /// The anchoring transaction, once confirmed.
+    pub tx_hash: Option<String>,
+    /// Its block, once confirmed.
+    pub block_number: Option<i64>,
+    /// Blocks on top of it, counting its own (0 before confirmation).
+    pub confirmations: u64,
+}
+
+/// When the chain confirmed one history entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainConfirmation {
+    /// The batch's sequence number.
+    pub batch_sequence: i64,
+    /// The transaction.
+    pub tx_hash: String,
+    /// Its block.
+    pub block_number: i64,
+    /// Blocks on top of it, counting its own.
+    pub confirmations: u64,
+}
+
+/// The anchoring worker and its reads.
+#[derive(Clone, Debug)]
+pub struct AnchoringService {
+    storage: Storage,
+    chain: ChainClient,
+    country: [u8; 2],
+    settings: AnchoringSettings,
+    /// The chain head the worker saw last (for confirmation counts without a chain call).
+    head: Arc<AtomicU64>,
+    /// Whether the node was found to serve the configured chain id.
+    chain_checked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Fault injection for the crash tests: with `FAULT_INJECTION_SIGKILL_AT=<point>` the process
+/// sends itself SIGKILL when the worker reaches `point` (`formed`: a batch is stored, not sent;
+/// `sending`: just before the transaction; `sent`: mined, not yet recorded). A real SIGKILL,
+/// so nothing is flushed or rolled back: as if the machine lost power there. Unset, this costs
+/// one comparison.
+fn crash_point(point: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if AT.get_or_init(|| std::env::var("FAULT_INJECTION_SIGKILL_AT").ok()).as_deref() == Some(point) {
+        tracing::warn!(point, "fault injection: SIGKILL");
+        let _ = std::process::Command::new("kill").args(["-KILL", &std::process::id().to_string()]).status();
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+fn hex32(text: &str) -> Result<B256, AnchoringError> {
+    text.parse::<B256>()
+        .or_else(|_| format!("0x{text}").parse::<B256>())
+        .map_err(|_| AnchoringError::Inconsistent(format!("stored hash {text} is not 32 bytes of hex")))
+}
+
+fn parse_digest(text: &str) -> Result<[u8; 32], AnchoringError> {
+    Ok(hex32(text)?.0)
+}
+
+impl AnchoringService {
+    /// The worker of the authority of `country`, anchoring through `chain` (which knows the
+    /// registries' addresses and signs as the authority's anchorer).
+    pub fn new(
+        storage: Storage,
+        chain: ChainClient,
+        country: [u8; 2],
+        settings: AnchoringSettings,
+    ) -> AnchoringService {
+        AnchoringService {
+            storage,
+            chain,
+            country,
+            settings,
+            head: Arc::new(AtomicU64::new(0)),
+            chain_checked: Arc::default(),
+        }
+    }
+
+    /// The chain client.
+    pub fn chain(&self) -> &ChainClient {
+        &self.chain
+    }
+
+    /// Runs rounds until `shutdown` completes; failures back off (doubling, up to
+    /// `max_backoff`) and are logged, never fatal: the outbox keeps everything until it lands.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+        tokio::pin!(shutdown);
+        let mut backoff = self.settings.poll;
+        loop {
+            let pause = match self.round().await {
+                Ok(true) => {
+                    backoff = self.settings.poll;
+                    Duration::ZERO
+                }
+                Ok(false) => {
+                    backoff = self.settings.poll;
+                    self.settings.poll
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "anchoring round failed");
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(self.settings.max_backoff);
+                    pause
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// One round: index the chain, then send the oldest unconfirmed batch, or form one.
+    /// Returns whether it did something (the caller then goes again at once).
+    #[tracing::instrument(skip(self))]
+    pub async fn round(&self) -> Result<bool, AnchoringError> {
+        if !self.chain_checked.load(Ordering::Relaxed) {
+            self.chain.check_chain_id().await?;
+            self.chain_checked.store(true, Ordering::Relaxed);
+        }
+        let head = self.chain.block_number().await?;
+        self.head.store(head, Ordering::Relaxed);
+        self.index(head).await?;
+        if let Some(batch) = self.oldest_unconfirmed().await? {
+            self.send(batch).await?;
+            return Ok(true);
+        }
+        Ok(self.form(ANCHOR).await? || self.form(STATUS).await?)
+    }
+
+    /// Reads this authority's `BatchAnchored` events after the checkpoint and confirms what
+    /// they name.
+    async fn index(&self, head: u64) -> Result<(), AnchoringError> {
+        let db = self.storage.db();
+        let from = chain_checkpoints::Entity::find_by_id(CHECKPOINT.to_owned())
+            .one(db)
+            .await?
+            .map_or(0, |c| c.block as u64 + 1);
+        if from > head {
+            return Ok(());
+        }
+        let mut landed: Vec<(u64, Option<B256>, String, u64)> = self
+            .chain
+            .batch_anchored_by(self.country, from, head)
+            .await?
+            .into_iter()
+            .map(|e| (e.sequence, Some(e.root), e.position.tx_hash.to_string(), e.position.block_number))
+            .collect();
+        landed.extend(
+            self.chain
+                .status_batches_by(self.country, from, head)
+                .await?
+                .into_iter()
+                .map(|(sequence, _, position)| (sequence, None, position.tx_hash.to_string(), position.block_number)),
+        );
+        for (sequence, root, tx_hash, block) in landed {
+            let sequence = sequence as i64;
+            let Some(batch) = anchor_batches::Entity::find_by_id(sequence).one(db).await? else {
+                return Err(AnchoringError::Inconsistent(format!(
+                    "the chain holds batch {sequence} of this authority, which this node never formed"
+                )));
+            };
+            if let (Some(formed), Some(anchored)) = (&batch.root, root)
+                && hex32(formed)? != anchored
+            {
+                return Err(AnchoringError::Inconsistent(format!(
+                    "batch {sequence} is anchored with root {anchored} but was formed with {formed}"
+                )));
+            }
+            if batch.state != CONFIRMED {
+                self.confirm(sequence, &tx_hash, block, None).await?;
+            }
+        }
+        let checkpoint = chain_checkpoints::ActiveModel { name: Set(CHECKPOINT.to_owned()), block: Set(head as i64) };
+        let mut batch = WriteBatch::default();
+        let backend = self.storage.backend();
+        batch.push(
+            chain_checkpoints::Entity::insert(checkpoint)
+                .on_conflict(
+                    sea_orm::sea_query::OnConflict::column(chain_checkpoints::Column::Name)
+                        .update_column(chain_checkpoints::Column::Block)
+                        .to_owned(),
+                )
+                .build(backend),
+        );
+        self.apply(batch).await
+    }
+
+    async fn apply(&self, batch: WriteBatch) -> Result<(), AnchoringError> {
+        let mut gate = self.storage.write_gate().await;
+        self.storage.apply(&mut gate, batch).await.map_err(|e| match e {
+            ApplyError::Db(db) => db.into(),
+            ApplyError::Conflict(c) => AnchoringError::Inconsistent(c.to_owned()),
+        })
+    }
+
+    async fn oldest_unconfirmed(&self) -> Result<Option<anchor_batches::Model>, AnchoringError> {
+        Ok(anchor_batches::Entity::find()
+            .filter(anchor_batches::Column::State.eq(FORMED))
+            .order_by_asc(anchor_batches::Column::Sequence)
+            .one(self.storage.db())
+            .await?)
+    }
+
+    /// Sends a formed batch, unless the chain already has it; confirms it either way.
+    #[tracing::instrument(skip(self, batch), fields(sequence = batch.sequence, kind = %batch.kind))]
+    async fn send(&self, batch: anchor_batches::Model) -> Result<(), AnchoringError> {
+        let sequence = batch.sequence as u64;
+        let last = self.chain.last_sequence(self.country).await?;
+        if last >= sequence {
+            // It landed (before a crash, or a send whose answer was lost). Its event lies after
+            // the checkpoint (an event seen before would have confirmed it), so the next
+            // round's indexing confirms it.
+            tracing::info!(sequence, "batch already on chain; confirming from its event");
+            return Ok(());
+        }
+        if last + 1 != sequence {
+            return Err(AnchoringError::Inconsistent(format!(
+                "the chain's last batch of this authority is {last}, this node's next is {sequence}"
+            )));
+        }
+        crash_point("sending");
+        let sent = if batch.kind == ANCHOR {
+            let root = hex32(batch.root.as_deref().unwrap_or_default())?;
+            self.chain.anchor_batch(root, batch.count as u32, sequence).await
+        } else {
+            let rows = anchor_outbox::Entity::find()
+                .filter(anchor_outbox::Column::BatchSequence.eq(batch.sequence))
+                .order_by_asc(anchor_outbox::Column::Id)
+                .all(self.storage.db())
+                .await?;
+            let digests = rows.iter().map(|r| hex32(&r.digest)).collect::<Result<Vec<_>, _>>()?;
+            let statuses: Vec<u8> = rows.iter().map(|r| r.status_code.unwrap_or(0) as u8).collect();
+            self.chain.record_status_batch(sequence, &digests, &statuses).await
+        };
+        match sent {
+            Ok(outcome) => {
+                crash_point("sent");
+                tracing::info!(sequence, tx = %outcome.tx_hash, block = outcome.block_number, gas = outcome.gas_used, "batch anchored");
+                self.confirm(batch.sequence, &outcome.tx_hash.to_string(), outcome.block_number, Some(outcome.gas_used))
+                    .await
+            }
+            // Another send of this batch landed first: indexing confirms it.
+            Err(ChainError::BadSequence { expected, got }) if expected == got + 1 => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn confirm(&self, sequence: i64, tx_hash: &str, block: u64, gas: Option<u64>) -> Result<(), AnchoringError> {
+        let mut update = anchor_batches::Entity::update_many()
+            .col_expr(anchor_batches::Column::State, Expr::value(CONFIRMED))
+            .col_expr(anchor_batches::Column::TxHash, Expr::value(tx_hash))
+            .col_expr(anchor_batches::Column::BlockNumber, Expr::value(block as i64))
+            .col_expr(anchor_batches::Column::ConfirmedAt, Expr::value(Utc::now()))
+            .filter(anchor_batches::Column::Sequence.eq(sequence));
+        if let Some(gas) = gas {
+            update = update.col_expr(anchor_batches::Column::GasUsed, Expr::value(gas as i64));
+        }
+        let mut batch = WriteBatch::default();
+        batch.push(update.build(self.storage.backend()));
+        self.apply(batch).await
+    }
+
+    /// Forms the next batch of `kind` if one is due; returns whether it did.
+    async fn form(&self, kind: &str) -> Result<bool, AnchoringError> {
+        let db = self.storage.db();
+        let limit = if kind == ANCHOR { self.settings.max_batch } else { self.settings.max_status_batch };
+        let rows = anchor_outbox::Entity::find()
+            .filter(anchor_outbox::Column::BatchSequence.is_null())
+            .filter(anchor_outbox::Column::Kind.eq(kind))
+            .order_by_asc(anchor_outbox::Column::Id)
+            .limit(limit as u64)
+            .all(db)
+            .await?;
+        let Some(oldest) = rows.first() else { return Ok(false) };
+        let waited = (Utc::now() - oldest.created_at).to_std().unwrap_or_default();
+        if rows.len() < limit && waited < self.settings.max_wait {
+            return Ok(false);
+        }
+        let last = anchor_batches::Entity::find()
+            .select_only()
+            .column_as(anchor_batches::Column::Sequence.max(), "max")
+            .into_tuple::<Option<i64>>()
+            .one(db)
+            .await?
+            .flatten()
+            .unwrap_or(0);
+        let sequence = last + 1;
+        let backend = self.storage.backend();
+        let mut batch = WriteBatch::default();
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let root = if kind == ANCHOR {
+            let digests = rows.iter().map(|r| parse_digest(&r.digest)).collect::<Result<Vec<_>, _>>()?;
+            let tree = MerkleTree::build(&digests).map_err(|e| AnchoringError::Inconsistent(e.to_string()))?;
+            for (chunk_start, chunk) in rows.chunks(1000).enumerate().map(|(i, c)| (i * 1000, c)) {
+                let models = chunk.iter().enumerate().map(|(j, row)| {
+                    let i = chunk_start + j;
+                    let proof: Vec<String> = tree.proof(i).iter().map(hex::encode).collect();
+                    credential_anchors::ActiveModel {
+                        credential_id: Set(row.credential_id.clone()),
+                        batch_sequence: Set(sequence),
+                        leaf_index: Set(tree.leaf_index(i) as i32),
+                        proof: Set(serde_json::to_string(&proof).expect("serialisable")),
+                    }
+                });
+                batch.push(credential_anchors::Entity::insert_many(models).build(backend));
+            }
+            Some(hex::encode(tree.root()))
+        } else {
+            None
+        };
+        batch.push(
+            anchor_batches::Entity::insert(anchor_batches::ActiveModel {
+                sequence: Set(sequence),
+                kind: Set(kind.to_owned()),
+                root: Set(root.clone()),
+                count: Set(rows.len() as i32),
+                state: Set(FORMED.to_owned()),
+                tx_hash: Set(None),
+                block_number: Set(None),
+                gas_used: Set(None),
+                formed_at: Set(Utc::now()),
+                confirmed_at: Set(None),
+            })
+            .build(backend),
+        );
+        // Guarded: a row another worker took meanwhile fails the whole batch.
+        for chunk in ids.chunks(1000) {
+            batch.push_guarded(
+                anchor_outbox::Entity::update_many()
+                    .col_expr(anchor_outbox::Column::BatchSequence, Expr::value(sequence))
+                    .filter(anchor_outbox::Column::Id.is_in(chunk.to_vec()))
+                    .filter(anchor_outbox::Column::BatchSequence.is_null())
+                    .build(backend),
+                "outbox rows were taken by another batch",
+            );
+        }
+        self.apply(batch).await?;
+        tracing::info!(sequence, kind, count = rows.len(), root = ?root, "batch formed");
+        crash_point("formed");
+        Ok(true)
+    }
+
+    /// Where a credential of this node sits on chain; None when it was never queued,
+    /// Some with no root when it waits for its batch.
+    pub async fn proof_of(&self, digest: &str) -> Result<Option<AnchorProof>, ServiceError> {
+        let db = self.storage.db();
+        let Some(credential) =
+            credentials::Entity::find().filter(credentials::Column::Digest.eq(digest)).one(db).await?
+        else {
+            return Ok(None);
+        };
+        let Some(anchor) = credential_anchors::Entity::find_by_id(credential.id.clone()).one(db).await? else {
+            return Ok(None);
+        };
+        let batch = anchor_batches::Entity::find_by_id(anchor.batch_sequence)
+            .one(db)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("batch {} is missing", anchor.batch_sequence).into()))?;
+        Ok(Some(AnchorProof {
+            credential_id: credential.id,
+            digest: digest.to_owned(),
+            batch_sequence: batch.sequence,
+            root: batch.root.unwrap_or_default(),
+            leaf_index: anchor.leaf_index,
+            proof: serde_json::from_str(&anchor.proof).map_err(ServiceError::internal)?,
+            tx_hash: batch.tx_hash,
+            confirmations: self.confirmations(batch.block_number),
+            block_number: batch.block_number,
+        }))
+    }
+
+    fn confirmations(&self, block: Option<i64>) -> u64 {
+        match block {
+            Some(block) => self.head.load(Ordering::Relaxed).saturating_sub(block as u64) + 1,
+            None => 0,
+        }
+    }
+
+    /// The chain confirmation of the history entry `(lineage, seq)`, when it has one.
+    pub async fn confirmation_of(&self, lineage: Uuid, seq: i64) -> Result<Option<ChainConfirmation>, ServiceError> {
+        let db = self.storage.db();
+        let Some(row) = anchor_outbox::Entity::find()
+            .filter(anchor_outbox::Column::LineageId.eq(lineage))
+            .filter(anchor_outbox::Column::HistorySeq.eq(seq))
+            .one(db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(sequence) = row.batch_sequence else { return Ok(None) };
+        let batch = anchor_batches::Entity::find_by_id(sequence).one(db).await?;
+        Ok(batch.and_then(|b| match (b.tx_hash, b.block_number) {
+            (Some(tx_hash), Some(block)) => Some(ChainConfirmation {
+                batch_sequence: b.sequence,
+                tx_hash,
+                block_number: block,
+                confirmations: self.confirmations(Some(block)),
+            }),
+            _ => None,
+        }))
+    }
+
+    /// Checks a proof locally: the same computation `MerkleProof.verify` does on chain.
+    pub fn verify_locally(proof: &AnchorProof) -> bool {
+        let (Ok(root), Ok(digest)) = (parse_digest(&proof.root), parse_digest(&proof.digest)) else { return false };
+        let siblings: Result<Vec<[u8; 32]>, _> = proof.proof.iter().map(|p| parse_digest(p)).collect();
+        siblings.is_ok_and(|s| merkle::verify(&root, &s, &digest))
+    }
+}
+
+/// The anchor fragment of a verification: the credential's digest is in a Merkle tree whose
+/// root the chain holds, anchored by the authority whose registered DID is the issuer's, and
+/// the chain's status events do not contradict the status lists.
+///
+/// The proof (root, index, siblings) comes from this node's storage for its own credentials,
+/// and from the issuing node's `/anchors/{digest}` for others: it is public, and useless
+/// without the credential.
+#[derive(Debug)]
+pub struct ChainAnchorCheck {
+    own_did: String,
+    anchoring: AnchoringService,
+    http: reqwest::Client,
+}
+
+impl ChainAnchorCheck {
+    /// The check of the node with DID `own_did`.
+    pub fn new(own_did: String, anchoring: AnchoringService) -> ChainAnchorCheck {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("HTTP client");
+        ChainAnchorCheck { own_did, anchoring, http }
+    }
+
+    async fn proof(&self, issuer: &str, digest: &str) -> Result<Option<AnchorProof>, String> {
+        if issuer == self.own_did {
+            return self.anchoring.proof_of(digest).await.map_err(|e| e.to_string());
+        }
+        let document = cadena_credentials::did::did_web_document_url(issuer).map_err(|e| e.to_string())?;
+        let base = document.strip_suffix("/.well-known/did.json").or_else(|| document.strip_suffix("/did.json"));
+        let url = format!("{}/anchors/{digest}", base.unwrap_or(&document));
+        let response = self.http.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        match response.status().as_u16() {
+            404 => Ok(None),
+            200 => response.json::<AnchorProof>().await.map(Some).map_err(|e| format!("GET {url}: {e}")),
+            status => Err(format!("GET {url}: HTTP {status}")),
+        }
+    }
+}
+
+impl cadena_credentials::verification::AnchorCheck for ChainAnchorCheck {
+    fn check<'a>(
+        &'a self,
+        credential: &'a serde_json::Value,
+        issuer: &'a str,
+        status: &'a cadena_credentials::verification::StatusReport,
+    ) -> futures::future::BoxFuture<'a, cadena_credentials::verification::Check> {
+        use cadena_credentials::verification::Check;
+        Box::pin(async move {
+            let digest = hex::encode(cadena_credentials::credential::credential_digest(credential));
+            let proof = match self.proof(issuer, &digest).await {
+                Ok(Some(proof)) if !proof.root.is_empty() => proof,
+                Ok(_) => return Check::skipped("not anchored yet: its batch has not gone out"),
+                Err(error) => return Check::error(format!("the anchor proof cannot be fetched: {error}")),
+            };
+            if !AnchoringService::verify_locally(&proof) {
+                return Check::invalid("the Merkle proof does not lead from the credential's digest to its root");
+            }
+            let Ok(root) = hex32(&proof.root) else { return Check::invalid("the anchor root is not 32 bytes") };
+            let chain = &self.anchoring.chain;
+            let record = match chain.anchor_of(root).await {
+                Ok(Some(record)) => record,
+                Ok(None) => return Check::invalid(format!("root {} is not anchored on chain", proof.root)),
+                Err(error) => return Check::error(format!("the chain cannot be asked: {error}")),
+            };
+            let country = String::from_utf8_lossy(&record.country).into_owned();
+            match chain.authority(record.country).await {
+                Ok(Some(authority)) if authority.did == issuer => {}
+                Ok(Some(authority)) => {
+                    return Check::invalid(format!(
+                        "anchored by the authority of {country}, whose DID is {}, not the issuer {issuer}",
+                        authority.did
+                    ));
+                }
+                Ok(None) => return Check::invalid(format!("anchored by {country}, which is no registered authority")),
+                Err(error) => return Check::error(format!("the chain cannot be asked: {error}")),
+            }
+            let head = match chain.block_number().await {
+                Ok(head) => head,
+                Err(error) => return Check::error(format!("the chain cannot be asked: {error}")),
+            };
+            let digest_hash = match hex32(&digest) {
+                Ok(d) => d,
+                Err(_) => return Check::error("digest encoding"),
+            };
+            let history = match chain.status_history(record.country, digest_hash, record.block_number, head).await {
+                Ok(history) => history,
+                Err(error) => return Check::error(format!("the chain cannot be asked: {error}")),
+            };
+            let latest = history.last().map(|e| e.status);
+            // A withdrawal on chain that the list does not show would mean the list was rolled
+            // back; the other way round is only the batch delay.
+            if matches!(latest, Some(4..=6)) && status.revoked == Some(false) {
+                return Check::invalid(format!(
+                    "the chain records the credential as {} but its status list does not show it revoked",
+                    ChainStatus::name(latest.unwrap_or(0))
+                ));
+            }
+            let chain_status =
+                latest.map_or("no status change".to_owned(), |s| format!("last status {}", ChainStatus::name(s)));
+            Check::valid(format!(
+                "anchored by {country} in block {} ({} confirmations), root {}, leaf {}; {chain_status}",
+                record.block_number,
+                head.saturating_sub(record.block_number) + 1,
+                proof.root,
+                proof.leaf_index
+            ))
+        })
+    }
+}

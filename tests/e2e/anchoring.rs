@@ -1,0 +1,273 @@
+//! Anchoring on a real anvil: Merkle batches OpenZeppelin accepts, few transactions for many
+//! credentials, issuance while the chain is down, status changes in chain events and in the
+//! history, and nothing lost or doubled when the node is SIGKILLed mid-batch.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use cadena_contracts::B256;
+use cadena_credentials::merkle::MerkleTree;
+use cadena_resolvers::auth::{Principal, Role, RoleSet};
+use cadena_resolvers::services::anchoring::AnchoringService;
+use cadena_tests::{Backend, TestApp, TestChain};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+/// Waits until `done` holds, polling; panics with `what` after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn anchoring(app: &TestApp) -> &AnchoringService {
+    app.node.services.anchoring.as_ref().expect("the node anchors")
+}
+
+async fn anchor_of(app: &TestApp, id: &str) -> Value {
+    app.gql(
+        Some("risk"),
+        "query($id: ID!) { certification(id: $id) { anchor { digest root index proof txHash block confirmations } } }",
+        json!({ "id": id }),
+    )
+    .await
+    .data()["certification"]["anchor"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merkle_trees_match_openzeppelin() {
+    let digests: Vec<[u8; 32]> = (0..37u32).map(|i| sha2_digest(&i.to_be_bytes())).collect();
+    let tree = MerkleTree::build(&digests).unwrap();
+    let input = json!({ "digests": digests.iter().map(|d| format!("0x{}", hex::encode(d))).collect::<Vec<_>>() });
+    let dir = cadena_contracts::anvil::contracts_dir();
+    tokio::task::spawn_blocking(cadena_contracts::anvil::ensure_npm_packages).await.unwrap().unwrap();
+    let mut child = tokio::process::Command::new("node")
+        .arg(dir.join("scripts/oz-merkle.mjs"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(child.stdin.as_mut().unwrap(), input.to_string().as_bytes()).await.unwrap();
+    drop(child.stdin.take());
+    let output = child.wait_with_output().await.unwrap();
+    let theirs: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(theirs["root"], format!("0x{}", hex::encode(tree.root())), "same root as StandardMerkleTree");
+    for (i, digest) in digests.iter().enumerate() {
+        let proof: Vec<String> = tree.proof(i).iter().map(|h| format!("0x{}", hex::encode(h))).collect();
+        assert_eq!(theirs["proofs"][format!("0x{}", hex::encode(digest))], json!(proof), "proof of leaf {i}");
+    }
+}
+
+fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+fn officer(name: &str, role: Role) -> Principal {
+    Principal { officer_id: uuid::Uuid::now_v7(), username: name.to_owned(), roles: RoleSet::new([role]) }
+}
+
+/// Submits and approves `count` certifications through the node's services, 4 tasks at once.
+async fn grant_many(app: &TestApp, count: usize) -> Vec<uuid::Uuid> {
+    let rfcs = cadena_tests::valid_tins("mx-rfc-checkdigit-valid");
+    let registrar = officer("registrar", Role::Registrar);
+    let approver = officer("approver", Role::Approver);
+    let service = app.node.services.certifications.clone();
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let (service, registrar, approver) = (service.clone(), registrar.clone(), approver.clone());
+            let mut input: cadena_credentials::AeoDataSetDraft = draft(i, &rfcs[i % rfcs.len()]);
+            input.certificate_number = format!("OEA-MX-A{i:06}");
+            async move {
+                let submitted = service.submit(Some(&registrar), &input).await.expect("submit");
+                service.approve(Some(&approver), submitted.id).await.expect("approve").id
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await
+}
+
+fn draft(i: usize, tin: &str) -> cadena_credentials::AeoDataSetDraft {
+    cadena_credentials::AeoDataSetDraft {
+        certificate_number: format!("OEA-MX-{i}"),
+        issuing_country: "MX".into(),
+        issuing_authority: "ANAM".into(),
+        operator_name: format!("Operador {i} SA de CV"),
+        address: cadena_credentials::AddressDraft {
+            street: format!("Calle {i}"),
+            city: "Monterrey".into(),
+            sub_entity: None,
+            postcode: None,
+            country: "MX".into(),
+        },
+        tin: tin.to_owned(),
+        partner_identifiers: vec![],
+        certificate_type: Some(cadena_credentials::CertificateType::SecurityAndSafety),
+        roles: vec![cadena_credentials::SupplyChainRole::Exporter],
+        authorisation_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 15),
+        valid_from: None,
+        valid_until: chrono::NaiveDate::from_ymd_opt(2028, 1, 14),
+        last_validation_date: None,
+        operator_did: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_credentials_take_at_most_three_transactions() {
+    const COUNT: usize = 10_000;
+    let chain = TestChain::start().await;
+    // Batches of 5,000, or whatever waited a minute: 10,000 grants make two full batches.
+    let app = TestApp::builder().chain(&chain).anchoring(5_000, 60_000).spawn().await;
+    let ids = grant_many(&app, COUNT).await;
+    let country = *b"MX";
+    eventually(Duration::from_secs(120), "every credential anchored", || async {
+        let head = chain.governance.block_number().await.unwrap();
+        let anchored: u32 =
+            chain.governance.batch_anchored_by(country, 0, head).await.unwrap().iter().map(|e| e.count).sum();
+        anchored as usize == COUNT
+    })
+    .await;
+    let head = chain.governance.block_number().await.unwrap();
+    let batches = chain.governance.batch_anchored_by(country, 0, head).await.unwrap();
+    assert!(batches.len() <= 3, "{} anchoring transactions for {COUNT} credentials", batches.len());
+
+    // Every credential's proof: checked by the contract's MerkleProof and by cadena.
+    let rows = app.node.services.certifications.clone();
+    let anchoring = anchoring(&app).clone();
+    let roots: HashSet<B256> = batches.iter().map(|b| b.root).collect();
+    let checked: Vec<bool> = futures::stream::iter(ids.iter().copied())
+        .map(|id| {
+            let (rows, anchoring, chain, roots) = (rows.clone(), anchoring.clone(), chain.clone(), roots.clone());
+            async move {
+                let row = rows.get(Some(&officer("risk", Role::RiskOfficer)), id).await.unwrap().unwrap();
+                let credential =
+                    rows.credentials().stored(row.credential_id.as_deref().unwrap()).await.unwrap().unwrap();
+                let proof = anchoring.proof_of(&credential.digest).await.unwrap().expect("anchored");
+                let root: B256 = format!("0x{}", proof.root).parse().unwrap();
+                let siblings: Vec<B256> = proof.proof.iter().map(|p| format!("0x{p}").parse().unwrap()).collect();
+                let digest: B256 = format!("0x{}", proof.digest).parse().unwrap();
+                let leaf = B256::from(cadena_credentials::merkle::leaf_of(&digest.0));
+                let on_chain = chain.governance.verify_leaf(root, &siblings, leaf).await.unwrap();
+                on_chain && AnchoringService::verify_locally(&proof) && roots.contains(&root)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert_eq!(checked.iter().filter(|ok| **ok).count(), COUNT, "every proof verifies on chain and in cadena");
+
+    // The verifier's anchor fragment, on a sample, through the VC API.
+    for id in ids.iter().step_by(COUNT / 20) {
+        let credential = app.credential_of(&id.to_string()).await;
+        let report = app.verify(&credential).await;
+        assert_eq!(report["report"]["anchor"]["outcome"], "VALID", "{report}");
+        assert_eq!(report["verified"], true);
+    }
+}
+
+async fn issuance_goes_on_while_the_chain_is_down(backend: Backend) {
+    let chain = TestChain::start().await;
+    let app = TestApp::builder().backend(backend).chain(&chain).anchoring(100, 200).spawn().await;
+    let first = app.granted("OEA-MX-D0001", "GODE561231GR8").await;
+    eventually(Duration::from_secs(30), "the first grant anchored", || async {
+        anchor_of(&app, &first).await["txHash"].is_string()
+    })
+    .await;
+
+    chain.anvil.lock().await.stop().await.unwrap();
+    let mut during = Vec::new();
+    for i in 0..5 {
+        during.push(app.granted(&format!("OEA-MX-D{i:04}X"), "GODE561231GR8").await);
+    }
+    let id = during[0].clone();
+    app.transition("approver", "suspendCertification", &id, Some("audit while the chain is down")).await.data();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for id in &during {
+        assert!(anchor_of(&app, id).await["txHash"].is_null(), "nothing reaches a stopped chain");
+    }
+    // The verifier says it cannot reach the chain (an ERROR, not INVALID) for anchored ones.
+    let report = app.verify(&app.credential_of(&first).await).await;
+    assert_eq!(report["report"]["anchor"]["outcome"], "ERROR", "{report}");
+
+    chain.anvil.lock().await.restart().await.unwrap();
+    eventually(Duration::from_secs(60), "anchoring catches up", || async {
+        let mut all = true;
+        for id in &during {
+            all &= anchor_of(&app, id).await["txHash"].is_string();
+        }
+        all
+    })
+    .await;
+    let credential = app.credential_of(&id).await;
+    let digest = cadena_credentials::credential::credential_digest(&credential);
+    eventually(Duration::from_secs(30), "the suspension on chain", || async {
+        let head = chain.governance.block_number().await.unwrap();
+        let events = chain.governance.status_history(*b"MX", B256::from(digest), 0, head).await.unwrap();
+        events.iter().any(|e| e.status == 2)
+    })
+    .await;
+}
+
+async fn status_changes_are_chain_events_and_history_shows_their_blocks(backend: Backend) {
+    let chain = TestChain::start().await;
+    let app = TestApp::builder().backend(backend).chain(&chain).anchoring(100, 200).spawn().await;
+    let id = app.granted("OEA-MX-S0001", "GODE561231GR8").await;
+    app.transition("approver", "suspendCertification", &id, Some("audit")).await.data();
+    app.transition("approver", "reinstateCertification", &id, Some("fixed")).await.data();
+    app.transition("approver", "revokeCertification", &id, Some("fraud")).await.data();
+    let credential = app.credential_of(&id).await;
+    let digest = B256::from(cadena_credentials::credential::credential_digest(&credential));
+
+    let history_query = "query($id: ID!) { certificationHistory(id: $id) { entries { transition chain { block txHash confirmations } } } }";
+    eventually(Duration::from_secs(60), "every chain-recorded transition confirmed", || async {
+        let history = app.gql(Some("auditor"), history_query, json!({ "id": id })).await;
+        history.data()["certificationHistory"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["transition"] != "SUBMIT")
+            .all(|e| e["chain"]["block"].is_i64())
+    })
+    .await;
+    let history = app.gql(Some("auditor"), history_query, json!({ "id": id })).await;
+    let entries = history.data()["certificationHistory"]["entries"].as_array().unwrap().clone();
+    assert!(entries[0]["chain"].is_null(), "a submission is not on chain");
+    let blocks: HashMap<String, i64> = entries[1..]
+        .iter()
+        .map(|e| (e["transition"].as_str().unwrap().to_owned(), e["chain"]["block"].as_i64().unwrap()))
+        .collect();
+
+    let head = chain.governance.block_number().await.unwrap();
+    let events = chain.governance.status_history(*b"MX", digest, 0, head).await.unwrap();
+    let seen: Vec<(u8, i64)> = events.iter().map(|e| (e.status, e.position.block_number as i64)).collect();
+    assert_eq!(
+        seen,
+        vec![(2, blocks["SUSPEND"]), (3, blocks["REINSTATE"]), (4, blocks["REVOKE"])],
+        "suspended, reinstated, revoked, each in the block the history shows"
+    );
+    let anchor = anchor_of(&app, &id).await;
+    assert_eq!(anchor["block"].as_i64(), Some(blocks["APPROVE"]), "the grant's block is its anchor's");
+    assert!(anchor["confirmations"].as_i64().unwrap() >= 1);
+    assert_eq!(anchor["digest"], hex::encode(digest));
+
+    // A partner's verifier reads the anchor and the chain's status events.
+    let partner =
+        TestApp::builder().backend(backend).country("CO").chain(&chain).trust(&app.did(), "ANAM").spawn().await;
+    let report = partner.verify(&credential).await;
+    assert_eq!(report["report"]["anchor"]["outcome"], "VALID", "{report}");
+    assert!(report["report"]["anchor"]["reason"].as_str().unwrap().contains("REVOKED"), "{report}");
+    assert_eq!(report["report"]["status"]["revoked"], true);
+}
+
+on_both_backends!(
+    issuance_goes_on_while_the_chain_is_down,
+    status_changes_are_chain_events_and_history_shows_their_blocks
+);
