@@ -653,7 +653,8 @@ impl ChainClient {
     ) -> Result<Vec<BatchAnchoredEvent>, ChainError> {
         let address = self.require_contracts()?.anchor_registry;
         let topics = [Some(country_topic(country)), None];
-        let logs = self.logs_where(address, AnchorRegistry::BatchAnchored::SIGNATURE_HASH, topics, from, to).await?;
+        let logs =
+            self.logs_where(address, vec![AnchorRegistry::BatchAnchored::SIGNATURE_HASH], topics, from, to).await?;
         logs.iter()
             .map(|log| {
                 let e = decode::<AnchorRegistry::BatchAnchored>(log)?;
@@ -678,8 +679,9 @@ impl ChainClient {
     ) -> Result<Vec<(u64, u32, LogPosition)>, ChainError> {
         let address = self.require_contracts()?.anchor_registry;
         let topics = [Some(country_topic(country)), None];
-        let logs =
-            self.logs_where(address, AnchorRegistry::StatusBatchRecorded::SIGNATURE_HASH, topics, from, to).await?;
+        let logs = self
+            .logs_where(address, vec![AnchorRegistry::StatusBatchRecorded::SIGNATURE_HASH], topics, from, to)
+            .await?;
         logs.iter()
             .map(|log| {
                 let e = decode::<AnchorRegistry::StatusBatchRecorded>(log)?;
@@ -699,7 +701,8 @@ impl ChainClient {
     ) -> Result<Vec<StatusChangedEvent>, ChainError> {
         let address = self.require_contracts()?.anchor_registry;
         let topics = [Some(country_topic(country)), Some(digest)];
-        let logs = self.logs_where(address, AnchorRegistry::StatusChanged::SIGNATURE_HASH, topics, from, to).await?;
+        let logs =
+            self.logs_where(address, vec![AnchorRegistry::StatusChanged::SIGNATURE_HASH], topics, from, to).await?;
         logs.iter()
             .map(|log| {
                 let e = decode::<AnchorRegistry::StatusChanged>(log)?;
@@ -753,28 +756,14 @@ impl ChainClient {
 
     /// `eth_getLogs` over `from..=to` in chunks of [`LOG_RANGE`] blocks.
     async fn logs(&self, address: Address, signatures: Vec<B256>, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {
-        let mut out = Vec::new();
-        let mut start = from;
-        while start <= to {
-            let end = start.saturating_add(LOG_RANGE - 1).min(to);
-            let filter =
-                Filter::new().address(address).event_signature(signatures.clone()).from_block(start).to_block(end);
-            let logs =
-                self.inner.provider.get_logs(&filter).await.map_err(|e| self.transport_error(e, Target::Anchor))?;
-            out.extend(logs);
-            if end == u64::MAX {
-                break;
-            }
-            start = end + 1;
-        }
-        Ok(out)
+        self.logs_where(address, signatures, [None, None], from, to).await
     }
 
-    /// Logs of one event with its first two indexed topics optionally fixed.
+    /// Logs of these events with their first two indexed topics optionally fixed.
     async fn logs_where(
         &self,
         address: Address,
-        signature: B256,
+        signatures: Vec<B256>,
         topics: [Option<B256>; 2],
         from: u64,
         to: u64,
@@ -783,7 +772,8 @@ impl ChainClient {
         let mut start = from;
         while start <= to {
             let end = start.saturating_add(LOG_RANGE - 1).min(to);
-            let mut filter = Filter::new().address(address).event_signature(signature).from_block(start).to_block(end);
+            let mut filter =
+                Filter::new().address(address).event_signature(signatures.clone()).from_block(start).to_block(end);
             if let Some(topic) = topics[0] {
                 filter = filter.topic1(topic);
             }
