@@ -556,6 +556,18 @@ impl ChainClient {
         }))
     }
 
+    /// Every admitted authority's country, in admission order.
+    pub async fn countries(&self) -> Result<Vec<[u8; 2]>, ChainError> {
+        let list = self
+            .authority_registry()?
+            .countries()
+            .block(BlockId::latest())
+            .call()
+            .await
+            .map_err(|e| self.contract_error(e, Target::Authority))?;
+        Ok(list.into_iter().map(|c| c.0).collect())
+    }
+
     /// The authority `anchorer` currently anchors for; `None` when it is no current anchorer.
     pub async fn authority_of(&self, anchorer: Address) -> Result<Option<AnchorerRole>, ChainError> {
         let r = self

@@ -12,6 +12,8 @@
 //!   that uses ssi.
 //! - [`merkle`]: OpenZeppelin-compatible Merkle trees of credential digests, for anchoring.
 //! - [`verification`]: the verification report of a credential or presentation.
+//! - [`jose`]: compact JWS (EdDSA, ES256) and JWE (ECDH-ES with X25519, A256GCM) for the
+//!   encrypted partner channel; [`jose::seal`] signs, then encrypts.
 
 pub mod aeo;
 pub mod country;
@@ -20,6 +22,7 @@ pub mod did;
 pub mod fixtures;
 pub mod history;
 pub mod integrity;
+pub mod jose;
 pub mod keys;
 pub mod lifecycle;
 pub mod merkle;

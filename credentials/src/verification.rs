@@ -255,6 +255,11 @@ impl Verifier {
         &self.integrity
     }
 
+    /// The DID resolver.
+    pub fn dids(&self) -> &Arc<dyn DidResolver> {
+        &self.dids
+    }
+
     /// The key of `method` for `purpose`: from the DID itself (did:key) or its resolved document.
     async fn key_of(&self, method: &str, purpose: ProofPurpose) -> Result<Result<PublicKey, String>, ResolutionError> {
         let did = did_of(method);
@@ -319,6 +324,18 @@ impl Verifier {
         now: DateTime<Utc>,
         field: &str,
     ) -> Result<VerificationReport, DocumentError> {
+        self.verify_credential_with(credential, now, field, &HashMap::new()).await
+    }
+
+    /// [`Verifier::verify_credential`], taking status list credentials from `lists` (by URL)
+    /// when given there instead of fetching them. They are verified like fetched ones.
+    pub async fn verify_credential_with(
+        &self,
+        credential: &Value,
+        now: DateTime<Utc>,
+        field: &str,
+        lists: &HashMap<String, Arc<Value>>,
+    ) -> Result<VerificationReport, DocumentError> {
         let proof = self.integrity.prepare(credential, field)?;
         let issuer = issuer_of(credential).ok_or_else(|| DocumentError::Field {
             field: format!("{field}.issuer"),
@@ -330,7 +347,7 @@ impl Verifier {
             Ok(None) => Check::invalid(format!("{issuer} is not a trusted customs authority")),
             Err(error) => Check::error(format!("trust in {issuer} cannot be established: {error}")),
         };
-        let status = self.check_status(credential, &issuer, now, field).await?;
+        let status = self.check_status(credential, &issuer, now, field, lists).await?;
         let validity = validity(credential, now);
         let anchor = match &self.anchors {
             Some(anchors) if integrity.outcome == Outcome::Valid => anchors.check(credential, &issuer, &status).await,
@@ -356,6 +373,7 @@ impl Verifier {
         issuer: &str,
         now: DateTime<Utc>,
         field: &str,
+        lists: &HashMap<String, Arc<Value>>,
     ) -> Result<StatusReport, DocumentError> {
         let mut entries = Vec::new();
         for (i, entry) in as_list(credential.get("credentialStatus")).into_iter().enumerate() {
@@ -375,7 +393,8 @@ impl Verifier {
         }
         let (mut revoked, mut suspended) = (None, None);
         for entry in &entries {
-            let list = match self.checked_list(&entry.list_url, issuer, now).await {
+            let list = match self.checked_list(&entry.list_url, issuer, now, lists.get(&entry.list_url).cloned()).await
+            {
                 Ok(list) => list,
                 Err(check) => return Ok(StatusReport { check, revoked, suspended }),
             };
@@ -407,9 +426,17 @@ impl Verifier {
     }
 
     /// The verified list at `url`, fetched through the source and verified once per content.
-    async fn checked_list(&self, url: &str, issuer: &str, now: DateTime<Utc>) -> Result<Arc<CheckedList>, Check> {
-        let document =
-            self.status_lists.fetch(url).await.map_err(|e| Check::error(format!("status list {url}: {e}")))?;
+    async fn checked_list(
+        &self,
+        url: &str,
+        issuer: &str,
+        now: DateTime<Utc>,
+        given: Option<Arc<Value>>,
+    ) -> Result<Arc<CheckedList>, Check> {
+        let document = match given {
+            Some(document) => document,
+            None => self.status_lists.fetch(url).await.map_err(|e| Check::error(format!("status list {url}: {e}")))?,
+        };
         if let Some((seen, list)) = self.recent_lists.lock().expect("lock").get(url)
             && Arc::ptr_eq(seen, &document)
             && list.issuer == issuer

@@ -99,6 +99,19 @@ pub struct NodeConfig {
     /// How this node anchors (used when `[chain]` is set).
     #[serde(default)]
     pub anchoring: AnchoringConfig,
+    /// Risk-management systems told of every certification event (`[[webhooks]]`).
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// A webhook receiver.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where events are POSTed.
+    pub url: String,
+    /// The HMAC secret the receiver checks `Cadena-Signature` with.
+    pub secret: Secret,
 }
 
 /// `[anchoring]`: the anchorer's key and batching.
@@ -232,6 +245,7 @@ impl NodeConfig {
             credentials: CredentialsConfig::default(),
             chain: None,
             anchoring: AnchoringConfig::default(),
+            webhooks: Vec::new(),
         }
     }
 
@@ -275,6 +289,16 @@ impl NodeConfig {
             self.anchoring.signer_key()?;
             if self.anchoring.max_batch == 0 || self.anchoring.max_status_batch == 0 {
                 return Err(ConfigError::Invalid { field: "anchoring.max_batch", message: "must be positive".into() });
+            }
+        }
+        for webhook in &self.webhooks {
+            if !(webhook.url.starts_with("http://") || webhook.url.starts_with("https://"))
+                || webhook.secret.expose().len() < 16
+            {
+                return Err(ConfigError::Invalid {
+                    field: "webhooks",
+                    message: format!("{}: give an http(s) URL and a secret of at least 16 characters", webhook.url),
+                });
             }
         }
         if self.credentials.status_list_ttl_secs == 0 || self.credentials.challenge_ttl_secs == 0 {

@@ -11,6 +11,8 @@ use cadena_resolvers::auth::TokenKeys;
 use cadena_resolvers::events::EventBus;
 use cadena_resolvers::graphql::{NodeSchema, NodeServices, QueryLimitsConfig, build_schema};
 use cadena_resolvers::services::anchoring::{AnchoringService, ChainAnchorCheck};
+use cadena_resolvers::services::partners::PartnerService;
+use cadena_resolvers::services::webhooks::{WebhookService, WebhookTarget};
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings, OfficerService};
 use cadena_resolvers::storage::Storage;
 use rand::RngCore;
@@ -113,18 +115,38 @@ impl Node {
         let anchor_check = anchoring
             .clone()
             .map(|a| Arc::new(ChainAnchorCheck::new(did, a)) as Arc<dyn cadena_credentials::verification::AnchorCheck>);
-        let credentials =
-            CredentialService::new(storage.clone(), settings, anchor_check).context("loading the issuer keys")?;
-        let services = NodeServices {
-            officers: OfficerService::new(storage.clone(), keys),
-            certifications: CertificationService::new(
+        let registry = anchoring.as_ref().map(|a| a.chain().clone());
+        let credentials = CredentialService::with_trust(storage.clone(), settings, anchor_check, registry)
+            .context("loading the issuer keys")?;
+        let webhooks = WebhookService::new(
+            storage.clone(),
+            config
+                .webhooks
+                .iter()
+                .map(|w| WebhookTarget { url: w.url.clone(), secret: w.secret.expose().to_owned() })
+                .collect(),
+        );
+        let bus = EventBus::default();
+        let certifications = CertificationService::new(storage.clone(), bus.clone(), country, credentials.clone())
+            .with_webhooks(webhooks.clone());
+        let partners = anchoring.as_ref().map(|anchoring| {
+            PartnerService::new(
                 storage.clone(),
-                EventBus::default(),
+                anchoring.chain().clone(),
                 country,
                 credentials.clone(),
-            ),
+                anchoring.clone(),
+                bus.clone(),
+                webhooks.clone(),
+            )
+        });
+        let services = NodeServices {
+            officers: OfficerService::new(storage.clone(), keys),
+            certifications,
             credentials,
             anchoring,
+            partners,
+            webhooks,
         };
         let limits = QueryLimitsConfig {
             max_depth: config.limits.max_depth,
@@ -144,14 +166,21 @@ impl Node {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // The anchoring worker lives as long as the server: it stops when serving stops.
+        // The background workers live as long as the server: they stop when serving stops.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = self.services.anchoring.clone().map(|anchoring| {
+        let until_stopped = || {
             let mut stopped = stopped.clone();
-            tokio::spawn(anchoring.run(async move {
+            async move {
                 let _ = stopped.wait_for(|s| *s).await;
-            }))
-        });
+            }
+        };
+        let mut workers = vec![tokio::spawn(self.services.webhooks.clone().run(until_stopped()))];
+        if let Some(anchoring) = self.services.anchoring.clone() {
+            workers.push(tokio::spawn(anchoring.run(until_stopped())));
+        }
+        if let Some(partners) = self.services.partners.clone() {
+            workers.push(tokio::spawn(partners.run(until_stopped())));
+        }
         let router = crate::http::router(self);
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -159,7 +188,7 @@ impl Node {
             })
             .await;
         let _ = stop.send(true);
-        if let Some(worker) = worker {
+        for worker in workers {
             let _ = worker.await;
         }
         served?;

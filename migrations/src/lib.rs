@@ -9,6 +9,7 @@ mod m20261125_000001_officers;
 mod m20261125_000002_certifications;
 mod m20261126_000003_credentials;
 mod m20261127_000004_anchoring;
+mod m20261128_000005_partners;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_certifications::Migration),
             Box::new(m20261126_000003_credentials::Migration),
             Box::new(m20261127_000004_anchoring::Migration),
+            Box::new(m20261128_000005_partners::Migration),
         ]
     }
 }

@@ -34,6 +34,8 @@ pub struct CertificationEvent {
     pub reason: Option<String>,
     /// The certification after the transition.
     pub certification: certifications::Model,
+    /// The MRA partner that sent it; None for this node's own certifications.
+    pub origin: Option<String>,
 }
 
 /// Publishes events to every current subscriber.

@@ -21,6 +21,7 @@ mod anchoring;
 mod credentials;
 mod graphql_over_http;
 mod lifecycle;
+mod partners;
 mod refused_input;
 mod roles;
 mod schema_drift;

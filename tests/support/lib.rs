@@ -42,6 +42,7 @@ pub fn seeded_officers() -> Vec<(&'static str, Role)> {
         ("approver2", Role::Approver),
         ("risk", Role::RiskOfficer),
         ("auditor", Role::Auditor),
+        ("verifier", Role::Verifier),
     ]
 }
 
@@ -107,6 +108,7 @@ pub struct TestAppBuilder {
     chain: Option<std::sync::Arc<TestChain>>,
     /// (most digests per batch, longest wait in ms)
     anchoring: (usize, u64),
+    webhooks: Vec<(String, String)>,
 }
 
 impl TestAppBuilder {
@@ -153,6 +155,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Tells a webhook receiver at `url` of every event, signing with `secret`.
+    pub fn webhook(mut self, url: &str, secret: &str) -> Self {
+        self.webhooks.push((url.to_owned(), secret.to_owned()));
+        self
+    }
+
     /// Signs with `ecdsa-rdfc-2019` or `eddsa-rdfc-2022`.
     pub fn cryptosuite(mut self, suite: &str) -> Self {
         self.cryptosuite = Some(suite.to_owned());
@@ -195,13 +203,33 @@ impl TestAppBuilder {
             config.anchoring.max_wait_ms = self.anchoring.1;
             config.anchoring.max_batch = self.anchoring.0;
         }
-        let node = Node::start(config).await.expect("node starts");
+        for (url, secret) in &self.webhooks {
+            config.webhooks.push(cadena_gateway::config::WebhookConfig {
+                url: url.clone(),
+                secret: cadena_gateway::config::Secret::new(secret.clone()),
+            });
+        }
+        TestApp::run(config, listener, database, dir).await
+    }
+}
+
+impl TestApp {
+    /// Starts a node with `config` on `listener` and seeds the officers.
+    async fn run(
+        config: NodeConfig,
+        listener: tokio::net::TcpListener,
+        database: Option<PgDatabase>,
+        dir: tempfile::TempDir,
+    ) -> TestApp {
+        let address = listener.local_addr().expect("local address");
+        let country = config.country.clone();
+        let node = Node::start(config.clone()).await.expect("node starts");
         for (username, role) in seeded_officers() {
             node.services.officers.ensure(username, PASSWORD, &[role]).await.expect("seed officer");
         }
         let (stop, stopped) = oneshot::channel::<()>();
         let server = node.clone();
-        tokio::spawn(async move {
+        let serving = tokio::spawn(async move {
             server
                 .serve(listener, async {
                     let _ = stopped.await;
@@ -211,14 +239,40 @@ impl TestAppBuilder {
         });
         TestApp {
             base: format!("http://{address}"),
-            country: country.as_str().to_owned(),
+            country,
             client: reqwest::Client::new(),
             node,
             tokens: tokio::sync::Mutex::new(HashMap::new()),
-            _stop: stop,
-            _database: database,
-            _dir: dir,
+            config,
+            stop: Some((stop, serving)),
+            database,
+            dir,
         }
+    }
+
+    /// Stops the node (its server and background work), keeping its data for [`Stopped::start`].
+    pub async fn stop(mut self) -> Stopped {
+        if let Some((stop, serving)) = self.stop.take() {
+            let _ = stop.send(());
+            let _ = serving.await;
+        }
+        Stopped { config: self.config.clone(), database: self.database.take(), dir: self.dir }
+    }
+}
+
+/// A node stopped by [`TestApp::stop`].
+#[derive(Debug)]
+pub struct Stopped {
+    config: NodeConfig,
+    database: Option<PgDatabase>,
+    dir: tempfile::TempDir,
+}
+
+impl Stopped {
+    /// Starts it again on the same address (so the same DID), database and keys.
+    pub async fn start(self) -> TestApp {
+        let listener = tokio::net::TcpListener::bind(self.config.listen).await.expect("the old address is free again");
+        TestApp::run(self.config, listener, self.database, self.dir).await
     }
 }
 
@@ -234,9 +288,10 @@ pub struct TestApp {
     /// The node itself, for direct checks of storage.
     pub node: Node,
     tokens: tokio::sync::Mutex<HashMap<String, String>>,
-    _stop: oneshot::Sender<()>,
-    _database: Option<PgDatabase>,
-    _dir: tempfile::TempDir,
+    config: NodeConfig,
+    stop: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    database: Option<PgDatabase>,
+    dir: tempfile::TempDir,
 }
 
 /// A GraphQL answer with its HTTP status.
@@ -291,6 +346,7 @@ impl TestApp {
             cryptosuite: None,
             chain: None,
             anchoring: (4096, 500),
+            webhooks: Vec::new(),
         }
     }
 

@@ -6,10 +6,12 @@
 //! | `POST/GET /graphql` | GraphQL over HTTP; `Accept: text/event-stream` for SSE; WebSocket upgrade (`graphql-transport-ws`) |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the database answers |
+//! | `/partner/inbox`, `/partner/feed`, `/partner/recognition` | the MRA partner channel ([`partner_channel`]) |
 //! | `/.well-known/did.json`, `/contexts/…`, `/status-lists/…`, `/credentials/…`, `/presentations/verify`, `/challenges` | the VC API ([`vc_api`]) |
 
 mod authentication;
 mod graphql_over_http;
+pub mod partner_channel;
 mod subscriptions;
 pub mod vc_api;
 
@@ -39,6 +41,9 @@ pub fn router(node: Node) -> Router {
         .route("/presentations/verify", post(vc_api::verify_presentation))
         .route("/challenges", post(vc_api::create_challenge))
         .route("/anchors/{digest}", get(vc_api::anchor_proof))
+        .route("/partner/inbox", post(partner_channel::inbox))
+        .route("/partner/feed", get(partner_channel::feed))
+        .route("/partner/recognition", get(partner_channel::recognition))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(node)

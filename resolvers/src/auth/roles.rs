@@ -26,11 +26,15 @@ pub enum Role {
     RiskOfficer,
     /// Reads certifications and their history for audit.
     Auditor,
+    /// An insurer's or bank's account: sees whether an operator is recognised (status and
+    /// validity), never its address or other identifiers.
+    Verifier,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [Role::Admin, Role::Registrar, Role::Approver, Role::RiskOfficer, Role::Auditor];
+    pub const ALL: [Role; 6] =
+        [Role::Admin, Role::Registrar, Role::Approver, Role::RiskOfficer, Role::Auditor, Role::Verifier];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl Role {
             Role::Approver => "APPROVER",
             Role::RiskOfficer => "RISK_OFFICER",
             Role::Auditor => "AUDITOR",
+            Role::Verifier => "VERIFIER",
         }
     }
 
@@ -110,11 +115,15 @@ pub enum Operation {
     ReadHistory,
     SubscribeEvents,
     IssueCredential,
+    ReadRecognition,
+    ReadMras,
+    ManageMras,
+    ReadWebhookLog,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 13] = [
+    pub const ALL: [Operation; 17] = [
         Operation::ManageOfficers,
         Operation::SubmitCertification,
         Operation::AmendCertification,
@@ -128,6 +137,10 @@ impl Operation {
         Operation::ReadHistory,
         Operation::SubscribeEvents,
         Operation::IssueCredential,
+        Operation::ReadRecognition,
+        Operation::ReadMras,
+        Operation::ManageMras,
+        Operation::ReadWebhookLog,
     ];
 
     /// The policy: which roles allow this operation. The first listed is the one recorded in
@@ -135,7 +148,10 @@ impl Operation {
     pub fn allowed_roles(self) -> &'static [Role] {
         use Role::*;
         match self {
-            Operation::ManageOfficers => &[Admin],
+            Operation::ManageOfficers | Operation::ManageMras => &[Admin],
+            Operation::ReadRecognition => &[Verifier, RiskOfficer, Auditor, Approver, Registrar],
+            Operation::ReadMras => &[Admin, RiskOfficer, Auditor, Approver, Registrar],
+            Operation::ReadWebhookLog => &[Admin, RiskOfficer, Auditor],
             Operation::SubmitCertification | Operation::AmendCertification => &[Registrar],
             Operation::ApproveCertification
             | Operation::RejectCertification
@@ -166,6 +182,10 @@ impl Operation {
             Operation::ReadHistory => "reading certification history",
             Operation::SubscribeEvents => "subscribing to certification events",
             Operation::IssueCredential => "issuing a credential",
+            Operation::ReadRecognition => "reading an operator's recognition",
+            Operation::ReadMras => "reading MRAs",
+            Operation::ManageMras => "managing MRAs",
+            Operation::ReadWebhookLog => "reading the webhook delivery log",
         }
     }
 }

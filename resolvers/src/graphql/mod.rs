@@ -7,6 +7,7 @@
 mod credentials;
 mod limits;
 mod mutation;
+mod partners;
 mod query;
 mod scalars;
 mod subscription;
@@ -17,19 +18,22 @@ use async_graphql::{Context, MergedObject, SDLExportOptions, Schema};
 pub use credentials::{CredentialMutation, CredentialQuery};
 pub use limits::{QueryLimits, QueryLimitsConfig};
 pub use mutation::CertificationMutation;
+pub use partners::{PartnerMutation, PartnerQuery};
 pub use query::CertificationQuery;
 pub use subscription::Subscription;
 
 /// Root query type.
 #[derive(MergedObject, Debug, Default)]
-pub struct Query(CertificationQuery, CredentialQuery);
+pub struct Query(CertificationQuery, CredentialQuery, PartnerQuery);
 
 /// Root mutation type.
 #[derive(MergedObject, Debug, Default)]
-pub struct Mutation(CertificationMutation, CredentialMutation);
+pub struct Mutation(CertificationMutation, CredentialMutation, PartnerMutation);
 
 use crate::auth::Principal;
 use crate::services::anchoring::AnchoringService;
+use crate::services::partners::PartnerService;
+use crate::services::webhooks::WebhookService;
 use crate::services::{CertificationService, CredentialService, OfficerService};
 
 /// The node's schema type.
@@ -46,6 +50,10 @@ pub struct NodeServices {
     pub credentials: CredentialService,
     /// Anchoring on chain (None when the node has no chain).
     pub anchoring: Option<AnchoringService>,
+    /// The MRA partner network (None when the node has no chain).
+    pub partners: Option<PartnerService>,
+    /// Webhook deliveries.
+    pub webhooks: WebhookService,
 }
 
 /// The authenticated caller of one request or subscription (None: anonymous).

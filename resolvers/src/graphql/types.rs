@@ -226,8 +226,10 @@ impl Certification {
     /// The W3C Verifiable Credential issued when this version was granted (null before).
     async fn credential(&self, ctx: &Context<'_>) -> Result<Option<async_graphql::Json<serde_json::Value>>> {
         let Some(id) = &self.0.credential_id else { return Ok(None) };
-        let stored = services(ctx).credentials.stored(id).await.gql()?;
-        Ok(stored.and_then(|c| serde_json::from_str(&c.document).ok()).map(async_graphql::Json))
+        if let Some(stored) = services(ctx).credentials.stored(id).await.gql()? {
+            return Ok(serde_json::from_str(&stored.document).ok().map(async_graphql::Json));
+        }
+        Ok(services(ctx).certifications.partner_credential(id).await.gql()?.map(async_graphql::Json))
     }
     /// Where this version's credential sits on chain (null before it is granted, or while its
     /// batch waits, or when the node does not anchor).
@@ -304,6 +306,12 @@ pub struct Operator {
 
 #[ComplexObject]
 impl Operator {
+    /// This operator's recognition at every MRA partner, asked live (a partner that does not
+    /// answer in time is an error beside the others' answers).
+    async fn recognition(&self, ctx: &Context<'_>) -> Result<Vec<super::partners::PartnerRecognition>> {
+        super::partners::recognition_at_partners(ctx, &self.country, &self.tin).await
+    }
+
     /// Every certification version of this operator at this node, oldest first.
     async fn certifications(&self, ctx: &Context<'_>) -> Result<Vec<Certification>> {
         let rows = services(ctx).certifications.by_operator(principal(ctx), &self.country, &self.tin).await.gql()?;
@@ -605,6 +613,10 @@ impl CertificationEventObject {
     /// The certification after the transition.
     async fn certification(&self) -> Certification {
         Certification(self.0.certification.clone())
+    }
+    /// The MRA partner whose certification this is (null: this node's own).
+    async fn origin(&self) -> Option<&str> {
+        self.0.origin.as_deref()
     }
 }
 

@@ -22,6 +22,7 @@
 //! ([`cadena_credentials::credential::credential_digest`]); leaf and tree as OpenZeppelin's
 //! `StandardMerkleTree` ([`cadena_credentials::merkle`]).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -683,6 +684,64 @@ impl cadena_credentials::verification::AnchorCheck for ChainAnchorCheck {
                 proof.root,
                 proof.leaf_index
             ))
+        })
+    }
+}
+
+/// Trust in issuers: the configured list, and every active customs authority in the chain's
+/// authority registry (looked up by DID; the registry is read at most every 30 seconds).
+pub struct RegistryTrust {
+    configured: HashMap<String, String>,
+    chain: Option<ChainClient>,
+    cache: tokio::sync::Mutex<Option<(tokio::time::Instant, HashMap<String, String>)>>,
+}
+
+impl std::fmt::Debug for RegistryTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryTrust").finish_non_exhaustive()
+    }
+}
+
+impl RegistryTrust {
+    /// Trust in `configured` (DID → authority name), and in the registry `chain` reads.
+    pub fn new(configured: HashMap<String, String>, chain: Option<ChainClient>) -> RegistryTrust {
+        RegistryTrust { configured, chain, cache: tokio::sync::Mutex::new(None) }
+    }
+
+    async fn registry(&self, chain: &ChainClient) -> Result<HashMap<String, String>, ChainError> {
+        let mut cache = self.cache.lock().await;
+        if let Some((at, map)) = cache.as_ref()
+            && at.elapsed() < Duration::from_secs(30)
+        {
+            return Ok(map.clone());
+        }
+        let mut map = HashMap::new();
+        for country in chain.countries().await? {
+            if let Some(authority) = chain.authority(country).await?
+                && authority.active
+            {
+                map.insert(authority.did, format!("the customs authority of {}", String::from_utf8_lossy(&country)));
+            }
+        }
+        *cache = Some((tokio::time::Instant::now(), map.clone()));
+        Ok(map)
+    }
+}
+
+impl cadena_credentials::verification::IssuerTrust for RegistryTrust {
+    fn trusted<'a>(
+        &'a self,
+        issuer: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<String>, cadena_credentials::verification::ResolutionError>> {
+        Box::pin(async move {
+            if let Some(name) = self.configured.get(issuer) {
+                return Ok(Some(name.clone()));
+            }
+            let Some(chain) = &self.chain else { return Ok(None) };
+            let registry = self.registry(chain).await.map_err(|e| {
+                cadena_credentials::verification::ResolutionError(format!("the authority registry: {e}"))
+            })?;
+            Ok(registry.get(issuer).map(|name| format!("{name} (authority registry)")))
         })
     }
 }

@@ -17,7 +17,9 @@ use crate::errors::ServiceError;
 use crate::events::{CertificationEvent, EventBus};
 use crate::services::anchoring::ChainStatus;
 use crate::services::credentials::{CredentialService, IssuedCredential};
-use crate::storage::entities::{certification_history, certifications};
+use crate::services::partners;
+use crate::services::webhooks::{self, WebhookService};
+use crate::storage::entities::{certification_history, certifications, partner_certifications};
 use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
 
 /// Longest reason accepted for a decision.
@@ -63,6 +65,7 @@ pub struct CertificationService {
     bus: EventBus,
     country: CountryCode,
     credentials: CredentialService,
+    webhooks: WebhookService,
 }
 
 /// The effective status of a stored row on `today`.
@@ -282,7 +285,14 @@ impl CertificationService {
         country: CountryCode,
         credentials: CredentialService,
     ) -> CertificationService {
-        CertificationService { storage, bus, country, credentials }
+        let webhooks = WebhookService::new(storage.clone(), Vec::new());
+        CertificationService { storage, bus, country, credentials, webhooks }
+    }
+
+    /// The same service, queuing webhook calls for every transition with a credential.
+    pub fn with_webhooks(mut self, webhooks: WebhookService) -> CertificationService {
+        self.webhooks = webhooks;
+        self
     }
 
     /// The node's credentials.
@@ -537,6 +547,7 @@ impl CertificationService {
         let mut plan = Plan::new(self.storage.backend(), row.lineage_id, head);
 
         // Approving an amendment retires the version it replaces, in the same batch.
+        let mut replaced_credential: Option<String> = None;
         if transition == Transition::Approve
             && let Some(previous_id) = row.previous_version_id
         {
@@ -564,6 +575,7 @@ impl CertificationService {
             );
             let entry = plan.append(retired, link);
             if let Some((credential, digest)) = retired_credential {
+                replaced_credential = Some(credential.clone());
                 let history = Some((row.lineage_id, entry.seq));
                 plan.batch.extend(self.credentials.outbox(&credential, &digest, Some(ChainStatus::Amended), history));
             }
@@ -615,6 +627,19 @@ impl CertificationService {
         let entry = plan.append(updated, link);
         if let Some((credential, digest, status)) = onchain {
             plan.batch.extend(self.credentials.outbox(&credential, &digest, status, Some((row.lineage_id, entry.seq))));
+            // Partners and risk systems hear of it through outboxes committed with the rest.
+            if self.credentials.on_chain() {
+                plan.batch.push(partners::event_statement(
+                    self.storage.backend(),
+                    &row,
+                    &entry,
+                    &credential,
+                    replaced_credential.as_deref(),
+                ));
+            }
+            if let Some(event) = plan.events.last() {
+                plan.batch.extend(self.webhooks.enqueue_statements(&webhooks::local_payload(event)));
+            }
         }
         let (batch, events) = plan.finish(row.history_seq);
         self.commit(&mut gate, batch, events, || ServiceError::Conflict(CONCURRENT_CHANGE.into())).await
@@ -665,7 +690,60 @@ impl CertificationService {
         id: Uuid,
     ) -> Result<Option<certifications::Model>, ServiceError> {
         authorize(principal, Operation::ReadCertifications)?;
-        Ok(certifications::Entity::find_by_id(id).one(self.storage.db()).await?)
+        match certifications::Entity::find_by_id(id).one(self.storage.db()).await? {
+            Some(row) => Ok(Some(row)),
+            None => self.partner_record(id).await,
+        }
+    }
+
+    /// The signed credential of a partner record.
+    pub async fn partner_credential(&self, credential_id: &str) -> Result<Option<serde_json::Value>, ServiceError> {
+        Ok(partner_certifications::Entity::find_by_id(credential_id.to_owned())
+            .one(self.storage.db())
+            .await?
+            .and_then(|r| serde_json::from_str(&r.credential).ok()))
+    }
+
+    /// A partner's certification this node holds (read-only here), by its id at the partner.
+    async fn partner_record(&self, id: Uuid) -> Result<Option<certifications::Model>, ServiceError> {
+        Ok(partner_certifications::Entity::find()
+            .filter(partner_certifications::Column::CertificationId.eq(id))
+            .one(self.storage.db())
+            .await?
+            .map(|r| partners::partner_record_as_certification(&r)))
+    }
+
+    /// Partner records matching `filter` after `after`, at most `limit`, oldest first.
+    async fn partner_records(
+        &self,
+        country: Option<CountryCode>,
+        tin: Option<&str>,
+        filter: &CertificationFilter,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<certifications::Model>, ServiceError> {
+        let mut query = partner_certifications::Entity::find();
+        if let Some(country) = country {
+            query = query.filter(partner_certifications::Column::IssuingCountry.eq(country.as_str()));
+        }
+        if let Some(tin) = tin {
+            query = query.filter(partner_certifications::Column::Tin.eq(normalise_tin(country, tin)));
+        }
+        if let Some(after) = after {
+            query = query.filter(partner_certifications::Column::CertificationId.gt(after));
+        }
+        let rows = query
+            .order_by_asc(partner_certifications::Column::CertificationId)
+            .limit(limit)
+            .all(self.storage.db())
+            .await?;
+        let today = today();
+        Ok(rows
+            .iter()
+            .map(partners::partner_record_as_certification)
+            .filter(|row| filter.status.is_none_or(|s| effective_status(row, today) == s))
+            .filter(|row| filter.role.is_none_or(|r| row.roles.contains(&format!(",{},", r.as_str()))))
+            .collect())
     }
 
     /// Certifications matching `filter`, oldest first, `first` at a time after the cursor `after`
@@ -721,6 +799,9 @@ impl CertificationService {
             .limit(limit + 1)
             .all(self.storage.db())
             .await?;
+        // Partners' certifications this node holds answer alongside its own, in one order.
+        items.extend(self.partner_records(country, filter.tin.as_deref(), filter, after, limit + 1).await?);
+        items.sort_by_key(|row| row.id);
         let has_next_page = items.len() as u64 > limit;
         items.truncate(limit as usize);
         Ok(CertificationPage { items, has_next_page })
@@ -744,12 +825,17 @@ impl CertificationService {
         tin: &str,
     ) -> Result<Vec<certifications::Model>, ServiceError> {
         let code = CountryCode::parse(country).map_err(|e| ServiceError::field("country", e.to_string()))?;
-        Ok(certifications::Entity::find()
+        let mut rows = certifications::Entity::find()
             .filter(certifications::Column::IssuingCountry.eq(code.as_str()))
             .filter(certifications::Column::Tin.eq(normalise_tin(Some(code), tin)))
             .order_by_asc(certifications::Column::Id)
             .all(self.storage.db())
-            .await?)
+            .await?;
+        rows.extend(
+            self.partner_records(Some(code), Some(tin), &CertificationFilter::default(), None, MAX_PAGE).await?,
+        );
+        rows.sort_by_key(|row| row.id);
+        Ok(rows)
     }
 
     /// The lineage history of a certification, with a check of its hash chain.
@@ -807,5 +893,6 @@ fn event(entry: &HistoryEntry, certification: certifications::Model) -> Certific
         at: entry.at,
         reason: entry.reason.clone(),
         certification,
+        origin: None,
     }
 }

@@ -20,8 +20,8 @@ use cadena_credentials::keys::{Cryptosuite, IssuerKeys, KeyFileError};
 use cadena_credentials::status_list::{Bitstring, StatusEntry, StatusPurpose, status_list_credential};
 use cadena_credentials::tin::TinScheme;
 use cadena_credentials::verification::{
-    AnchorCheck, DidResolver, IssuerTrust, PresentationReport, ResolutionError, StatusListSource, TrustList,
-    VerificationReport, Verifier,
+    AnchorCheck, DidResolver, IssuerTrust, PresentationReport, ResolutionError, StatusListSource, VerificationReport,
+    Verifier,
 };
 use cadena_credentials::{CertificateType, CountryCode, FieldError, SupplyChainRole};
 use chrono::{DateTime, Utc};
@@ -99,6 +99,18 @@ impl IssuerIdentity {
     /// The public half of the key-agreement key (partner encryption).
     pub fn agreement_public_multibase(&self) -> String {
         self.keys.read().expect("lock").agreement().public_multibase()
+    }
+
+    /// The key-agreement secret and its verification method id (decrypting partner messages).
+    pub fn agreement(&self) -> (String, x25519_dalek::StaticSecret) {
+        (format!("{}#agreement-1", self.did), self.keys.read().expect("lock").agreement().secret().clone())
+    }
+
+    /// The current signing key and its verification method id (signing partner messages).
+    pub fn signing_key(&self) -> (String, cadena_credentials::keys::SecretKey) {
+        let keys = self.keys.read().expect("lock");
+        let current = keys.current();
+        (format!("{}#{}", self.did, current.fragment), current.key.clone())
     }
 
     /// Adds a signing key and makes it current; older credentials keep verifying.
@@ -329,11 +341,22 @@ impl CredentialService {
         settings: CredentialSettings,
         anchors: Option<Arc<dyn AnchorCheck>>,
     ) -> Result<CredentialService, KeyFileError> {
+        CredentialService::with_trust(storage, settings, anchors, None)
+    }
+
+    /// [`CredentialService::new`], also trusting the active authorities of the chain's
+    /// authority registry.
+    pub fn with_trust(
+        storage: Storage,
+        settings: CredentialSettings,
+        anchors: Option<Arc<dyn AnchorCheck>>,
+        registry: Option<cadena_contracts::ChainClient>,
+    ) -> Result<CredentialService, KeyFileError> {
         let identity = IssuerIdentity::load(&settings.base_url, settings.key_file.clone(), settings.cryptosuite)?;
         let integrity = Arc::new(Integrity::new());
         let mut trusted = settings.trusted_issuers.clone();
         trusted.entry(identity.did().to_owned()).or_insert_with(|| "this node".to_owned());
-        let trust: Arc<dyn IssuerTrust> = Arc::new(TrustList(trusted));
+        let trust: Arc<dyn IssuerTrust> = Arc::new(crate::services::anchoring::RegistryTrust::new(trusted, registry));
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let sources = Arc::new(NodeSources { inner: weak.clone(), http: HttpDocuments::new() });
             Inner {
@@ -537,6 +560,11 @@ impl CredentialService {
         Ok((vec![update.build(backend), bump.build(backend)], row.digest))
     }
 
+    /// Whether the node is on chain (anchors, and has MRA partners).
+    pub fn on_chain(&self) -> bool {
+        self.inner.settings.anchoring
+    }
+
     /// The outbox row telling the chain about a credential (`status` None: its issuance), when
     /// this node anchors; nothing otherwise.
     pub fn outbox(
@@ -681,6 +709,26 @@ impl CredentialService {
             ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
         })?;
         Ok(issued.document)
+    }
+
+    /// The DID document of `did` (this node's from memory, others over HTTP, cached); `fresh`
+    /// bypasses the cache.
+    pub async fn resolve_did(&self, did: &str, fresh: bool) -> Result<Arc<Value>, ResolutionError> {
+        self.inner.verifier.dids().resolve(did, fresh).await
+    }
+
+    /// Verifies a credential with status lists given along (a partner attaches its current,
+    /// signed lists to every message, so the receiver need not trust a cached copy).
+    pub async fn verify_with_lists(
+        &self,
+        credential: &Value,
+        lists: HashMap<String, Arc<Value>>,
+    ) -> Result<VerificationReport, ServiceError> {
+        self.inner
+            .verifier
+            .verify_credential_with(credential, Utc::now(), "credential", &lists)
+            .await
+            .map_err(document_error)
     }
 
     /// Verifies a credential (anyone may): a report, or the reason it cannot be judged.

@@ -5,6 +5,8 @@ pub mod anchoring;
 pub mod certifications;
 pub mod credentials;
 pub mod officers;
+pub mod partners;
+pub mod webhooks;
 
 pub use certifications::{CertificationFilter, CertificationPage, CertificationService, HistoryView};
 pub use credentials::{Challenge, CredentialService, CredentialSettings, IssuerIdentity};

@@ -1,0 +1,583 @@
+//! Plans and executes GraphQL operations over a composed supergraph with the split
+//! hive-router crates (see the module docs of [`super`]).
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::LocalBoxFuture;
+use futures::stream::BoxStream;
+use graphql_tools::validation::rules::default_rules_validation_plan;
+use graphql_tools::validation::validate::{ValidationPlan, validate};
+use hive_router_config::override_subgraph_urls::OverrideSubgraphUrlsConfig;
+use hive_router_config::subscriptions::SupergraphSubscriptionsConfig;
+use hive_router_config::traffic_shaping::{
+    DurationOrExpression, SupergraphTrafficShapingConfig, TrafficShapingExecutorSubgraphConfig,
+};
+use hive_router_internal::telemetry::TelemetryContext;
+use hive_router_internal::telemetry::traces::spans::graphql::GraphQLOperationSpan;
+use hive_router_plan_executor::SubgraphExecutorMap;
+use hive_router_plan_executor::execution::client_request_details::{
+    ClientRequestDetails, JwtRequestDetails, OperationDetails, PathParams,
+};
+use hive_router_plan_executor::execution::operation_name::{OperationNameFactory, OperationNameForwardConfig};
+use hive_router_plan_executor::execution::plan::{
+    CoerceVariablesPayload, ExecutionResultExtensions, QueryPlanExecutionOpts, QueryPlanExecutionResult,
+    execute_query_plan,
+};
+use hive_router_plan_executor::extensions::plan::ExtensionsPlan;
+use hive_router_plan_executor::headers::plan::{HeaderRulesPlan, RequestHeaderRule, RequestPropagateNamed};
+use hive_router_plan_executor::headers::response::ResponseHeaderSink;
+use hive_router_plan_executor::introspection::partition::partition_operation;
+use hive_router_plan_executor::introspection::resolve::IntrospectionContext;
+use hive_router_plan_executor::introspection::schema::{SchemaMetadata, SchemaWithMetadata};
+use hive_router_plan_executor::projection::plan::FieldProjectionPlan;
+use hive_router_plan_executor::variables::collect_variables;
+use hive_router_query_planner::ast::normalization::normalize_operation;
+use hive_router_query_planner::ast::operation::OperationDefinition;
+use hive_router_query_planner::planner::plan_nodes::QueryPlan;
+use hive_router_query_planner::planner::query_plan::QUERY_PLAN_KIND;
+use hive_router_query_planner::planner::{Planner, QueryPlannerOptions};
+use hive_router_query_planner::state::supergraph_state::OperationKind;
+use hive_router_query_planner::utils::cancellation::CancellationToken;
+use hive_router_query_planner::utils::parsing::{safe_parse_operation, safe_parse_schema};
+use http::{HeaderMap, HeaderName, Method, Uri};
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::LocalSet;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::error::{FederationError, RequestError};
+
+/// A GraphQL request as it arrives over HTTP (`{"query", "operationName", "variables"}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphQLRequest {
+    /// The GraphQL document.
+    pub query: String,
+    /// Which operation of the document to run (required when it has several).
+    #[serde(default)]
+    pub operation_name: Option<String>,
+    /// The variables: a JSON object, or `null` for none.
+    #[serde(default)]
+    pub variables: serde_json::Value,
+}
+
+/// How the engine reaches subgraphs and what it lets through.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Subgraph name → URL, replacing the URL recorded in the supergraph (`join__graph`).
+    pub subgraph_urls: HashMap<String, String>,
+    /// Time limit of each subgraph request (for a subscription: until its response headers).
+    pub request_timeout: Duration,
+    /// Subgraph name → its own time limit, replacing [`EngineOptions::request_timeout`].
+    pub subgraph_timeouts: HashMap<String, Duration>,
+    /// Client request headers passed on to every subgraph, when present. The node subgraph
+    /// authorises by bearer token, so `Authorization` is the default.
+    pub forwarded_headers: Vec<HeaderName>,
+    /// Answer `__schema` / `__type` (from the supergraph's API schema, in the gateway).
+    pub introspection: bool,
+    /// Time limit of planning one operation; a pathological operation fails instead of
+    /// holding a worker.
+    pub planning_timeout: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            subgraph_urls: HashMap::new(),
+            request_timeout: Duration::from_secs(30),
+            subgraph_timeouts: HashMap::new(),
+            forwarded_headers: vec![http::header::AUTHORIZATION],
+            introspection: true,
+            planning_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A stream of GraphQL response bodies, one per subscription event; it ends when the subgraph
+/// completes the subscription or after an error event.
+pub type SubscriptionStream = BoxStream<'static, serde_json::Value>;
+
+/// Executes GraphQL operations against a supergraph: built once per supergraph, shared by all
+/// requests (`Clone` is cheap).
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    planner: Planner,
+    metadata: Arc<SchemaMetadata>,
+    validation_plan: ValidationPlan,
+    executors: Arc<SubgraphExecutorMap>,
+    headers_plan: Arc<HeaderRulesPlan>,
+    extensions_plan: Arc<ExtensionsPlan>,
+    operation_names: Arc<OperationNameForwardConfig>,
+    subgraph_urls: HashMap<String, String>,
+    options: EngineOptions,
+    /// Started by the first subscription; see [`SubscriptionThread`].
+    subscription_thread: OnceLock<SubscriptionThread>,
+}
+
+/// A job for the subscription thread: builds its (non-`Send`) future there.
+type LocalJob = Box<dyn FnOnce() -> LocalBoxFuture<'static, ()> + Send>;
+
+/// The executor drives a subgraph subscription's stream with `ntex::rt::spawn`, which on
+/// tokio is `spawn_local`: it panics outside a `LocalSet`, and an axum handler's future must be
+/// `Send`. So subscriptions run on one thread of their own (a current-thread runtime inside a
+/// `LocalSet`) and their events come back over a channel. The thread ends when the engine is
+/// dropped and its last subscription has ended.
+struct SubscriptionThread {
+    jobs: mpsc::UnboundedSender<LocalJob>,
+}
+
+impl SubscriptionThread {
+    fn start() -> Result<SubscriptionThread, FederationError> {
+        let (jobs, mut queue) = mpsc::unbounded_channel::<LocalJob>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| FederationError::Execution(format!("subscription runtime: {e}")))?;
+        std::thread::Builder::new()
+            .name("federation-subscriptions".into())
+            .spawn(move || {
+                LocalSet::new().block_on(&runtime, async move {
+                    while let Some(job) = queue.recv().await {
+                        tokio::task::spawn_local(job());
+                    }
+                });
+            })
+            .map_err(|e| FederationError::Execution(format!("subscription thread: {e}")))?;
+        Ok(SubscriptionThread { jobs })
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("subgraph_urls", &self.inner.subgraph_urls)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An operation after parsing, validation, normalisation, variables and planning.
+struct Prepared {
+    kind: OperationKind,
+    operation_name: Option<String>,
+    root_type_name: String,
+    projection_plan: Arc<Vec<FieldProjectionPlan>>,
+    operation_for_plan: Arc<OperationDefinition>,
+    introspection: Option<Arc<OperationDefinition>>,
+    variables: Arc<CoerceVariablesPayload>,
+    plan: QueryPlan,
+}
+
+fn kind_name(kind: &OperationKind) -> &'static str {
+    match kind {
+        OperationKind::Query => "query",
+        OperationKind::Mutation => "mutation",
+        OperationKind::Subscription => "subscription",
+    }
+}
+
+impl Engine {
+    /// An engine for `supergraph_sdl` (from [`super::compose()`]) with default options and the
+    /// subgraph URLs in `overrides` (subgraph name → URL) replacing the supergraph's.
+    pub fn new(supergraph_sdl: &str, overrides: HashMap<String, String>) -> Result<Engine, FederationError> {
+        Engine::with_options(supergraph_sdl, EngineOptions { subgraph_urls: overrides, ..EngineOptions::default() })
+    }
+
+    /// An engine for `supergraph_sdl` with `options`.
+    ///
+    /// Parses the supergraph and builds the planner once (the planner's graph of the
+    /// supergraph is the expensive part), then one HTTP client per subgraph.
+    #[tracing::instrument(skip_all)]
+    pub fn with_options(supergraph_sdl: &str, options: EngineOptions) -> Result<Engine, FederationError> {
+        let document = safe_parse_schema(supergraph_sdl).map_err(|e| FederationError::Supergraph(e.to_string()))?;
+        // The planner's constructor unwraps on some malformed supergraphs (no join__Graph, a
+        // dangling join directive): a bad supergraph file must not take the process down.
+        let planner = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            Planner::new_from_supergraph(&document, QueryPlannerOptions::default())
+        }))
+        .map_err(|panic| FederationError::Supergraph(panic_message(&panic)))?
+        .map_err(|e| FederationError::Supergraph(e.to_string()))?;
+        let metadata = Arc::new(planner.consumer_schema.schema_metadata());
+
+        let mut subgraph_urls = planner.supergraph.subgraph_endpoint_map.clone();
+        if subgraph_urls.is_empty() {
+            return Err(FederationError::Supergraph("no subgraphs (join__Graph is empty)".into()));
+        }
+        for (name, url) in &options.subgraph_urls {
+            let slot = subgraph_urls.get_mut(name).ok_or_else(|| FederationError::UnknownSubgraph(name.clone()))?;
+            slot.clone_from(url);
+        }
+        for name in options.subgraph_timeouts.keys() {
+            if !subgraph_urls.contains_key(name) {
+                return Err(FederationError::UnknownSubgraph(name.clone()));
+            }
+        }
+        for (name, url) in &subgraph_urls {
+            // The executor only finds a bad URL at the first request; say it now, by name.
+            url.parse::<Uri>()
+                .ok()
+                .filter(|uri| uri.scheme().is_some() && uri.authority().is_some())
+                .ok_or_else(|| FederationError::Executors(format!("subgraph `{name}`: bad URL `{url}`")))?;
+        }
+
+        let mut traffic_shaping = SupergraphTrafficShapingConfig::default();
+        traffic_shaping.all.request_timeout = DurationOrExpression::Duration(options.request_timeout);
+        for (name, timeout) in &options.subgraph_timeouts {
+            traffic_shaping.subgraphs.insert(name.clone(), subgraph_timeout(*timeout));
+        }
+        install_crypto_provider();
+        let telemetry = TelemetryContext::from_propagation_config(&Default::default(), &Default::default());
+        let executors = SubgraphExecutorMap::from_http_endpoint_map(
+            &subgraph_urls,
+            traffic_shaping,
+            // The overrides are already applied to the map above.
+            OverrideSubgraphUrlsConfig::default(),
+            // Subscriptions over HTTP (SSE or multipart) for every subgraph; no WebSocket.
+            SupergraphSubscriptionsConfig::default(),
+            None,
+            Arc::new(telemetry),
+            Default::default(),
+        )
+        .map_err(|e| FederationError::Executors(e.to_string()))?;
+
+        let headers_plan = HeaderRulesPlan {
+            request: hive_router_plan_executor::headers::plan::RequestHeaderRules {
+                global: vec![RequestHeaderRule::PropagateNamed(RequestPropagateNamed {
+                    names: options.forwarded_headers.clone(),
+                    default: None,
+                    rename: None,
+                })],
+                by_subgraph: Default::default(),
+            },
+            // Subgraph response headers stay with the subgraph: the gateway answers on its own.
+            response: Default::default(),
+        };
+
+        tracing::info!(subgraphs = ?subgraph_urls, "federation engine ready");
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                planner,
+                metadata,
+                validation_plan: default_rules_validation_plan(),
+                executors: Arc::new(executors),
+                headers_plan: Arc::new(headers_plan),
+                // No subgraph response extensions reach the client (propagate: None).
+                extensions_plan: Arc::new(ExtensionsPlan::default()),
+                operation_names: Arc::new(OperationNameForwardConfig::None),
+                subgraph_urls,
+                options,
+                subscription_thread: OnceLock::new(),
+            }),
+        })
+    }
+
+    /// Subgraph name → the URL the engine sends its fetches to.
+    pub fn subgraph_urls(&self) -> &HashMap<String, String> {
+        &self.inner.subgraph_urls
+    }
+
+    /// The supergraph's API schema (what clients see) as SDL.
+    pub fn api_schema_sdl(&self) -> String {
+        self.inner.planner.consumer_schema.document.to_string()
+    }
+
+    /// Runs a query or mutation and returns its GraphQL response body (`data`, `errors`).
+    ///
+    /// `headers` are the client's request headers; those named in
+    /// [`EngineOptions::forwarded_headers`] (`Authorization`) go to every subgraph fetch.
+    ///
+    /// `Err` means nothing was executed: [`FederationError::is_request_error`] tells a request
+    /// the client must fix (HTTP 400, body [`FederationError::response_body`]) from a gateway
+    /// failure (HTTP 500). A subgraph that is down or answers with errors still gives `Ok`:
+    /// the fields it owed are `null` (propagated per nullability) and `errors` says why, with
+    /// `extensions.code` `SUBGRAPH_REQUEST_FAILURE` and `extensions.service`.
+    #[tracing::instrument(skip_all, fields(operation = request.operation_name.as_deref()))]
+    pub async fn execute(
+        &self,
+        request: GraphQLRequest,
+        headers: HeaderMap,
+    ) -> Result<serde_json::Value, FederationError> {
+        let prepared = self.prepare(&request)?;
+        if matches!(prepared.kind, OperationKind::Subscription) {
+            return Err(FederationError::WrongOperationKind { actual: "subscription", expected: "query or mutation" });
+        }
+        match self.run(&request, &prepared, headers).await? {
+            QueryPlanExecutionResult::Single(output) => serde_json::from_slice(&output.body)
+                .map_err(|e| FederationError::Execution(format!("executor produced invalid JSON: {e}"))),
+            QueryPlanExecutionResult::Stream(_) => {
+                Err(FederationError::Execution("executor streamed a query or mutation".into()))
+            }
+        }
+    }
+
+    /// Starts a subscription and returns its stream of GraphQL response bodies, one per event.
+    ///
+    /// The subscribed subgraph must serve subscriptions over HTTP: `text/event-stream`
+    /// (graphql-sse distinct connections, as the node does) or Apollo's multipart protocol.
+    /// Entity fields from other subgraphs are fetched for each event. Errors as in
+    /// [`Engine::execute`]; a subgraph that cannot be reached, or that drops the stream, gives
+    /// one last body with `errors` and the stream ends. Dropping the stream ends the
+    /// subscription at the subgraph.
+    ///
+    /// The subscription runs on the engine's subscription thread (started on first use; see
+    /// [`SubscriptionThread`]), so the returned stream is `Send` and can feed an axum SSE or
+    /// WebSocket response directly.
+    #[tracing::instrument(skip_all, fields(operation = request.operation_name.as_deref()))]
+    pub async fn subscribe(
+        &self,
+        request: GraphQLRequest,
+        headers: HeaderMap,
+    ) -> Result<SubscriptionStream, FederationError> {
+        let prepared = self.prepare(&request)?;
+        if !matches!(prepared.kind, OperationKind::Subscription) {
+            return Err(FederationError::WrongOperationKind {
+                actual: kind_name(&prepared.kind),
+                expected: "subscription",
+            });
+        }
+        let thread = match self.inner.subscription_thread.get() {
+            Some(thread) => thread,
+            None => {
+                let started = SubscriptionThread::start()?;
+                // Two first subscriptions at once: the loser's thread ends as its sender drops.
+                let _ = self.inner.subscription_thread.set(started);
+                self.inner.subscription_thread.get().expect("set just above")
+            }
+        };
+        let (started_tx, started_rx) = oneshot::channel::<Result<(), FederationError>>();
+        let (events_tx, events_rx) = mpsc::channel::<serde_json::Value>(SUBSCRIPTION_CHANNEL);
+        let engine = self.clone();
+        let job: LocalJob = Box::new(move || {
+            Box::pin(async move {
+                let output = match engine.run(&request, &prepared, headers).await {
+                    Err(error) => {
+                        let _ = started_tx.send(Err(error));
+                        return;
+                    }
+                    Ok(QueryPlanExecutionResult::Single(output)) => {
+                        // Answered at once (an executor-level failure rendered as a body).
+                        let _ = started_tx.send(Ok(()));
+                        let _ = events_tx.send(body_json(&output.body)).await;
+                        return;
+                    }
+                    Ok(QueryPlanExecutionResult::Stream(output)) => output,
+                };
+                let _ = started_tx.send(Ok(()));
+                let mut bodies = output.body;
+                loop {
+                    tokio::select! {
+                        body = bodies.next() => match body {
+                            Some(body) => {
+                                if events_tx.send(body_json(&body)).await.is_err() {
+                                    break;
+                                }
+                            }
+                            None => break,
+                        },
+                        // The client went away: dropping `bodies` closes the subgraph stream.
+                        () = events_tx.closed() => break,
+                    }
+                }
+            })
+        });
+        thread.jobs.send(job).map_err(|_| FederationError::Execution("the subscription thread has stopped".into()))?;
+        started_rx
+            .await
+            .map_err(|_| FederationError::Execution("the subscription ended before it started".into()))??;
+        Ok(ReceiverStream::new(events_rx).boxed())
+    }
+
+    /// Parse, validate, normalise, split off introspection, check variables, plan.
+    fn prepare(&self, request: &GraphQLRequest) -> Result<Prepared, FederationError> {
+        let inner = &*self.inner;
+        let request_error = |code, message: String| FederationError::Request(vec![RequestError::new(code, message)]);
+
+        let document = safe_parse_operation(&request.query).map_err(|e| {
+            let position = e.0.position;
+            FederationError::Request(vec![RequestError {
+                message: format!("syntax error: {e}").replace('\n', " ").trim().to_owned(),
+                locations: vec![(position.line, position.column)],
+                code: "GRAPHQL_PARSE_FAILED",
+            }])
+        })?;
+        let errors = validate(&inner.planner.consumer_schema.document, &document, &inner.validation_plan);
+        if !errors.is_empty() {
+            return Err(FederationError::Request(
+                errors
+                    .iter()
+                    .map(|e| RequestError {
+                        message: e.message.clone(),
+                        locations: e.locations.iter().map(|p| (p.line, p.column)).collect(),
+                        code: "GRAPHQL_VALIDATION_FAILED",
+                    })
+                    .collect(),
+            ));
+        }
+        let normalized = normalize_operation(&inner.planner.supergraph, &document, request.operation_name.as_deref())
+            .map_err(|e| request_error("OPERATION_RESOLUTION_FAILURE", e.to_string()))?;
+        let operation = normalized.operation;
+        let kind = operation.operation_kind.clone().unwrap_or(OperationKind::Query);
+        let (root_type_name, projection_plan) = FieldProjectionPlan::from_operation(&operation, &inner.metadata);
+        let root_type_name = root_type_name.to_owned();
+        let partitioned = partition_operation(operation);
+        if partitioned.introspection_operation.is_some() && !inner.options.introspection {
+            return Err(request_error("INTROSPECTION_DISABLED", "introspection is disabled".into()));
+        }
+
+        let mut variables: HashMap<String, sonic_rs::Value> = match &request.variables {
+            serde_json::Value::Null => HashMap::new(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(name, value)| Ok((name.clone(), sonic_rs::to_value(value)?)))
+                .collect::<Result<_, sonic_rs::Error>>()
+                .map_err(|e| request_error("BAD_REQUEST", format!("variables: {e}")))?,
+            _ => return Err(request_error("BAD_REQUEST", "variables must be a JSON object".into())),
+        };
+        // Validates the values against the variable definitions and fills in defaults; values
+        // pass through as given (no coercion: `Int` must be a JSON integer, and input objects
+        // are not checked field by field, the owning subgraph does that).
+        let variables = collect_variables(&partitioned.downstream_operation, &mut variables, &inner.metadata)
+            .map_err(|e| request_error("BAD_USER_INPUT", e.to_string()))?;
+
+        let operation_for_plan = partitioned.downstream_operation;
+        // An operation that only asks for introspection (or `__typename`) has nothing to fetch;
+        // the planner would fail on an empty selection.
+        let plan = if operation_for_plan.selection_set.is_empty() {
+            QueryPlan { kind: QUERY_PLAN_KIND, node: None }
+        } else {
+            inner
+                .planner
+                .plan_from_normalized_operation(
+                    &operation_for_plan,
+                    Default::default(),
+                    &CancellationToken::with_timeout(inner.options.planning_timeout),
+                )
+                .map_err(|e| FederationError::Planning(e.to_string()))?
+        };
+        tracing::debug!(plan = %serde_json::to_string(&plan).unwrap_or_default(), "query plan");
+
+        Ok(Prepared {
+            kind,
+            operation_name: normalized.operation_name,
+            root_type_name,
+            projection_plan: Arc::new(projection_plan),
+            operation_for_plan: Arc::new(operation_for_plan),
+            introspection: partitioned.introspection_operation.map(Arc::new),
+            variables: Arc::new(CoerceVariablesPayload { variables_map: variables }),
+            plan,
+        })
+    }
+
+    async fn run(
+        &self,
+        request: &GraphQLRequest,
+        prepared: &Prepared,
+        headers: HeaderMap,
+    ) -> Result<QueryPlanExecutionResult, FederationError> {
+        let inner = &*self.inner;
+        // The executor reads the client's request through this (header rules, URL and timeout
+        // expressions); the method and URL are placeholders since none of those use them here.
+        let method = Method::POST;
+        let url = Uri::from_static("/graphql");
+        let client_request = ClientRequestDetails {
+            method: &method,
+            url: &url,
+            headers: Arc::new(headers.into()),
+            operation: OperationDetails {
+                name: prepared.operation_name.as_deref(),
+                query: &request.query,
+                kind: kind_name(&prepared.kind),
+            },
+            jwt: Arc::new(JwtRequestDetails::Unauthenticated),
+            path_params: PathParams::default(),
+        };
+        let introspection_context = IntrospectionContext {
+            query: prepared.introspection.clone(),
+            schema: inner.planner.consumer_schema.document.clone(),
+            metadata: inner.metadata.clone(),
+            variables: prepared.variables.clone(),
+        };
+        let opts = QueryPlanExecutionOpts {
+            query_plan: &prepared.plan,
+            operation_for_plan: prepared.operation_for_plan.clone(),
+            projection_plan: prepared.projection_plan.clone(),
+            headers_plan: inner.headers_plan.clone(),
+            extensions_plan: inner.extensions_plan.clone(),
+            variable_values: prepared.variables.clone(),
+            extensions: ExecutionResultExtensions::default(),
+            client_request: Arc::new(client_request),
+            introspection_context: Arc::new(introspection_context),
+            operation_type_name: prepared.root_type_name.clone(),
+            operation_kind: prepared.kind.clone(),
+            executors: inner.executors.clone(),
+            jwt_auth_forwarding: None,
+            graphql_error_recorder: None,
+            demand_control_context: None,
+            initial_errors: Vec::new(),
+            span: GraphQLOperationSpan::default(),
+            plugin_req_state: None,
+            operation_name_factory: OperationNameFactory::new(
+                inner.operation_names.clone(),
+                prepared.operation_name.as_deref(),
+            ),
+            response_header_sink: ResponseHeaderSink::default(),
+            error_masking_runtime: Arc::new(None),
+            connection_fingerprint: None,
+        };
+        execute_query_plan(opts).await.map_err(|e| FederationError::Execution(e.to_string()))
+    }
+}
+
+/// The executor builds its TLS client with `rustls::ClientConfig::builder()`, which needs a
+/// process-wide crypto provider once both ring (reqwest) and aws-lc-rs (the executor's
+/// hyper-rustls) are compiled in: without one it panics. Installs ring unless something else
+/// already installed a provider (which then stays).
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err only when another thread installed one in between: that one is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// Events waiting for a slow client; beyond it the executor's own buffer (1024 events per
+/// subgraph subscription) takes over, and that one drops the newest events when full.
+const SUBSCRIPTION_CHANNEL: usize = 64;
+
+fn body_json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body).unwrap_or_else(|e| {
+        serde_json::json!({ "errors": [{
+            "message": format!("executor produced invalid JSON: {e}"),
+            "extensions": { "code": "INTERNAL_SERVER_ERROR" },
+        }] })
+    })
+}
+
+fn subgraph_timeout(timeout: Duration) -> TrafficShapingExecutorSubgraphConfig {
+    TrafficShapingExecutorSubgraphConfig {
+        pool_idle_timeout: None,
+        dedupe_enabled: None,
+        request_timeout: Some(DurationOrExpression::Duration(timeout)),
+        circuit_breaker: None,
+        tls: None,
+        allow_only_http2: None,
+        forward_operation_name: None,
+        websocket: None,
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    format!("the planner panicked: {message}")
+}

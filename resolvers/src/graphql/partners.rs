@@ -1,0 +1,286 @@
+//! The partner network in the subgraph: MRAs (read, and managed by ADMIN on chain), an
+//! operator's recognition (status only, for VERIFIER accounts too), and the webhook log.
+
+use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::scalars::Date;
+use super::types::CertificateType;
+use super::{principal, services};
+use crate::auth::Operation;
+use crate::auth::roles::authorize;
+use crate::errors::{GqlResult, ServiceError};
+use crate::services::certifications::effective_status;
+
+/// An MRA of this node's customs authority, as the chain records it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Mra {
+    /// The partner's country.
+    pub partner: String,
+    /// PROPOSED, ACTIVE, SUSPENDED or TERMINATED.
+    pub state: String,
+    /// Certificate types shared.
+    pub scope: Vec<CertificateType>,
+    /// The partner authority's DID.
+    pub did: String,
+    /// Block of the last change.
+    pub since_block: i64,
+}
+
+/// Where a recognition comes from.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecognitionSource {
+    /// This node certified it.
+    Local,
+    /// An MRA partner certified it; this node verified and holds it.
+    Partner,
+}
+
+/// Whether an operator is a recognised AEO, without its address or other identifiers.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RecognitionStatus {
+    /// The certifying country.
+    pub issuing_country: String,
+    /// The certifying authority.
+    pub issuing_authority: String,
+    /// The certificate type.
+    pub certificate_type: Option<CertificateType>,
+    /// Its status today.
+    pub status: super::types::CertificationStatus,
+    /// Whether it confers AEO benefits now.
+    pub confers_benefits: bool,
+    /// First day of validity.
+    pub valid_from: Date,
+    /// Last day of validity, if any.
+    pub valid_until: Option<Date>,
+    /// Local, or from an MRA partner.
+    pub source: RecognitionSource,
+}
+
+/// An operator's recognition at one MRA partner, asked live.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PartnerRecognition {
+    /// The partner.
+    pub partner: String,
+    /// The status the partner applies (null: it holds nothing of this operator).
+    pub status: Option<String>,
+    /// Whether the partner grants the benefits now.
+    pub recognised: bool,
+    /// Whether the credentials the partner holds verify here.
+    pub verified: bool,
+    /// The credentials it holds.
+    pub credential_ids: Vec<String>,
+}
+
+/// One webhook delivery.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct WebhookDelivery {
+    /// Delivery id (the `Cadena-Delivery` header).
+    pub id: i64,
+    /// Receiver.
+    pub url: String,
+    /// PENDING, DELIVERED or FAILED.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Last HTTP status.
+    pub last_status: Option<i32>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The body sent.
+    pub payload: String,
+}
+
+fn scope_types(scope: i16) -> Vec<CertificateType> {
+    [(1, CertificateType::SecurityAndSafety), (2, CertificateType::CustomsSimplifications), (4, CertificateType::Full)]
+        .into_iter()
+        .filter(|(bit, _)| scope & bit != 0)
+        .map(|(_, t)| t)
+        .collect()
+}
+
+fn scope_bits(types: &[CertificateType]) -> u8 {
+    types
+        .iter()
+        .map(|t| match t {
+            CertificateType::SecurityAndSafety => 1,
+            CertificateType::CustomsSimplifications => 2,
+            CertificateType::Full => 4,
+        })
+        .fold(0, |a, b| a | b)
+}
+
+fn partner_code(partner: &str) -> Result<[u8; 2], ServiceError> {
+    let code =
+        cadena_credentials::CountryCode::parse(partner).map_err(|e| ServiceError::field("partner", e.to_string()))?;
+    Ok(code.as_str().as_bytes().try_into().expect("two letters"))
+}
+
+fn partners<'a>(ctx: &'a Context<'_>) -> Result<&'a crate::services::partners::PartnerService, ServiceError> {
+    services(ctx)
+        .partners
+        .as_ref()
+        .ok_or_else(|| ServiceError::NotFound("the partner network (this node has no chain configured)".into()))
+}
+
+/// Partner queries, merged into `Query`.
+#[derive(Debug, Default)]
+pub struct PartnerQuery;
+
+#[Object]
+impl PartnerQuery {
+    /// This authority's MRAs.
+    async fn mras(&self, ctx: &Context<'_>) -> Result<Vec<Mra>> {
+        authorize(principal(ctx), Operation::ReadMras).gql()?;
+        let Some(partners) = &services(ctx).partners else { return Ok(Vec::new()) };
+        Ok(partners
+            .partners()
+            .await
+            .gql()?
+            .into_iter()
+            .map(|m| Mra {
+                partner: m.country,
+                state: m.state,
+                scope: scope_types(m.scope),
+                did: m.did,
+                since_block: m.since_block,
+            })
+            .collect())
+    }
+
+    /// Whether operator `(country, tin)` is a recognised AEO here: this node's certifications
+    /// and its MRA partners' (verified on arrival). Status and validity only.
+    async fn recognition(&self, ctx: &Context<'_>, country: String, tin: String) -> Result<Vec<RecognitionStatus>> {
+        authorize(principal(ctx), Operation::ReadRecognition).gql()?;
+        let rows = services(ctx).certifications.by_operator_unchecked(&country, &tin).await.gql()?;
+        let today: NaiveDate = Utc::now().date_naive();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let status = effective_status(&row, today);
+                RecognitionStatus {
+                    source: if row.submitted_by.starts_with("partner:") {
+                        RecognitionSource::Partner
+                    } else {
+                        RecognitionSource::Local
+                    },
+                    issuing_country: row.issuing_country.clone(),
+                    issuing_authority: row.issuing_authority.clone(),
+                    certificate_type: cadena_credentials::CertificateType::parse(&row.certificate_type).map(Into::into),
+                    confers_benefits: status.confers_benefits(),
+                    status: status.into(),
+                    valid_from: Date(row.valid_from),
+                    valid_until: row.valid_until.map(Date),
+                }
+            })
+            .collect())
+    }
+
+    /// The webhook delivery log, newest first.
+    async fn webhook_deliveries(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<WebhookDelivery>> {
+        authorize(principal(ctx), Operation::ReadWebhookLog).gql()?;
+        let first = first.unwrap_or(50).clamp(1, 500) as u64;
+        Ok(services(ctx)
+            .webhooks
+            .log(first)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|d| WebhookDelivery {
+                id: d.id,
+                url: d.url,
+                state: d.state,
+                attempts: d.attempts,
+                last_status: d.last_status,
+                last_error: d.last_error,
+                delivered_at: d.delivered_at,
+                payload: d.payload,
+            })
+            .collect())
+    }
+}
+
+/// MRA mutations (ADMIN; sent to the chain with the authority's anchorer key), merged into
+/// `Mutation`.
+#[derive(Debug, Default)]
+pub struct PartnerMutation;
+
+async fn mra_change<F, Fut>(ctx: &Context<'_>, partner: &str, change: F) -> Result<Vec<Mra>>
+where
+    F: FnOnce(cadena_contracts::ChainClient, [u8; 2]) -> Fut,
+    Fut: std::future::Future<Output = Result<cadena_contracts::TxOutcome, cadena_contracts::ChainError>>,
+{
+    authorize(principal(ctx), Operation::ManageMras).gql()?;
+    let code = partner_code(partner).gql()?;
+    let partners = partners(ctx).gql()?;
+    change(partners.chain().clone(), code)
+        .await
+        .map_err(|e| ServiceError::Conflict(format!("the registry refused: {e}")))
+        .gql()?;
+    partners.refresh_partner(code).await.gql()?;
+    PartnerQuery.mras(ctx).await
+}
+
+#[Object]
+impl PartnerMutation {
+    /// Proposes an MRA to `partner`, sharing the `scope` certificate types.
+    async fn propose_mra(&self, ctx: &Context<'_>, partner: String, scope: Vec<CertificateType>) -> Result<Vec<Mra>> {
+        let bits = scope_bits(&scope);
+        mra_change(ctx, &partner, |chain, code| async move { chain.propose_mra(code, bits).await }).await
+    }
+
+    /// Accepts `partner`'s proposal (the scope must be the one proposed).
+    async fn accept_mra(&self, ctx: &Context<'_>, partner: String, scope: Vec<CertificateType>) -> Result<Vec<Mra>> {
+        let bits = scope_bits(&scope);
+        mra_change(ctx, &partner, |chain, code| async move { chain.accept_mra(code, bits).await }).await
+    }
+
+    /// Suspends the MRA with `partner` (only this party may resume it).
+    async fn suspend_mra(&self, ctx: &Context<'_>, partner: String) -> Result<Vec<Mra>> {
+        mra_change(ctx, &partner, |chain, code| async move { chain.suspend_mra(code).await }).await
+    }
+
+    /// Resumes an MRA this party suspended.
+    async fn resume_mra(&self, ctx: &Context<'_>, partner: String) -> Result<Vec<Mra>> {
+        mra_change(ctx, &partner, |chain, code| async move { chain.resume_mra(code).await }).await
+    }
+
+    /// Terminates the MRA with `partner` (or withdraws or declines a proposal).
+    async fn terminate_mra(&self, ctx: &Context<'_>, partner: String) -> Result<Vec<Mra>> {
+        mra_change(ctx, &partner, |chain, code| async move { chain.terminate_mra(code).await }).await
+    }
+}
+
+/// `Operator.recognition`: asks every MRA partner live; a partner that fails or times out is
+/// an error in the response's `errors`, beside the others' answers.
+pub async fn recognition_at_partners(ctx: &Context<'_>, country: &str, tin: &str) -> Result<Vec<PartnerRecognition>> {
+    authorize(principal(ctx), Operation::ReadRecognition).gql()?;
+    let Some(partners) = &services(ctx).partners else { return Ok(Vec::new()) };
+    let answers = partners.recognition(country, tin).await.gql()?;
+    let mut found = Vec::new();
+    for answer in answers {
+        match answer {
+            Ok(r) => found.push(PartnerRecognition {
+                partner: r.partner,
+                status: r.status,
+                recognised: r.recognised,
+                verified: r.verified,
+                credential_ids: r.credential_ids,
+            }),
+            Err(error) => {
+                let mut error =
+                    async_graphql::ServerError::new(format!("partner unavailable: {error}"), Some(ctx.item.pos));
+                if let Some(node) = ctx.path_node {
+                    error.path = node.to_string_vec().into_iter().map(async_graphql::PathSegment::Field).collect();
+                }
+                let mut extensions = async_graphql::ErrorExtensionValues::default();
+                extensions.set("code", "PARTNER_UNAVAILABLE");
+                error.extensions = Some(extensions);
+                ctx.add_error(error);
+            }
+        }
+    }
+    Ok(found)
+}

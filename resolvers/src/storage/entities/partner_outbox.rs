@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+/// One message to one partner, numbered per partner.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "partner_outbox")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub partner: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub seq: i64,
+    pub event_id: i64,
+    /// Held back until the credential's anchor is confirmed.
+    pub needs_anchor: bool,
+    pub attempts: i32,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTimeUtc,
+    pub delivered_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,380 @@
+//! The seed's flow on a three-country network over a real chain: MX certifies an AEO, its MRA
+//! partner CO hears at once (subscriber, signed webhook), verifies and holds it; CR, whose MRA
+//! with MX does not share that certificate type, never sees it; CO and CR, without an MRA, see
+//! nothing of each other. Forged, replayed, out-of-scope and non-partner messages are refused;
+//! a partner down for a while ends with exactly the events it missed, in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cadena_credentials::did::{ProofPurpose, did_key_for};
+use cadena_credentials::integrity::ProofOptions;
+use cadena_credentials::keys::{Cryptosuite, SecretKey};
+use cadena_resolvers::services::partners::{MESSAGE_TYPE, PartnerMessage};
+use cadena_tests::{Backend, TestApp, TestChain};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const SECRET: &str = "webhook shared secret of CO";
+const HOLDER_SEED: [u8; 32] = [11; 32];
+
+/// A webhook receiver that checks the signature of every call.
+async fn webhook_receiver() -> (String, mpsc::UnboundedReceiver<Value>) {
+    use axum::routing::post;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let signature = headers["cadena-signature"].to_str().unwrap().to_owned();
+                let t: i64 = signature.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+                let valid = cadena_resolvers::services::webhooks::signature(SECRET, t, &body) == signature;
+                let _ = tx.send(json!({ "valid": valid, "body": serde_json::from_str::<Value>(&body).unwrap() }));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, rx)
+}
+
+/// Waits for the next item of `rx` that satisfies `pick`.
+async fn next_matching(rx: &mut mpsc::UnboundedReceiver<Value>, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    loop {
+        let item = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{what} within 45 s"))
+            .expect("stream open");
+        if pick(&item) {
+            return item;
+        }
+    }
+}
+
+/// MX–CO shares every certificate type; MX–CR only customs simplifications; CO–CR none.
+async fn mra(proposer: &TestApp, acceptor: &TestApp, scope: Value) {
+    let propose = proposer
+        .gql(
+            Some("admin"),
+            "mutation($p: String!, $s: [CertificateType!]!) { proposeMra(partner: $p, scope: $s) { partner state } }",
+            json!({ "p": acceptor.country, "s": scope }),
+        )
+        .await;
+    propose.data();
+    let accept = acceptor
+        .gql(
+            Some("admin"),
+            "mutation($p: String!, $s: [CertificateType!]!) { acceptMra(partner: $p, scope: $s) { partner state } }",
+            json!({ "p": proposer.country, "s": scope }),
+        )
+        .await;
+    let states = accept.data()["acceptMra"].as_array().unwrap().clone();
+    assert!(states.iter().any(|m| m["partner"] == proposer.country.as_str() && m["state"] == "ACTIVE"), "{states:?}");
+}
+
+async fn active_partners(app: &TestApp) -> Vec<String> {
+    let mras = app.gql(Some("risk"), "{ mras { partner state } }", json!({})).await;
+    mras.data()["mras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["state"] == "ACTIVE")
+        .map(|m| m["partner"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+struct Network {
+    chain: Arc<TestChain>,
+    mx: TestApp,
+    co: TestApp,
+    cr: TestApp,
+    hooks: mpsc::UnboundedReceiver<Value>,
+}
+
+async fn network(backend: Backend) -> Network {
+    let chain = TestChain::start().await;
+    let (hook, hooks) = webhook_receiver().await;
+    let spawn = |country: &str| TestApp::builder().backend(backend).country(country).chain(&chain).anchoring(100, 200);
+    let mx = spawn("MX").spawn().await;
+    let co = spawn("CO").webhook(&hook, SECRET).spawn().await;
+    let cr = spawn("CR").spawn().await;
+    mra(&mx, &co, json!(["SECURITY_AND_SAFETY", "CUSTOMS_SIMPLIFICATIONS", "FULL"])).await;
+    mra(&mx, &cr, json!(["CUSTOMS_SIMPLIFICATIONS"])).await;
+    for (app, expected) in [(&mx, vec!["CO", "CR"]), (&co, vec!["MX"]), (&cr, vec!["MX"])] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while active_partners(app).await != expected {
+            assert!(tokio::time::Instant::now() < deadline, "{} sees its MRAs", app.country);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Network { chain, mx, co, cr, hooks }
+}
+
+const EVENTS: &str = "subscription { certificationEvents { transition toStatus origin certification { id issuingCountry tin status } } }";
+
+async fn partner_rows(app: &TestApp, from: &str) -> Vec<(i64, String)> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    cadena_resolvers::storage::entities::partner_inbox::Entity::find()
+        .filter(cadena_resolvers::storage::entities::partner_inbox::Column::Partner.eq(from))
+        .order_by_asc(cadena_resolvers::storage::entities::partner_inbox::Column::Seq)
+        .all(app.node.storage.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.seq, r.outcome))
+        .collect()
+}
+
+async fn the_seed_flow_reaches_partners_and_only_them(backend: Backend) {
+    let Network { mx, co, cr, mut hooks, chain: _chain } = network(backend).await;
+    let mut co_events = co.subscribe_ws("risk", EVENTS).await;
+    let mut cr_events = cr.subscribe_ws("risk", EVENTS).await;
+
+    // MX certifies an AEO with a wallet: registrar submits, approver approves.
+    let holder = SecretKey::from_seed(Cryptosuite::EdDsaRdfc2022, HOLDER_SEED);
+    let (holder_did, holder_method) = did_key_for(&holder.public());
+    let mut input = mx.certification_input("OEA-MX-P0001", "GODE561231GR8");
+    input["operatorDid"] = json!(holder_did);
+    let id = mx.submit(input).await.data()["submitCertification"]["id"].as_str().unwrap().to_owned();
+    mx.transition("approver", "approveCertification", &id, None).await.data();
+
+    let event =
+        next_matching(&mut co_events, "CO hears the grant", |e| e["data"]["certificationEvents"]["origin"] == "MX")
+            .await;
+    let event = &event["data"]["certificationEvents"];
+    assert_eq!(event["transition"], "APPROVE");
+    assert_eq!(event["certification"]["id"], id.as_str());
+    let hook = next_matching(&mut hooks, "CO's webhook hears the grant", |h| h["body"]["origin"] == "MX").await;
+    assert_eq!(hook["valid"], true, "the webhook signature verifies");
+    assert_eq!(hook["body"]["transition"], "APPROVE");
+
+    // CO's view of the operator shows MX's certification, verified on arrival.
+    let operator = co
+        .gql(
+            Some("risk"),
+            "{ operator(country: \"MX\", tin: \"GODE561231GR8\") { certifications { id issuingCountry status credential } } }",
+            json!({}),
+        )
+        .await;
+    let held = &operator.data()["operator"]["certifications"][0];
+    assert_eq!(held["id"], id.as_str());
+    assert_eq!(held["status"], "GRANTED");
+    let credential = held["credential"].clone();
+    let report = co.verify(&credential).await;
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["report"]["issuer_trust"]["outcome"], "VALID");
+    assert!(report["report"]["issuer_trust"]["reason"].as_str().unwrap().contains("authority registry"), "{report}");
+    // Lifecycle mutations do not reach a partner's record: it is read-only here.
+    let refused = co.transition("approver", "suspendCertification", &id, Some("not ours")).await;
+    assert_eq!(refused.error_code(), "NOT_FOUND");
+
+    // The AEO firm presents its credential to an insurer at CO, which sees status only.
+    let challenge = co.gql(Some("verifier"), "mutation { presentationChallenge { challenge } }", json!({})).await;
+    let challenge = challenge.data()["presentationChallenge"]["challenge"].as_str().unwrap().to_owned();
+    let presentation = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"], "type": ["VerifiablePresentation"],
+        "holder": holder_did, "verifiableCredential": [credential],
+    });
+    let options = ProofOptions {
+        verification_method: holder_method,
+        purpose: ProofPurpose::Authentication,
+        created: chrono::Utc::now(),
+        challenge: Some(challenge.clone()),
+        domain: None,
+    };
+    let signed = co.node.services.credentials.integrity().sign(&presentation, &holder, &options).unwrap();
+    let verified = co
+        .gql(
+            Some("verifier"),
+            "mutation($p: JSON!, $c: String!) { verifyPresentation(presentation: $p, challenge: $c) { verified credentials { verified status { outcome } validity { outcome } } } }",
+            json!({ "p": signed, "c": challenge }),
+        )
+        .await;
+    assert_eq!(verified.data()["verifyPresentation"]["verified"], true, "{}", verified.body);
+    let seen = co
+        .gql(
+            Some("verifier"),
+            "{ recognition(country: \"MX\", tin: \"GODE561231GR8\") { issuingCountry status confersBenefits source } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        seen.data()["recognition"],
+        json!([{ "issuingCountry": "MX", "status": "GRANTED", "confersBenefits": true, "source": "PARTNER" }])
+    );
+    let denied =
+        co.gql(Some("verifier"), "{ operator(country: \"MX\", tin: \"GODE561231GR8\") { tin } }", json!({})).await;
+    assert_eq!(denied.error_code(), "FORBIDDEN", "an insurer sees no address or identifiers");
+
+    // MX suspends; CO hears that too.
+    mx.transition("approver", "suspendCertification", &id, Some("audit")).await.data();
+    next_matching(&mut co_events, "CO hears the suspension", |e| {
+        e["data"]["certificationEvents"]["transition"] == "SUSPEND"
+    })
+    .await;
+    let suspended =
+        co.gql(Some("risk"), "query($id: ID!) { certification(id: $id) { status } }", json!({ "id": id })).await;
+    assert_eq!(suspended.data()["certification"]["status"], "SUSPENDED");
+
+    // CO certifies its own operator: MX hears it, CR (no MRA with CO) never does.
+    let co_tin = cadena_tests::valid_tins("co-nit")[0].clone();
+    let co_id = co.granted("OEA-CO-P0001", &co_tin).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    loop {
+        let at_mx =
+            mx.gql(Some("risk"), "query($id: ID!) { certification(id: $id) { status } }", json!({ "id": co_id })).await;
+        if at_mx.data()["certification"]["status"] == "GRANTED" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "MX holds CO's certification");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let at_cr =
+        cr.gql(Some("risk"), "query($id: ID!) { certification(id: $id) { status } }", json!({ "id": co_id })).await;
+    assert!(at_cr.data()["certification"].is_null(), "CR holds nothing of CO");
+    assert!(partner_rows(&cr, "CO").await.is_empty(), "CO never sent CR anything");
+    // MX's security-and-safety certification is outside the MX–CR scope: CR never saw it.
+    assert!(partner_rows(&cr, "MX").await.is_empty(), "CR received nothing outside its MRA's scope");
+    assert!(cr_events.try_recv().is_err(), "CR's subscriber heard nothing");
+    // Within scope, CR does hear MX.
+    let mut simplifications = mx.certification_input("OEA-MX-P0002", "GODE561231GR8");
+    simplifications["certificateType"] = json!("CUSTOMS_SIMPLIFICATIONS");
+    let cs_id = mx.submit(simplifications).await.data()["submitCertification"]["id"].as_str().unwrap().to_owned();
+    mx.transition("approver", "approveCertification", &cs_id, None).await.data();
+    next_matching(&mut cr_events, "CR hears an in-scope grant", |e| {
+        e["data"]["certificationEvents"]["certification"]["id"] == cs_id.as_str()
+    })
+    .await;
+}
+
+/// Seals a message as `from` for `to`, numbered `seq`, about `credential`.
+fn seal(from: &TestApp, to: &TestApp, seq: i64, credential: &Value, signer: Option<&SecretKey>) -> String {
+    let message = PartnerMessage {
+        message_type: MESSAGE_TYPE.into(),
+        from: from.country.clone(),
+        to: to.country.clone(),
+        seq,
+        sent_at: chrono::Utc::now(),
+        event: json!({ "transition": "SUSPEND", "status": "SUSPENDED", "certificationId": uuid::Uuid::now_v7(), "lineageId": uuid::Uuid::now_v7(), "version": 1 }),
+        credential: credential.clone(),
+        anchor: None,
+        status_lists: vec![],
+    };
+    let (kid, key) = from.node.services.credentials.identity().signing_key();
+    let (recipient_kid, secret) = to.node.services.credentials.identity().agreement();
+    let recipient = x25519_dalek::PublicKey::from(&secret);
+    cadena_credentials::jose::seal(
+        &serde_json::to_vec(&message).unwrap(),
+        signer.unwrap_or(&key),
+        &kid,
+        &recipient,
+        &recipient_kid,
+    )
+    .unwrap()
+}
+
+async fn post_inbox(to: &TestApp, body: String) -> (u16, Value) {
+    let response = to.client.post(format!("{}/partner/inbox", to.base)).body(body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn forged_replayed_out_of_scope_and_non_partner_messages_are_refused(backend: Backend) {
+    let Network { mx, co, cr, chain: _chain, .. } = network(backend).await;
+    let id = mx.granted("OEA-MX-R0001", "GODE561231GR8").await;
+    let credential = mx.credential_of(&id).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    while partner_rows(&co, "MX").await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "CO receives MX's grant");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Forged: signed by a key that is not MX's, under MX's key id.
+    let impostor = SecretKey::generate(Cryptosuite::EdDsaRdfc2022);
+    let (status, body) = post_inbox(&co, seal(&mx, &co, 2, &credential, Some(&impostor))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("BAD_SIGNATURE")), "{body}");
+
+    // Replayed: number 1 was used by MX's real grant; this is other content under it.
+    let (status, body) = post_inbox(&co, seal(&mx, &co, 1, &credential, None)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("REPLAY")), "{body}");
+
+    // A gap: number 5 when 2 is next; the receiver says which it expects.
+    let (status, body) = post_inbox(&co, seal(&mx, &co, 5, &credential, None)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str(), body["expected"].as_i64()),
+        (409, Some("GAP"), Some(2)),
+        "{body}"
+    );
+
+    // Out of scope: a security-and-safety certificate to CR, whose MRA with MX shares only
+    // customs simplifications. Refused, and the number is spent (logged as REFUSED).
+    let (status, body) = post_inbox(&cr, seal(&mx, &cr, 1, &credential, None)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("OUT_OF_SCOPE")), "{body}");
+    assert_eq!(partner_rows(&cr, "MX").await, vec![(1, "REFUSED".to_owned())]);
+
+    // Not a partner: CO writing to CR.
+    let co_credential =
+        co.credential_of(&co.granted("OEA-CO-R0001", &cadena_tests::valid_tins("co-nit")[1]).await).await;
+    let (status, body) = post_inbox(&cr, seal(&co, &cr, 1, &co_credential, None)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("NOT_A_PARTNER")), "{body}");
+
+    // Not for this node at all: encrypted to CO, posted to CR.
+    let (status, body) = post_inbox(&cr, seal(&mx, &co, 2, &credential, None)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("UNDECRYPTABLE")), "{body}");
+}
+
+async fn a_partner_down_for_a_while_ends_with_every_event_in_order(backend: Backend) {
+    let Network { mx, co, chain: _chain, .. } = network(backend).await;
+    let first = mx.granted("OEA-MX-O0001", "GODE561231GR8").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    while partner_rows(&co, "MX").await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "CO receives the first grant");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stopped = co.stop().await;
+
+    // MX keeps certifying while CO is down.
+    let mut expected = vec![("APPROVE", first.clone())];
+    for i in 2..=4 {
+        let id = mx.granted(&format!("OEA-MX-O{i:04}"), "GODE561231GR8").await;
+        expected.push(("APPROVE", id));
+    }
+    mx.transition("approver", "suspendCertification", &first, Some("audit")).await.data();
+    expected.push(("SUSPEND", first.clone()));
+    mx.transition("approver", "revokeCertification", &first, Some("fraud")).await.data();
+    expected.push(("REVOKE", first.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let co = stopped.start().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = partner_rows(&co, "MX").await;
+        if rows.len() >= expected.len() {
+            assert_eq!(rows.len(), expected.len(), "exactly MX's events, none twice: {rows:?}");
+            assert!(
+                rows.iter().enumerate().all(|(i, (seq, outcome))| *seq == i as i64 + 1 && outcome == "ACCEPTED"),
+                "{rows:?}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "CO catches up within 60 s: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let first_at_co =
+        co.gql(Some("risk"), "query($id: ID!) { certification(id: $id) { status } }", json!({ "id": first })).await;
+    assert_eq!(
+        first_at_co.data()["certification"]["status"],
+        "REVOKED",
+        "applied in order: granted, suspended, revoked"
+    );
+}
+
+on_both_backends!(
+    the_seed_flow_reaches_partners_and_only_them,
+    forged_replayed_out_of_scope_and_non_partner_messages_are_refused,
+    a_partner_down_for_a_while_ends_with_every_event_in_order,
+);
