@@ -1,6 +1,6 @@
 //! The dev network's chain: a local anvil (from npm, state kept in `DIR/chain/`), the registries
-//! deployed once, and each country's authority admitted with its node's DID and its own
-//! anchorer account.
+//! deployed once, each country's authority admitted with its node's DID and its own anchorer
+//! account, and MRAs between the first country and each other one (none among the others).
 //!
 //! anvil's dev accounts: 0 is governance (deploys and admits), 1.. anchor for the countries in
 //! the order given.
@@ -42,6 +42,15 @@ pub struct DevChain {
     pub anvil: Anvil,
     /// The registries.
     pub contracts: ContractAddresses,
+}
+
+/// Every certificate type: security and safety, customs simplifications, full.
+const ALL_TYPES: u8 = 1 | 2 | 4;
+
+fn anvil_config(anvil: &Anvil, contracts: ContractAddresses) -> ChainConfig {
+    let mut config = anvil.chain_config();
+    config.contracts = Some(contracts);
+    config
 }
 
 fn deployment_file(dir: &Path) -> PathBuf {
@@ -100,14 +109,38 @@ impl DevChain {
                 Some(_) => {}
             }
         }
+        // MRAs: the first country with each of the others, sharing every certificate type;
+        // none between the others (MX–CO, MX–CR, and no CO–CR, for MX,CO,CR).
+        let config = anvil_config(&anvil, contracts);
+        let anchorer = |i: usize| ChainClient::connect(config.clone(), anvil.signer(i + 1));
+        if let Some((hub, others)) = authorities.split_first() {
+            let hub_code: [u8; 2] = hub.0.as_str().as_bytes().try_into().expect("two letters");
+            let hub_client = anchorer(0).await?;
+            for (j, (country, _)) in others.iter().enumerate() {
+                let code: [u8; 2] = country.as_str().as_bytes().try_into().expect("two letters");
+                let current = governance.mra(hub_code, code).await?;
+                if current.state == cadena_contracts::MraState::Active {
+                    continue;
+                }
+                if current.state != cadena_contracts::MraState::Proposed {
+                    hub_client
+                        .propose_mra(code, ALL_TYPES)
+                        .await
+                        .with_context(|| format!("proposing the MRA {}–{country}", hub.0))?;
+                }
+                anchorer(j + 1)
+                    .await?
+                    .accept_mra(hub_code, ALL_TYPES)
+                    .await
+                    .with_context(|| format!("accepting the MRA {}–{country}", hub.0))?;
+            }
+        }
         Ok(DevChain { anvil, contracts })
     }
 
     /// The chain section of a node's configuration.
     pub fn node_config(&self) -> ChainConfig {
-        let mut config = self.anvil.chain_config();
-        config.contracts = Some(self.contracts);
-        config
+        anvil_config(&self.anvil, self.contracts)
     }
 
     /// The anchorer key of the `i`th country.

@@ -179,6 +179,47 @@ async fn dev_network_brings_up_mx_co_cr_and_stops_on_sigterm() {
     .await;
     assert_eq!(co["data"]["verifyCredential"]["anchor"]["outcome"], "VALID", "{co}");
 
+    // MRAs MX–CO and MX–CR are in force, none between CO and CR; CO holds MX's grant.
+    let mras = graphql(&client, url, Some(&risk), "{ mras { partner state } }", json!({})).await;
+    assert_eq!(
+        mras["data"]["mras"],
+        json!([{ "partner": "CO", "state": "ACTIVE" }, { "partner": "CR", "state": "ACTIVE" }]),
+        "{mras}"
+    );
+    let co_user =
+        nodes[1]["users"].as_array().unwrap().iter().find(|u| u["roles"][0] == "RISK_OFFICER").unwrap().clone();
+    let co_url = nodes[1]["graphql"].as_str().unwrap();
+    let co_login = graphql(
+        &client,
+        co_url,
+        None,
+        "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+        json!({ "u": co_user["username"], "p": co_user["password"] }),
+    )
+    .await;
+    let co_risk = co_login["data"]["login"]["token"].as_str().unwrap().to_owned();
+    let co_mras = graphql(&client, co_url, Some(&co_risk), "{ mras { partner state } }", json!({})).await;
+    assert_eq!(co_mras["data"]["mras"], json!([{ "partner": "MX", "state": "ACTIVE" }]), "{co_mras}");
+    let held = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let answer = graphql(
+                &client,
+                co_url,
+                Some(&co_risk),
+                "query($id: ID!) { certification(id: $id) { status issuingCountry } }",
+                json!({ "id": id }),
+            )
+            .await;
+            if answer["data"]["certification"]["status"] == "GRANTED" {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await
+    .expect("CO holds MX's grant within 30 s");
+    assert_eq!(held["data"]["certification"]["issuingCountry"], "MX");
+
     let pid = child.id().expect("running") as i32;
     let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(status.success());

@@ -55,38 +55,6 @@ async fn next_matching(rx: &mut mpsc::UnboundedReceiver<Value>, what: &str, pick
     }
 }
 
-/// MX–CO shares every certificate type; MX–CR only customs simplifications; CO–CR none.
-async fn mra(proposer: &TestApp, acceptor: &TestApp, scope: Value) {
-    let propose = proposer
-        .gql(
-            Some("admin"),
-            "mutation($p: String!, $s: [CertificateType!]!) { proposeMra(partner: $p, scope: $s) { partner state } }",
-            json!({ "p": acceptor.country, "s": scope }),
-        )
-        .await;
-    propose.data();
-    let accept = acceptor
-        .gql(
-            Some("admin"),
-            "mutation($p: String!, $s: [CertificateType!]!) { acceptMra(partner: $p, scope: $s) { partner state } }",
-            json!({ "p": proposer.country, "s": scope }),
-        )
-        .await;
-    let states = accept.data()["acceptMra"].as_array().unwrap().clone();
-    assert!(states.iter().any(|m| m["partner"] == proposer.country.as_str() && m["state"] == "ACTIVE"), "{states:?}");
-}
-
-async fn active_partners(app: &TestApp) -> Vec<String> {
-    let mras = app.gql(Some("risk"), "{ mras { partner state } }", json!({})).await;
-    mras.data()["mras"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["state"] == "ACTIVE")
-        .map(|m| m["partner"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 struct Network {
     chain: Arc<TestChain>,
     mx: TestApp,
@@ -102,15 +70,12 @@ async fn network(backend: Backend) -> Network {
     let mx = spawn("MX").spawn().await;
     let co = spawn("CO").webhook(&hook, SECRET).spawn().await;
     let cr = spawn("CR").spawn().await;
-    mra(&mx, &co, json!(["SECURITY_AND_SAFETY", "CUSTOMS_SIMPLIFICATIONS", "FULL"])).await;
-    mra(&mx, &cr, json!(["CUSTOMS_SIMPLIFICATIONS"])).await;
-    for (app, expected) in [(&mx, vec!["CO", "CR"]), (&co, vec!["MX"]), (&cr, vec!["MX"])] {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while active_partners(app).await != expected {
-            assert!(tokio::time::Instant::now() < deadline, "{} sees its MRAs", app.country);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    // MX–CO shares every certificate type; MX–CR only customs simplifications; CO–CR none.
+    mx.establish_mra(&co, json!(["SECURITY_AND_SAFETY", "CUSTOMS_SIMPLIFICATIONS", "FULL"])).await;
+    mx.establish_mra(&cr, json!(["CUSTOMS_SIMPLIFICATIONS"])).await;
+    assert_eq!(mx.active_partners().await, ["CO", "CR"]);
+    assert_eq!(co.active_partners().await, ["MX"]);
+    assert_eq!(cr.active_partners().await, ["MX"]);
     Network { chain, mx, co, cr, hooks }
 }
 

@@ -664,3 +664,47 @@ impl TestChain {
         cadena_contracts::anvil::DEV_PRIVATE_KEYS[index].to_owned()
     }
 }
+
+impl TestApp {
+    /// Establishes an MRA proposed by this node's ADMIN to `acceptor`, accepted by its ADMIN,
+    /// sharing `scope` (certificate type names), and waits until both nodes see it ACTIVE.
+    pub async fn establish_mra(&self, acceptor: &TestApp, scope: Value) {
+        let propose = self
+            .gql(
+                Some("admin"),
+                "mutation($p: String!, $s: [CertificateType!]!) { proposeMra(partner: $p, scope: $s) { partner } }",
+                json!({ "p": acceptor.country, "s": scope }),
+            )
+            .await;
+        propose.data();
+        let accept = acceptor
+            .gql(
+                Some("admin"),
+                "mutation($p: String!, $s: [CertificateType!]!) { acceptMra(partner: $p, scope: $s) { partner } }",
+                json!({ "p": self.country, "s": scope }),
+            )
+            .await;
+        accept.data();
+        for (app, partner) in [(self, &acceptor.country), (acceptor, &self.country)] {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !app.active_partners().await.contains(partner) {
+                assert!(tokio::time::Instant::now() < deadline, "{} sees its MRA with {partner}", app.country);
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    /// The partners this node has an ACTIVE MRA with.
+    pub async fn active_partners(&self) -> Vec<String> {
+        let mras = self.gql(Some("risk"), "{ mras { partner state } }", json!({})).await;
+        mras.data()["mras"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter(|m| m["state"] == "ACTIVE")
+                    .filter_map(|m| m["partner"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -327,8 +327,9 @@ impl Engine {
     /// one last body with `errors` and the stream ends. Dropping the stream ends the
     /// subscription at the subgraph.
     ///
-    /// The subscription runs on the engine's subscription thread (started on first use; see
-    /// [`SubscriptionThread`]), so the returned stream is `Send` and can feed an axum SSE or
+    /// The executor reads subgraph streams on tasks it spawns with `ntex::rt::spawn` (tokio's
+    /// `spawn_local`), so subscriptions run on a thread of the engine's own (started on first
+    /// use, inside a `LocalSet`); the returned stream is `Send` and can feed an axum SSE or
     /// WebSocket response directly.
     #[tracing::instrument(skip_all, fields(operation = request.operation_name.as_deref()))]
     pub async fn subscribe(
@@ -395,19 +396,48 @@ impl Engine {
         Ok(ReceiverStream::new(events_rx).boxed())
     }
 
+    /// The kind of the operation `request` selects: `"query"`, `"mutation"` or
+    /// `"subscription"`, for the transport to route it before running anything (GET allows
+    /// queries only; subscriptions go to [`Engine::subscribe`]). Only parses: whatever else is
+    /// wrong with the request, [`Engine::execute`] reports in full.
+    pub fn operation_kind(request: &GraphQLRequest) -> Result<&'static str, FederationError> {
+        use graphql_tools::parser::query::{Definition, OperationDefinition as Op};
+        let document = safe_parse_operation(&request.query).map_err(parse_error)?;
+        let operations: Vec<(Option<&str>, &'static str)> = document
+            .definitions
+            .iter()
+            .filter_map(|definition| match definition {
+                Definition::Operation(Op::SelectionSet(_)) => Some((None, "query")),
+                Definition::Operation(Op::Query(q)) => Some((q.name.as_deref(), "query")),
+                Definition::Operation(Op::Mutation(m)) => Some((m.name.as_deref(), "mutation")),
+                Definition::Operation(Op::Subscription(s)) => Some((s.name.as_deref(), "subscription")),
+                Definition::Fragment(_) => None,
+            })
+            .collect();
+        let selected = match (&request.operation_name, operations.as_slice()) {
+            (None, [(_, kind)]) => Some(*kind),
+            (Some(wanted), _) => {
+                operations.iter().find(|(name, _)| *name == Some(wanted.as_str())).map(|(_, kind)| *kind)
+            }
+            (None, _) => None,
+        };
+        selected.ok_or_else(|| {
+            FederationError::Request(vec![RequestError::new(
+                "OPERATION_RESOLUTION_FAILURE",
+                match &request.operation_name {
+                    Some(name) => format!("no operation named `{name}` in the document"),
+                    None => "the document must hold exactly one operation, or operationName must name one".into(),
+                },
+            )])
+        })
+    }
+
     /// Parse, validate, normalise, split off introspection, check variables, plan.
-    fn prepare(&self, request: &GraphQLRequest) -> Result<Prepared, FederationError> {
+    pub(super) fn prepare(&self, request: &GraphQLRequest) -> Result<Prepared, FederationError> {
         let inner = &*self.inner;
         let request_error = |code, message: String| FederationError::Request(vec![RequestError::new(code, message)]);
 
-        let document = safe_parse_operation(&request.query).map_err(|e| {
-            let position = e.0.position;
-            FederationError::Request(vec![RequestError {
-                message: format!("syntax error: {e}").replace('\n', " ").trim().to_owned(),
-                locations: vec![(position.line, position.column)],
-                code: "GRAPHQL_PARSE_FAILED",
-            }])
-        })?;
+        let document = safe_parse_operation(&request.query).map_err(parse_error)?;
         let errors = validate(&inner.planner.consumer_schema.document, &document, &inner.validation_plan);
         if !errors.is_empty() {
             return Err(FederationError::Request(
@@ -545,6 +575,15 @@ fn install_crypto_provider() {
         // Err only when another thread installed one in between: that one is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
+}
+
+fn parse_error(error: graphql_tools::parser::query::ParseError) -> FederationError {
+    let position = error.0.position;
+    FederationError::Request(vec![RequestError {
+        message: format!("syntax error: {error}").replace('\n', " ").trim().to_owned(),
+        locations: vec![(position.line, position.column)],
+        code: "GRAPHQL_PARSE_FAILED",
+    }])
 }
 
 /// Events waiting for a slow client; beyond it the executor's own buffer (1024 events per

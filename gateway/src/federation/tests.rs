@@ -395,10 +395,42 @@ async fn the_node_subgraph_sdl_composes_and_plans() {
     assert_eq!(body["errors"][0]["extensions"]["service"], "mx", "{body}");
 }
 
+/// The engine lives in axum state and its futures run in axum handlers: all must be `Send`.
+#[test]
+fn engine_and_its_futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Engine>();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sdl = runtime.block_on(async { supergraph(&dead_url().await, &dead_url().await).await });
+    drop(runtime);
+    // Outside any runtime, as at start-up before serving.
+    let engine = Engine::new(&sdl, HashMap::new()).unwrap();
+    send(&engine.execute(GraphQLRequest::default(), HeaderMap::new()));
+    send(&engine.subscribe(GraphQLRequest::default(), HeaderMap::new()));
+}
+
 #[test]
 fn a_bad_supergraph_is_an_error_not_a_panic() {
     assert!(matches!(Engine::new("type Query {", HashMap::new()), Err(FederationError::Supergraph(_))));
     assert!(matches!(Engine::new("type Query { a: Int }", HashMap::new()), Err(FederationError::Supergraph(_))));
+}
+
+#[test]
+fn operation_kind_routes_without_executing() {
+    let kind = |query: &str, name: Option<&str>| {
+        Engine::operation_kind(&GraphQLRequest {
+            query: query.into(),
+            operation_name: name.map(Into::into),
+            variables: json!(null),
+        })
+    };
+    assert_eq!(kind("{ a }", None).unwrap(), "query");
+    assert_eq!(kind("mutation M { a } subscription S { b }", Some("S")).unwrap(), "subscription");
+    assert_eq!(kind("fragment F on Q { a } mutation { ...F }", None).unwrap(), "mutation");
+    assert!(kind("query A { a } query B { b }", None).unwrap_err().is_request_error());
+    assert!(kind("query A { a }", Some("B")).unwrap_err().is_request_error());
+    assert!(kind("{ a", None).unwrap_err().is_request_error());
 }
 
 /// Built by hand because the response shape is what the HTTP layer relies on.
@@ -417,4 +449,31 @@ fn request_errors_render_as_graphql_errors() {
     let internal = FederationError::Planning("x".into());
     assert!(!internal.is_request_error());
     assert_eq!(internal.response_body()["errors"][0]["extensions"]["code"], "INTERNAL_SERVER_ERROR");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tmp_timing() {
+    let node = serve(node_schema(), Duration::ZERO).await;
+    let risk = serve(risk_schema(), Duration::ZERO).await;
+    let t = Instant::now();
+    let sdl = supergraph(&node.url, &risk.url).await;
+    println!("compose: {:?}", t.elapsed());
+    let t = Instant::now();
+    let engine = Engine::new(&sdl, HashMap::new()).unwrap();
+    println!("engine new: {:?}", t.elapsed());
+    let q = r#"{ operator(country:"MX", tin:"X") { legalName riskScore } }"#;
+    for _ in 0..20 { engine.execute(request(q, json!(null)), HeaderMap::new()).await.unwrap(); }
+    let t = Instant::now();
+    for _ in 0..500 { engine.execute(request(q, json!(null)), HeaderMap::new()).await.unwrap(); }
+    println!("execute federated: {:?}/req", t.elapsed() / 500);
+    let t = Instant::now();
+    for _ in 0..500 { let _ = engine.prepare(&request(q, json!(null))).map(|_| ()).unwrap(); }
+    println!("prepare (parse+validate+normalize+plan): {:?}/req", t.elapsed() / 500);
+    let big = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/node.graphql")).unwrap();
+    let t = Instant::now();
+    let sg = compose(&[Subgraph { name: "mx".into(), url: dead_url().await, sdl: big }]).await.unwrap();
+    println!("compose node: {:?}", t.elapsed());
+    let t = Instant::now();
+    let _e = Engine::new(&sg, HashMap::new()).unwrap();
+    println!("engine new node: {:?}", t.elapsed());
 }

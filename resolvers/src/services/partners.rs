@@ -274,13 +274,18 @@ impl PartnerService {
     /// partner could not push).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
+        // A local transition wakes the loop at once: partners hear of it without a poll's delay.
+        let mut transitions = self.bus.subscribe();
         // The first round pulls at once: a node back from downtime catches up without waiting.
         let mut last_pull: Option<tokio::time::Instant> = None;
+        let mut last_follow: Option<tokio::time::Instant> = None;
         loop {
             let mut busy = false;
-            match self.follow_mras().await {
-                Ok(()) => {}
-                Err(error) => tracing::warn!(%error, "following MRAs failed"),
+            if last_follow.is_none_or(|at| at.elapsed() > Duration::from_secs(1)) {
+                last_follow = Some(tokio::time::Instant::now());
+                if let Err(error) = self.follow_mras().await {
+                    tracing::warn!(%error, "following MRAs failed");
+                }
             }
             match self.dispatch().await {
                 Ok(n) => busy |= n > 0,
@@ -296,10 +301,11 @@ impl PartnerService {
                     tracing::warn!(%error, "pulling partner feeds failed");
                 }
             }
-            let pause = if busy { Duration::ZERO } else { Duration::from_millis(100) };
+            let pause = if busy { Duration::ZERO } else { Duration::from_millis(500) };
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = tokio::time::sleep(pause) => {}
+                _ = transitions.recv() => {}
             }
         }
     }
@@ -337,6 +343,10 @@ impl PartnerService {
         for partner in partners {
             self.refresh_partner(partner).await?;
         }
+        self.save_checkpoint(head).await
+    }
+
+    async fn save_checkpoint(&self, head: u64) -> Result<(), ServiceError> {
         let mut batch = WriteBatch::default();
         batch.push(
             chain_checkpoints::Entity::insert(chain_checkpoints::ActiveModel {
