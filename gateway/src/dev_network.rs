@@ -1,6 +1,7 @@
 //! `cadena dev`: a local network of one node per country on embedded defaults, each with its
-//! own SQLite database under `DIR/<country>/`, seeded officers, and `DIR/network.json`
-//! describing it all for people and tests.
+//! own SQLite database under `DIR/<country>/`, seeded officers, a local chain with MRAs between
+//! the first country and each other one, the federation gateway in front of the first
+//! country's node, and `DIR/network.json` describing it all for people and tests.
 //!
 //! Passwords are generated once and kept in `network.json`; a restart on the same directory
 //! reuses them, so a tester's saved credentials keep working.
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::config::{NodeConfig, Secret, TrustedIssuer};
 use crate::dev_chain::{ChainInfo, DevChain};
+use crate::federated_gateway::{Gateway, GatewayConfig, GatewayLimits, SubgraphConfig};
 use crate::node::Node;
 
 /// `network.json`.
@@ -30,6 +32,19 @@ pub struct NetworkFile {
     pub nodes: Vec<NetworkNode>,
     /// The local chain the nodes anchor on.
     pub chain: Option<ChainInfo>,
+    /// The federation gateway.
+    pub gateway: Option<NetworkGateway>,
+}
+
+/// The dev network's federation gateway.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkGateway {
+    /// Base URL (GraphiQL at `/`).
+    pub url: String,
+    /// GraphQL endpoint (HTTP, SSE and `graphql-transport-ws`).
+    pub graphql: String,
+    /// The country whose node is its `node` subgraph; that node's tokens work here.
+    pub fronts: String,
 }
 
 /// One node of the dev network.
@@ -67,7 +82,8 @@ pub struct DevOptions {
     pub data_dir: PathBuf,
     /// Countries, one node each.
     pub countries: Vec<CountryCode>,
-    /// Node i listens on `port_base + i + 1` (0: any free port).
+    /// The chain listens on `port_base`, node i on `port_base + i + 1` and the gateway on
+    /// `port_base + countries + 1` (0: any free ports).
     pub port_base: u16,
 }
 
@@ -182,7 +198,34 @@ pub async fn run(
         tracing::info!(%country, %url, "node listening");
     }
 
-    let network = NetworkFile { nodes, chain: Some(chain.info()) };
+    // The gateway reads its subgraph's SDL from the node at start-up, so it starts once the
+    // nodes serve.
+    let hub = nodes.first().context("no nodes")?.clone();
+    let port = if options.port_base == 0 { 0 } else { options.port_base + 1 + options.countries.len() as u16 };
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = TcpListener::bind(address).await.with_context(|| format!("binding {address} for the gateway"))?;
+    let gateway_config = GatewayConfig {
+        listen: listener.local_addr()?,
+        subgraphs: vec![SubgraphConfig { name: "node".into(), url: hub.graphql.clone() }],
+        limits: GatewayLimits::default(),
+    };
+    let gateway = Gateway::start(&gateway_config).await.context("starting the gateway")?;
+    let gateway_url = format!("http://{}", gateway_config.listen);
+    let mut stop = stop_rx.clone();
+    let gateway_server = tokio::spawn(gateway.serve(listener, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }));
+    tracing::info!(url = %gateway_url, fronts = %hub.country, "gateway listening");
+
+    let network = NetworkFile {
+        nodes,
+        chain: Some(chain.info()),
+        gateway: Some(NetworkGateway {
+            graphql: format!("{gateway_url}/graphql"),
+            url: gateway_url,
+            fronts: hub.country,
+        }),
+    };
     write_network(&network_path, &network)?;
     tracing::info!(path = %network_path.display(), "dev network up; credentials in network.json");
 
@@ -192,6 +235,7 @@ pub async fn run(
     for server in servers {
         server.await??;
     }
+    gateway_server.await??;
     chain.stop().await?;
     Ok(network)
 }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod dev_chain;
 pub mod dev_network;
+pub mod federated_gateway;
 pub mod federation;
 pub mod http;
 pub mod node;

@@ -41,6 +41,12 @@ enum Command {
         #[arg(long, default_value_t = 8700)]
         port_base: u16,
     },
+    /// Runs the federated GraphQL gateway over the configured subgraphs.
+    Gateway {
+        /// TOML configuration (`listen`, `[[subgraphs]]`, `[limits]`).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Applies database migrations and exits.
     Migrate {
         /// Node configuration (for its database URL).
@@ -141,6 +147,14 @@ async fn main() -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             anyhow::ensure!(!countries.is_empty(), "--countries: name at least one country");
             dev_network::run(DevOptions { data_dir, countries, port_base }, shutdown_signal()).await?;
+        }
+        Command::Gateway { config } => {
+            let config = cadena_gateway::federated_gateway::GatewayConfig::load(&config)?;
+            let gateway = cadena_gateway::federated_gateway::Gateway::start(&config).await?;
+            let listener =
+                TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+            tracing::info!(address = %listener.local_addr()?, "gateway listening");
+            gateway.serve(listener, shutdown_signal()).await?;
         }
         Command::Migrate { config, database_url } => {
             let url = match (config, database_url) {

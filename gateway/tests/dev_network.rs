@@ -1,6 +1,7 @@
-//! `cadena dev` as a real process: three nodes come up on embedded defaults, `network.json`
-//! lists them with working credentials, the MX node certifies end to end, and
-//! SIGTERM shuts everything down cleanly.
+//! `cadena dev` as a real process: three nodes and the gateway come up on embedded defaults,
+//! `network.json` lists them with working credentials, the MX node certifies end to end, its
+//! partners hold the grant, the gateway answers across them, and SIGTERM shuts everything down
+//! cleanly.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -219,6 +220,37 @@ async fn dev_network_brings_up_mx_co_cr_and_stops_on_sigterm() {
     .await
     .expect("CO holds MX's grant within 30 s");
     assert_eq!(held["data"]["certification"]["issuingCountry"], "MX");
+
+    // The gateway fronts MX: one query gives the operator and its recognition at CO and CR.
+    assert_eq!(network["gateway"]["fronts"], "MX");
+    let gateway = network["gateway"]["graphql"].as_str().unwrap();
+    let recognition = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let answer = graphql(
+                &client,
+                gateway,
+                Some(&risk),
+                r#"{ operator(country: "MX", tin: "GODE561231GR8") { legalName recognition { partner status verified } } }"#,
+                json!({}),
+            )
+            .await;
+            let recognition = answer["data"]["operator"]["recognition"].clone();
+            if recognition.as_array().is_some_and(|r| r.len() == 2 && r.iter().all(|p| p["status"] == "GRANTED")) {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await
+    .expect("recognition at CO and CR through the gateway within 30 s");
+    assert_eq!(recognition["data"]["operator"]["legalName"], "Dev SA", "{recognition}");
+    assert_eq!(
+        recognition["data"]["operator"]["recognition"],
+        json!([
+            { "partner": "CO", "status": "GRANTED", "verified": true },
+            { "partner": "CR", "status": "GRANTED", "verified": true }
+        ])
+    );
 
     let pid = child.id().expect("running") as i32;
     let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();

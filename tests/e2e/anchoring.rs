@@ -169,7 +169,7 @@ async fn ten_thousand_credentials_take_at_most_three_transactions() {
         let credential = app.credential_of(&id.to_string()).await;
         let report = app.verify(&credential).await;
         assert_eq!(report["report"]["anchor"]["outcome"], "VALID", "{report}");
-        assert_eq!(report["verified"], true);
+        assert_eq!(report["verified"], true, "{report}");
     }
 }
 

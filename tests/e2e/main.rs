@@ -19,7 +19,9 @@ macro_rules! on_both_backends {
 
 mod anchoring;
 mod credentials;
+mod gateway;
 mod graphql_over_http;
+mod jose_interop;
 mod lifecycle;
 mod partners;
 mod refused_input;

@@ -4,6 +4,8 @@
 //!
 //! Logs stay silent unless `TEST_LOG` is set.
 
+pub mod federation;
+
 use std::collections::HashMap;
 use std::sync::Once;
 
@@ -537,16 +539,29 @@ fn interop_dir() -> std::path::PathBuf {
 /// Runs one request through the Digital Bazaar harness (`tests/interop/vc.mjs`, installed with
 /// `npm ci` on first use) and returns its answer.
 pub async fn digital_bazaar(request: Value) -> Value {
+    interop_harness("vc.mjs", request).await
+}
+
+/// Runs one request through the jose harness (`tests/interop/jose.mjs`: panva's `jose`) and
+/// returns its answer; a token jose refuses is an answer `{"error": {"code", "message"}}`.
+pub async fn jose(request: Value) -> Value {
+    interop_harness("jose.mjs", request).await
+}
+
+/// One request, on stdin, to a harness script of `tests/interop/`; its answer from stdout.
+async fn interop_harness(script: &str, request: Value) -> Value {
     let dir = interop_dir();
     let install = dir.clone();
     tokio::task::spawn_blocking(move || {
-        cadena_contracts::anvil::npm_ci_once(&install, "node_modules/@digitalbazaar/vc/package.json")
+        // One package.json serves every harness; `jose` was added to it last, so an install that
+        // has it is current.
+        cadena_contracts::anvil::npm_ci_once(&install, "node_modules/jose/package.json")
     })
     .await
     .expect("npm ci task")
     .expect("npm ci in tests/interop");
     let mut child = tokio::process::Command::new("node")
-        .arg(dir.join("vc.mjs"))
+        .arg(dir.join(script))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -562,9 +577,9 @@ pub async fn digital_bazaar(request: Value) -> Value {
         .await
         .expect("the harness answers within 60 s")
         .expect("harness output");
-    assert!(output.status.success(), "harness failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{script} failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("harness answer is not JSON: {}", String::from_utf8_lossy(&output.stdout)))
+        .unwrap_or_else(|_| panic!("{script}'s answer is not JSON: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
 impl TestApp {

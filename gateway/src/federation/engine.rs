@@ -433,7 +433,7 @@ impl Engine {
     }
 
     /// Parse, validate, normalise, split off introspection, check variables, plan.
-    pub(super) fn prepare(&self, request: &GraphQLRequest) -> Result<Prepared, FederationError> {
+    fn prepare(&self, request: &GraphQLRequest) -> Result<Prepared, FederationError> {
         let inner = &*self.inner;
         let request_error = |code, message: String| FederationError::Request(vec![RequestError::new(code, message)]);
 

@@ -32,6 +32,17 @@
 //! The executor spawns the subgraph stream's reader with `ntex::rt::spawn` (tokio's
 //! `spawn_local`), so subscriptions run on a thread of the engine's own inside a `LocalSet`
 //! and come back as a `Send` stream. Subgraph subscriptions over WebSocket are not configured.
+//!
+//! Worth knowing:
+//! - Only the client headers named in [`EngineOptions::forwarded_headers`] (`Authorization` by
+//!   default) reach subgraphs; subgraph response headers and extensions do not reach clients.
+//! - Variables are checked against their definitions but passed through as given (the
+//!   executor does not coerce: `Int` must be a JSON integer; input objects are left to the
+//!   owning subgraph).
+//! - The executor's hyper-rustls compiles aws-lc-rs in beside reqwest's ring; the engine
+//!   installs ring as the process's rustls provider if none is installed, since rustls cannot
+//!   choose by itself once both are present.
+//! - A deployed binary finds the composer in `$CADENA_FEDERATION_DIR` ([`federation_dir`]).
 
 mod compose;
 mod engine;

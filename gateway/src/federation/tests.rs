@@ -450,30 +450,3 @@ fn request_errors_render_as_graphql_errors() {
     assert!(!internal.is_request_error());
     assert_eq!(internal.response_body()["errors"][0]["extensions"]["code"], "INTERNAL_SERVER_ERROR");
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tmp_timing() {
-    let node = serve(node_schema(), Duration::ZERO).await;
-    let risk = serve(risk_schema(), Duration::ZERO).await;
-    let t = Instant::now();
-    let sdl = supergraph(&node.url, &risk.url).await;
-    println!("compose: {:?}", t.elapsed());
-    let t = Instant::now();
-    let engine = Engine::new(&sdl, HashMap::new()).unwrap();
-    println!("engine new: {:?}", t.elapsed());
-    let q = r#"{ operator(country:"MX", tin:"X") { legalName riskScore } }"#;
-    for _ in 0..20 { engine.execute(request(q, json!(null)), HeaderMap::new()).await.unwrap(); }
-    let t = Instant::now();
-    for _ in 0..500 { engine.execute(request(q, json!(null)), HeaderMap::new()).await.unwrap(); }
-    println!("execute federated: {:?}/req", t.elapsed() / 500);
-    let t = Instant::now();
-    for _ in 0..500 { let _ = engine.prepare(&request(q, json!(null))).map(|_| ()).unwrap(); }
-    println!("prepare (parse+validate+normalize+plan): {:?}/req", t.elapsed() / 500);
-    let big = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/node.graphql")).unwrap();
-    let t = Instant::now();
-    let sg = compose(&[Subgraph { name: "mx".into(), url: dead_url().await, sdl: big }]).await.unwrap();
-    println!("compose node: {:?}", t.elapsed());
-    let t = Instant::now();
-    let _e = Engine::new(&sg, HashMap::new()).unwrap();
-    println!("engine new node: {:?}", t.elapsed());
-}

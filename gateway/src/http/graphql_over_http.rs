@@ -37,7 +37,7 @@ pub(crate) enum MediaType {
 }
 
 impl MediaType {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             MediaType::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
             MediaType::Json => JSON,

@@ -10,7 +10,7 @@
 //! | `/.well-known/did.json`, `/contexts/…`, `/status-lists/…`, `/credentials/…`, `/presentations/verify`, `/challenges` | the VC API ([`vc_api`]) |
 
 mod authentication;
-mod graphql_over_http;
+pub(crate) mod graphql_over_http;
 pub mod partner_channel;
 mod subscriptions;
 pub mod vc_api;

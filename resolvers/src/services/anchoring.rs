@@ -689,7 +689,9 @@ impl cadena_credentials::verification::AnchorCheck for ChainAnchorCheck {
 }
 
 /// Trust in issuers: the configured list, and every active customs authority in the chain's
-/// authority registry (looked up by DID; the registry is read at most every 30 seconds).
+/// authority registry (looked up by DID). The registry is read again after 30 seconds, or
+/// after 2 seconds when asked about a DID it did not list: a newly admitted authority is
+/// trusted within seconds, and a flood of unknown issuers costs one read per 2 seconds.
 pub struct RegistryTrust {
     configured: HashMap<String, String>,
     chain: Option<ChainClient>,
@@ -708,12 +710,14 @@ impl RegistryTrust {
         RegistryTrust { configured, chain, cache: tokio::sync::Mutex::new(None) }
     }
 
-    async fn registry(&self, chain: &ChainClient) -> Result<HashMap<String, String>, ChainError> {
+    /// The registry's authority for `did`, if it lists one.
+    async fn registered(&self, chain: &ChainClient, did: &str) -> Result<Option<String>, ChainError> {
         let mut cache = self.cache.lock().await;
-        if let Some((at, map)) = cache.as_ref()
-            && at.elapsed() < Duration::from_secs(30)
-        {
-            return Ok(map.clone());
+        if let Some((at, map)) = cache.as_ref() {
+            let fresh_for = if map.contains_key(did) { REGISTRY_TTL } else { REGISTRY_MISS_TTL };
+            if at.elapsed() < fresh_for {
+                return Ok(map.get(did).cloned());
+            }
         }
         let mut map = HashMap::new();
         for country in chain.countries().await? {
@@ -723,10 +727,16 @@ impl RegistryTrust {
                 map.insert(authority.did, format!("the customs authority of {}", String::from_utf8_lossy(&country)));
             }
         }
-        *cache = Some((tokio::time::Instant::now(), map.clone()));
-        Ok(map)
+        let found = map.get(did).cloned();
+        *cache = Some((tokio::time::Instant::now(), map));
+        Ok(found)
     }
 }
+
+/// How long the authority registry's listing is reused.
+const REGISTRY_TTL: Duration = Duration::from_secs(30);
+/// How long a listing that lacks an asked-for DID is reused before reading the registry again.
+const REGISTRY_MISS_TTL: Duration = Duration::from_secs(2);
 
 impl cadena_credentials::verification::IssuerTrust for RegistryTrust {
     fn trusted<'a>(
@@ -738,10 +748,10 @@ impl cadena_credentials::verification::IssuerTrust for RegistryTrust {
                 return Ok(Some(name.clone()));
             }
             let Some(chain) = &self.chain else { return Ok(None) };
-            let registry = self.registry(chain).await.map_err(|e| {
+            let registered = self.registered(chain, issuer).await.map_err(|e| {
                 cadena_credentials::verification::ResolutionError(format!("the authority registry: {e}"))
             })?;
-            Ok(registry.get(issuer).map(|name| format!("{name} (authority registry)")))
+            Ok(registered.map(|name| format!("{name} (authority registry)")))
         })
     }
 }

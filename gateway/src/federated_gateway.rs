@@ -1,0 +1,568 @@
+//! `cadena gateway`: one GraphQL endpoint over a supergraph composed from subgraphs (the
+//! customs node's own, and any other, such as a risk system adding fields to `Operator`),
+//! planned and executed by [`crate::federation`].
+//!
+//! Cross-partner fields (`Operator.recognition`) are resolved by the node subgraph, which
+//! fans out to its MRA partners with a timeout and a circuit breaker per partner and
+//! re-verifies what comes back; a partner that fails is an error beside the others' answers.
+//!
+//! | path | what |
+//! |---|---|
+//! | `POST/GET /graphql` | GraphQL over HTTP (`application/json` or `application/graphql-response+json`; 400 for requests that cannot run; GET runs queries only) |
+//! | `POST /graphql` with `Accept: text/event-stream` | a subscription over SSE |
+//! | WebSocket upgrade on `/graphql` | subscriptions over `graphql-transport-ws` |
+//! | `GET /` | GraphiQL |
+//! | `GET /healthz` | the process is up |
+//!
+//! Clients authenticate with the node's bearer tokens: the gateway forwards `Authorization` to
+//! the subgraphs, and checks a WebSocket's token once, when it opens (`connection_init`),
+//! against the node (`me`). Subscriptions are authorised by role at the node. Before anything
+//! runs, each operation is held to limits on depth, aliases and cost (fields selected, each
+//! list field counting `LIST_COST` times), and each client (by token, else by address) to a
+//! request rate.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::federation::{Engine, EngineOptions, GraphQLRequest, Subgraph};
+use crate::http::graphql_over_http::{MediaType, negotiate, request_error};
+
+/// Each list-returning field counts this many times in an operation's cost.
+const LIST_COST: usize = 10;
+
+/// A subgraph of the gateway's supergraph.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubgraphConfig {
+    /// Its name in the supergraph.
+    pub name: String,
+    /// Its GraphQL endpoint; its SDL is read from it (`_service { sdl }`) at start-up.
+    pub url: String,
+}
+
+/// Limits per operation and per client.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayLimits {
+    /// Deepest selection nesting.
+    pub max_depth: usize,
+    /// Most aliases.
+    pub max_aliases: usize,
+    /// Highest cost (fields selected; list fields count `LIST_COST` times).
+    pub max_cost: usize,
+    /// Requests per client per minute.
+    pub requests_per_minute: u32,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Time limit of each subgraph request, in milliseconds.
+    pub subgraph_timeout_ms: u64,
+}
+
+impl Default for GatewayLimits {
+    fn default() -> Self {
+        GatewayLimits {
+            max_depth: 12,
+            max_aliases: 30,
+            max_cost: 5_000,
+            requests_per_minute: 6_000,
+            max_body_bytes: 256 * 1024,
+            subgraph_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `gateway.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The subgraphs, the node's first.
+    pub subgraphs: Vec<SubgraphConfig>,
+    /// Limits.
+    #[serde(default)]
+    pub limits: GatewayLimits,
+}
+
+impl GatewayConfig {
+    /// Loads a TOML file (with `CADENA_GATEWAY_*` environment overrides).
+    pub fn load(file: &Path) -> anyhow::Result<GatewayConfig> {
+        use figment::Figment;
+        use figment::providers::{Env, Format, Toml};
+        let config: GatewayConfig = Figment::new()
+            .merge(Toml::file_exact(file))
+            .merge(Env::prefixed("CADENA_GATEWAY_").split("__"))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("gateway configuration: {e}"))?;
+        anyhow::ensure!(!config.subgraphs.is_empty(), "gateway configuration: subgraphs: name at least one");
+        Ok(config)
+    }
+}
+
+/// A fixed-window rate limiter per client.
+#[derive(Debug, Default)]
+struct RateLimiter {
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    fn allow(&self, client: &str, per_minute: u32) -> bool {
+        let mut windows = self.windows.lock().expect("lock");
+        if windows.len() > 100_000 {
+            windows.retain(|_, (start, _)| start.elapsed() < Duration::from_secs(60));
+        }
+        let entry = windows.entry(client.to_owned()).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= Duration::from_secs(60) {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+        entry.1 <= per_minute
+    }
+}
+
+/// A running gateway's shared state.
+#[derive(Clone)]
+pub struct Gateway {
+    engine: Engine,
+    limits: GatewayLimits,
+    rate: Arc<RateLimiter>,
+    /// Where `me` is asked to check a WebSocket's token: the first subgraph, the node.
+    node_url: String,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("node_url", &self.node_url).finish_non_exhaustive()
+    }
+}
+
+async fn fetch_sdl(http: &reqwest::Client, subgraph: &SubgraphConfig) -> anyhow::Result<String> {
+    let answer: Value = http
+        .post(&subgraph.url)
+        .json(&json!({ "query": "{ _service { sdl } }" }))
+        .send()
+        .await
+        .with_context(|| format!("subgraph {} at {}", subgraph.name, subgraph.url))?
+        .json()
+        .await
+        .with_context(|| format!("subgraph {}: not a GraphQL answer", subgraph.name))?;
+    answer["data"]["_service"]["sdl"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("subgraph {} did not give its SDL: {answer}", subgraph.name))
+}
+
+impl Gateway {
+    /// Reads every subgraph's SDL, composes the supergraph and builds the engine.
+    pub async fn start(config: &GatewayConfig) -> anyhow::Result<Gateway> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let mut subgraphs = Vec::new();
+        for subgraph in &config.subgraphs {
+            let sdl = fetch_sdl(&http, subgraph).await?;
+            subgraphs.push(Subgraph { name: subgraph.name.clone(), url: subgraph.url.clone(), sdl });
+        }
+        let supergraph = crate::federation::compose(&subgraphs).await.context("composing the supergraph")?;
+        let options = EngineOptions {
+            request_timeout: Duration::from_millis(config.limits.subgraph_timeout_ms),
+            ..EngineOptions::default()
+        };
+        let engine = Engine::with_options(&supergraph, options).context("building the federation engine")?;
+        tracing::info!(subgraphs = subgraphs.len(), "supergraph composed");
+        Ok(Gateway {
+            engine,
+            limits: config.limits.clone(),
+            rate: Arc::default(),
+            node_url: config.subgraphs[0].url.clone(),
+            http,
+        })
+    }
+
+    /// The router.
+    pub fn router(self) -> Router {
+        let body_limit = self.limits.max_body_bytes;
+        Router::new()
+            .route("/", get(|| async { Html(include_str!("../../playground/graphiql.html")) }))
+            .route("/graphql", get(get_graphql).post(post_graphql))
+            .route("/healthz", get(|| async { "ok" }))
+            .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+            .with_state(self)
+    }
+
+    /// Serves on `listener` until `shutdown`.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+
+    /// Refuses an operation over the limits, before anything runs.
+    fn check_limits(&self, query: &str) -> Result<(), String> {
+        let document = async_graphql::parser::parse_query(query).map_err(|e| format!("syntax error: {e}"))?;
+        let mut measure = Measure::default();
+        for (_, operation) in document.operations.iter() {
+            measure.selection_set(&operation.node.selection_set.node, &document.fragments, 1, &mut Vec::new());
+        }
+        if measure.depth > self.limits.max_depth {
+            return Err(format!(
+                "the operation is {} levels deep; at most {} are allowed",
+                measure.depth, self.limits.max_depth
+            ));
+        }
+        if measure.aliases > self.limits.max_aliases {
+            return Err(format!(
+                "the operation uses {} aliases; at most {} are allowed",
+                measure.aliases, self.limits.max_aliases
+            ));
+        }
+        if measure.cost > self.limits.max_cost {
+            return Err(format!("the operation costs {}; at most {} is allowed", measure.cost, self.limits.max_cost));
+        }
+        Ok(())
+    }
+
+    /// The 429 refusal when this client (its bearer token, or its address when anonymous) is
+    /// over its rate; `None` admits the request.
+    fn refuse_over_rate(&self, headers: &HeaderMap, peer: IpAddr) -> Option<Response> {
+        let client = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| peer.to_string());
+        if self.rate.allow(&client, self.limits.requests_per_minute) {
+            None
+        } else {
+            let mut response = request_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                MediaType::Json,
+                "RATE_LIMITED",
+                format!("more than {} requests a minute", self.limits.requests_per_minute),
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            Some(response)
+        }
+    }
+
+    async fn run(&self, headers: &HeaderMap, media: MediaType, request: GraphQLRequest, get: bool) -> Response {
+        if let Err(message) = self.check_limits(&request.query) {
+            return request_error(StatusCode::BAD_REQUEST, media, "LIMIT_EXCEEDED", message);
+        }
+        let kind = match Engine::operation_kind(&request) {
+            Ok(kind) => kind,
+            Err(error) => return federation_error(media, &error),
+        };
+        if get && kind != "query" {
+            let mut response =
+                request_error(StatusCode::METHOD_NOT_ALLOWED, media, "METHOD_NOT_ALLOWED", "GET runs queries only");
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        if kind == "subscription" {
+            return self.sse(headers, request).await;
+        }
+        match self.engine.execute(request, forwarded(headers)).await {
+            Ok(body) => {
+                let mut response = (StatusCode::OK, body.to_string()).into_response();
+                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()));
+                response
+            }
+            Err(error) => federation_error(media, &error),
+        }
+    }
+
+    async fn sse(&self, headers: &HeaderMap, request: GraphQLRequest) -> Response {
+        match self.engine.subscribe(request, forwarded(headers)).await {
+            Ok(stream) => {
+                let events = stream
+                    .map(|body| Ok::<_, Infallible>(Event::default().event("next").data(body.to_string())))
+                    .chain(futures::stream::once(async { Ok(Event::default().event("complete").data("")) }));
+                Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+            }
+            Err(error) => federation_error(MediaType::Json, &error),
+        }
+    }
+
+    /// Checks a bearer token with the node (`me`): a WebSocket is authenticated once, when it
+    /// opens.
+    async fn authenticate(&self, authorization: &str) -> Result<(), String> {
+        let answer: Value = self
+            .http
+            .post(&self.node_url)
+            .header(header::AUTHORIZATION, authorization)
+            .json(&json!({ "query": "{ me { username } }" }))
+            .send()
+            .await
+            .map_err(|e| format!("the node cannot be asked: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("the node answered strangely: {e}"))?;
+        if answer["data"]["me"]["username"].is_string() {
+            Ok(())
+        } else {
+            Err(answer["errors"][0]["message"].as_str().unwrap_or("invalid token").to_owned())
+        }
+    }
+}
+
+/// The headers forwarded to subgraphs.
+fn forwarded(headers: &HeaderMap) -> HeaderMap {
+    let mut forwarded = HeaderMap::new();
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        forwarded.insert(header::AUTHORIZATION, value.clone());
+    }
+    forwarded
+}
+
+fn federation_error(media: MediaType, error: &crate::federation::FederationError) -> Response {
+    let status = if error.is_request_error() { StatusCode::BAD_REQUEST } else { StatusCode::INTERNAL_SERVER_ERROR };
+    if status.is_server_error() {
+        tracing::error!(%error, "gateway failure");
+    }
+    let mut response = (status, error.response_body().to_string()).into_response();
+    let media = if media == MediaType::EventStream { MediaType::Json } else { media };
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()));
+    response
+}
+
+/// Depth, aliases and cost of an operation, fragments expanded (each at most once per path, so
+/// a fragment cycle cannot loop).
+#[derive(Debug, Default)]
+struct Measure {
+    depth: usize,
+    aliases: usize,
+    cost: usize,
+}
+
+impl Measure {
+    fn selection_set(
+        &mut self,
+        set: &async_graphql::parser::types::SelectionSet,
+        fragments: &HashMap<
+            async_graphql::Name,
+            async_graphql::Positioned<async_graphql::parser::types::FragmentDefinition>,
+        >,
+        depth: usize,
+        visiting: &mut Vec<String>,
+    ) {
+        use async_graphql::parser::types::Selection;
+        self.depth = self.depth.max(depth);
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    if field.alias.is_some() {
+                        self.aliases += 1;
+                    }
+                    let nested = !field.selection_set.node.items.is_empty();
+                    // A field with a selection set may be a list: count it as one, pessimistically.
+                    self.cost += if nested { LIST_COST } else { 1 };
+                    if nested {
+                        self.selection_set(&field.selection_set.node, fragments, depth + 1, visiting);
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    self.selection_set(&inline.node.selection_set.node, fragments, depth, visiting)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.to_string();
+                    if visiting.contains(&name) {
+                        continue;
+                    }
+                    if let Some(fragment) = fragments.get(spread.node.fragment_name.node.as_str()) {
+                        visiting.push(name);
+                        self.selection_set(&fragment.node.selection_set.node, fragments, depth, visiting);
+                        visiting.pop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// GET parameters.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+}
+
+async fn get_graphql(
+    State(gateway): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+) -> Response {
+    if headers.get(header::UPGRADE).is_some() {
+        let (mut parts, _) = request.into_parts();
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(upgrade) => upgrade
+                .protocols(["graphql-transport-ws"])
+                .on_upgrade(move |socket| websocket(gateway, socket))
+                .into_response(),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let Some(media) = negotiate(&headers) else {
+        return request_error(StatusCode::NOT_ACCEPTABLE, MediaType::Json, "NOT_ACCEPTABLE", "accept application/json");
+    };
+    if let Some(response) = gateway.refuse_over_rate(&headers, peer.ip()) {
+        return response;
+    }
+    let Query(params) = match Query::<GetParams>::try_from_uri(request.uri()) {
+        Ok(q) => q,
+        Err(e) => return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", e.body_text()),
+    };
+    let Some(query) = params.query else {
+        return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", "`query` is required");
+    };
+    let variables = match params.variables.as_deref().map(serde_json::from_str::<Value>) {
+        None => Value::Null,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", "`variables` is not JSON"),
+    };
+    gateway.run(&headers, media, GraphQLRequest { query, operation_name: params.operation_name, variables }, true).await
+}
+
+async fn post_graphql(
+    State(gateway): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return request_error(StatusCode::NOT_ACCEPTABLE, MediaType::Json, "NOT_ACCEPTABLE", "accept application/json");
+    };
+    if let Some(response) = gateway.refuse_over_rate(&headers, peer.ip()) {
+        return response;
+    }
+    let request: GraphQLRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                media,
+                "BAD_REQUEST",
+                format!("the body is not a GraphQL request: {e}"),
+            );
+        }
+    };
+    gateway.run(&headers, media, request, false).await
+}
+
+/// `graphql-transport-ws`: `connection_init` authenticates (its `authorization`), then each
+/// `subscribe` runs through the engine until `complete` or the socket closes.
+async fn websocket(gateway: Gateway, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut outgoing) = tokio::sync::mpsc::channel::<Value>(256);
+    let writer = tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            if sink.send(Message::Text(message.to_string().into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut authorization: Option<String> = None;
+    let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    while let Some(Ok(message)) = stream.next().await {
+        let Message::Text(text) = message else { continue };
+        let Ok(message) = serde_json::from_str::<Value>(&text) else { break };
+        match message["type"].as_str() {
+            Some("connection_init") => {
+                let token =
+                    message["payload"]["authorization"].as_str().or(message["payload"]["Authorization"].as_str());
+                match token {
+                    Some(token) => match gateway.authenticate(token).await {
+                        Ok(()) => {
+                            authorization = Some(token.to_owned());
+                            let _ = out.send(json!({ "type": "connection_ack" })).await;
+                        }
+                        Err(why) => {
+                            tracing::warn!(%why, "gateway WebSocket refused");
+                            break;
+                        }
+                    },
+                    None => {
+                        let _ = out.send(json!({ "type": "connection_ack" })).await;
+                    }
+                }
+            }
+            Some("ping") => {
+                let _ = out.send(json!({ "type": "pong" })).await;
+            }
+            Some("subscribe") => {
+                let id = message["id"].as_str().unwrap_or_default().to_owned();
+                let Ok(request) = serde_json::from_value::<GraphQLRequest>(message["payload"].clone()) else {
+                    let _ = out.send(json!({ "type": "error", "id": id, "payload": [{ "message": "malformed subscribe payload" }] })).await;
+                    continue;
+                };
+                if let Err(why) = gateway.check_limits(&request.query) {
+                    let _ = out.send(json!({ "type": "error", "id": id, "payload": [{ "message": why }] })).await;
+                    continue;
+                }
+                let mut headers = HeaderMap::new();
+                if let Some(token) = authorization.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+                    headers.insert(header::AUTHORIZATION, token);
+                }
+                let (gateway, out) = (gateway.clone(), out.clone());
+                let task_id = id.clone();
+                running.insert(
+                    id,
+                    tokio::spawn(async move {
+                        match gateway.engine.subscribe(request, headers).await {
+                            Ok(mut events) => {
+                                while let Some(body) = events.next().await {
+                                    if out
+                                        .send(json!({ "type": "next", "id": task_id, "payload": body }))
+                                        .await
+                                        .is_err()
+                                    {
+                                        return;
+                                    }
+                                }
+                                let _ = out.send(json!({ "type": "complete", "id": task_id })).await;
+                            }
+                            Err(error) => {
+                                let payload = error.response_body()["errors"].clone();
+                                let _ = out.send(json!({ "type": "error", "id": task_id, "payload": payload })).await;
+                            }
+                        }
+                    }),
+                );
+            }
+            Some("complete") => {
+                if let Some(task) = message["id"].as_str().and_then(|id| running.remove(id)) {
+                    task.abort();
+                }
+            }
+            _ => {}
+        }
+    }
+    for (_, task) in running {
+        task.abort();
+    }
+    drop(out);
+    let _ = writer.await;
+}

@@ -1,0 +1,174 @@
+//! The federation gateway over MX's node and an external risk subgraph: one query returns the
+//! operator's local data, the risk system's field and its recognition at every MRA partner;
+//! with a partner down the query still answers, with an error for it. Subscriptions pass
+//! through over SSE and WebSocket, authenticated when they open; limits refuse what is too
+//! deep or costly.
+
+use std::time::Duration;
+
+use cadena_gateway::federated_gateway::GatewayLimits;
+use cadena_tests::federation::{RunningGateway, spawn_gateway, spawn_risk_subgraph};
+use cadena_tests::{Backend, TestApp, TestChain};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+async fn gateway(node: &TestApp, risk: &str, limits: GatewayLimits) -> RunningGateway {
+    spawn_gateway(&[("node", &node.graphql_url()), ("risk", risk)], limits).await
+}
+
+async fn post(url: &str, token: Option<&str>, query: &str) -> (u16, Value) {
+    let mut request =
+        reqwest::Client::new().post(url).header("accept", "application/json").json(&json!({ "query": query }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+const OPERATOR: &str = r#"{ operator(country: "MX", tin: "GODE561231GR8") {
+    legalName riskScore certifications { status issuingCountry }
+    recognition { partner status recognised verified } } }"#;
+
+async fn one_query_spans_node_risk_system_and_partners(backend: Backend) {
+    let chain = TestChain::start().await;
+    let spawn = |country: &str| TestApp::builder().backend(backend).country(country).chain(&chain).anchoring(100, 200);
+    let mx = spawn("MX").spawn().await;
+    let co = spawn("CO").spawn().await;
+    let cr = spawn("CR").spawn().await;
+    let all = json!(["SECURITY_AND_SAFETY", "CUSTOMS_SIMPLIFICATIONS", "FULL"]);
+    mx.establish_mra(&co, all.clone()).await;
+    mx.establish_mra(&cr, all).await;
+    let id = mx.granted("OEA-MX-G0001", "GODE561231GR8").await;
+    for partner in [&co, &cr] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+        loop {
+            let held = partner
+                .gql(Some("risk"), "query($id: ID!) { certification(id: $id) { status } }", json!({ "id": id }))
+                .await;
+            if held.data()["certification"]["status"] == "GRANTED" {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{} holds MX's grant", partner.country);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let risk = spawn_risk_subgraph().await;
+    let gw = gateway(&mx, &risk, GatewayLimits::default()).await;
+    let token = mx.token("risk").await;
+
+    let (status, body) = post(&gw.url, Some(&token), OPERATOR).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    let operator = &body["data"]["operator"];
+    assert_eq!(operator["legalName"], "Exportadora del Pacífico S.A.");
+    assert!(operator["riskScore"].is_i64(), "the risk subgraph's field: {body}");
+    assert_eq!(operator["certifications"], json!([{ "status": "GRANTED", "issuingCountry": "MX" }]));
+    assert_eq!(
+        operator["recognition"],
+        json!([
+            { "partner": "CO", "status": "GRANTED", "recognised": true, "verified": true },
+            { "partner": "CR", "status": "GRANTED", "recognised": true, "verified": true }
+        ])
+    );
+
+    // CR goes down: the query still answers, CO's recognition included, an error for CR.
+    let _cr_stopped = cr.stop().await;
+    let (status, body) = post(&gw.url, Some(&token), OPERATOR).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["operator"]["recognition"],
+        json!([{ "partner": "CO", "status": "GRANTED", "recognised": true, "verified": true }])
+    );
+    assert_eq!(body["data"]["operator"]["legalName"], "Exportadora del Pacífico S.A.");
+    let errors = body["errors"].as_array().expect("an error for the partner that is down");
+    assert!(errors.iter().any(|e| e["message"].as_str().unwrap_or_default().contains("CR")), "{body}");
+
+    // Without a token the node refuses its fields; the risk field alone still comes back.
+    let (_, anonymous) = post(&gw.url, None, "{ riskModel }").await;
+    assert_eq!(anonymous["data"]["riskModel"], "aduana-riesgo-v3");
+    let (_, refused) = post(&gw.url, None, OPERATOR).await;
+    assert!(refused["errors"].to_string().contains("authentication required"), "{refused}");
+
+    // Subscriptions over SSE and WebSocket reach the node's events through the gateway.
+    let subscription = "subscription { certificationEvents { transition certification { id } } }";
+    let sse = reqwest::Client::new()
+        .post(&gw.url)
+        .header("accept", "text/event-stream")
+        .bearer_auth(&token)
+        .json(&json!({ "query": subscription }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    let mut sse_body = sse.bytes_stream();
+    let mut request = gw.url.replace("http://", "ws://").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    let ack = socket.next().await.unwrap().unwrap();
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": subscription } });
+    socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    mx.transition("approver", "suspendCertification", &id, Some("gateway test")).await.data();
+    let next = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let message = socket.next().await.unwrap().unwrap();
+            if message.to_string().contains("\"next\"") {
+                return message.to_string();
+            }
+        }
+    })
+    .await
+    .expect("a WebSocket event within 10 s");
+    assert!(next.contains("SUSPEND") && next.contains(&id), "{next}");
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !text.contains("SUSPEND") {
+            text.push_str(&String::from_utf8_lossy(&sse_body.next().await.unwrap().unwrap()));
+        }
+    })
+    .await
+    .expect("an SSE event within 10 s");
+
+    // A WebSocket with a bad token is closed before anything runs.
+    let mut request = gw.url.replace("http://", "ws://").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "authorization": "Bearer forged" } });
+    socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("an answer");
+    assert!(!matches!(&answer, Some(Ok(Message::Text(t))) if t.contains("connection_ack")), "{answer:?}");
+}
+
+async fn limits_refuse_deep_costly_and_frequent_requests(backend: Backend) {
+    let mx = TestApp::builder().backend(backend).spawn().await;
+    let risk = spawn_risk_subgraph().await;
+    let limits = GatewayLimits { max_depth: 4, max_cost: 40, requests_per_minute: 20, ..GatewayLimits::default() };
+    let gw = gateway(&mx, &risk, limits).await;
+    let token = mx.token("risk").await;
+    let (status, body) = post(
+        &gw.url,
+        Some(&token),
+        r#"{ certifications { nodes { operator { certifications { operator { tin } } } } } }"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("levels deep"), "{body}");
+    let costly: String = (0..10).map(|i| format!("a{i}: certifications {{ nodes {{ id }} }} ")).collect();
+    let (status, body) = post(&gw.url, Some(&token), &format!("{{ {costly} }}")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("costs"), "{body}");
+    let mut limited = false;
+    for _ in 0..25 {
+        let (status, _) = post(&gw.url, Some(&token), "{ riskModel }").await;
+        limited |= status == 429;
+    }
+    assert!(limited, "more than 20 requests a minute are refused");
+}
+
+on_both_backends!(one_query_spans_node_risk_system_and_partners, limits_refuse_deep_costly_and_frequent_requests);
