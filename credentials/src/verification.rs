@@ -555,7 +555,15 @@ impl Verifier {
     }
 }
 
-/// The validity fragment: `validFrom` <= now <= `validUntil`.
+/// How far in the future a `validFrom` may lie and still count as reached. Nodes' clocks
+/// differ, and a status list is signed (with `validFrom` = its signing second) while a
+/// verification that started a moment earlier is under way; without slack a list signed in the
+/// next second, or by a node whose clock runs a little ahead, would not be valid yet. Five
+/// minutes is the customary bound (Kerberos, most JWT verifiers). `validUntil` gets none: an
+/// expired certification must not confer benefits a moment longer.
+pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The validity fragment: `validFrom` <= now (+ [`CLOCK_SKEW`]) and now <= `validUntil`.
 fn validity(credential: &Value, now: DateTime<Utc>) -> Check {
     let parse = |name: &str| -> Result<Option<DateTime<Utc>>, String> {
         match text(credential, name) {
@@ -567,11 +575,39 @@ fn validity(credential: &Value, now: DateTime<Utc>) -> Check {
     };
     match (parse("validFrom"), parse("validUntil")) {
         (Err(why), _) | (_, Err(why)) => Check::invalid(why),
-        (Ok(Some(from)), _) if now < from => Check::invalid(format!("not valid before {from}")),
+        (Ok(Some(from)), _) if now + CLOCK_SKEW < from => Check::invalid(format!("not valid before {from}")),
         (_, Ok(Some(until))) if now > until => Check::invalid(format!("expired at {until}")),
         (Ok(from), Ok(until)) => Check::valid(match (from, until) {
             (_, Some(until)) => format!("valid until {until}"),
             _ => "valid, with no end date".to_owned(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone as _, Utc};
+    use serde_json::json;
+
+    use super::*;
+
+    fn at(secs: i64) -> String {
+        crate::credential::xsd_date_time(Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap())
+    }
+
+    #[test]
+    fn valid_from_allows_clock_skew_and_valid_until_does_not() {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let outcome = |credential: serde_json::Value| validity(&credential, now).outcome;
+        // Signed in the next second, or by a node whose clock is a minute ahead: valid.
+        assert_eq!(outcome(json!({ "validFrom": at(1) })), Outcome::Valid);
+        assert_eq!(outcome(json!({ "validFrom": at(60) })), Outcome::Valid);
+        // Ten minutes ahead is not skew: not valid yet.
+        let early = validity(&json!({ "validFrom": at(600) }), now);
+        assert_eq!(early.outcome, Outcome::Invalid);
+        assert!(early.reason.contains("not valid before"), "{}", early.reason);
+        // Expired a second ago: invalid, no slack.
+        assert_eq!(outcome(json!({ "validFrom": at(-100), "validUntil": at(-1) })), Outcome::Invalid);
+        assert_eq!(outcome(json!({ "validFrom": "yesterday" })), Outcome::Invalid);
     }
 }

@@ -18,12 +18,13 @@
 //! the subgraphs, and checks a WebSocket's token once, when it opens (`connection_init`),
 //! against the node (`me`). Subscriptions are authorised by role at the node. Before anything
 //! runs, each operation is held to limits on depth, aliases and cost (fields selected, each
-//! list field counting `LIST_COST` times), and each client (by token, else by address) to a
-//! request rate.
+//! field with a selection set, which may be a list, counting `LIST_COST` times), and each
+//! client (by token, else by address) to a request rate.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,13 +39,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
+use lru::LruCache;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::federation::{Engine, EngineOptions, GraphQLRequest, Subgraph};
 use crate::http::graphql_over_http::{MediaType, negotiate, request_error};
 
-/// Each list-returning field counts this many times in an operation's cost.
+/// Each field with a selection set (an object, or a list of them) counts this many times in an
+/// operation's cost.
 const LIST_COST: usize = 10;
 
 /// A subgraph of the gateway's supergraph.
@@ -65,7 +68,7 @@ pub struct GatewayLimits {
     pub max_depth: usize,
     /// Most aliases.
     pub max_aliases: usize,
-    /// Highest cost (fields selected; list fields count `LIST_COST` times).
+    /// Highest cost (fields selected; fields with a selection set count `LIST_COST` times).
     pub max_cost: usize,
     /// Requests per client per minute.
     pub requests_per_minute: u32,
@@ -146,7 +149,16 @@ pub struct Gateway {
     /// Where `me` is asked to check a WebSocket's token: the first subgraph, the node.
     node_url: String,
     http: reqwest::Client,
+    /// Operations (text, name) that passed the limits, with their kind: clients repeat a few
+    /// operations with new variables, and each is measured once.
+    admitted: Arc<Mutex<AdmittedOperations>>,
 }
+
+/// (operation text, operation name) → its kind (`query`, `mutation`, `subscription`).
+type AdmittedOperations = LruCache<(String, Option<String>), &'static str>;
+
+/// How many admitted operations the gateway remembers.
+const ADMITTED_OPERATIONS: usize = 1024;
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -192,6 +204,9 @@ impl Gateway {
             rate: Arc::default(),
             node_url: config.subgraphs[0].url.clone(),
             http,
+            admitted: Arc::new(Mutex::new(LruCache::new(
+                NonZeroUsize::new(ADMITTED_OPERATIONS).expect("a positive capacity"),
+            ))),
         })
     }
 
@@ -265,12 +280,21 @@ impl Gateway {
     }
 
     async fn run(&self, headers: &HeaderMap, media: MediaType, request: GraphQLRequest, get: bool) -> Response {
-        if let Err(message) = self.check_limits(&request.query) {
-            return request_error(StatusCode::BAD_REQUEST, media, "LIMIT_EXCEEDED", message);
-        }
-        let kind = match Engine::operation_kind(&request) {
-            Ok(kind) => kind,
-            Err(error) => return federation_error(media, &error),
+        let key = (request.query.clone(), request.operation_name.clone());
+        let admitted = self.admitted.lock().expect("admitted lock").get(&key).copied();
+        let kind = match admitted {
+            Some(kind) => kind,
+            None => {
+                if let Err(message) = self.check_limits(&request.query) {
+                    return request_error(StatusCode::BAD_REQUEST, media, "LIMIT_EXCEEDED", message);
+                }
+                let kind = match Engine::operation_kind(&request) {
+                    Ok(kind) => kind,
+                    Err(error) => return federation_error(media, &error),
+                };
+                self.admitted.lock().expect("admitted lock").put(key, kind);
+                kind
+            }
         };
         if get && kind != "query" {
             let mut response =

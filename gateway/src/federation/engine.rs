@@ -2,8 +2,9 @@
 //! hive-router crates (see the module docs of [`super`]).
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -44,6 +45,7 @@ use hive_router_query_planner::state::supergraph_state::OperationKind;
 use hive_router_query_planner::utils::cancellation::CancellationToken;
 use hive_router_query_planner::utils::parsing::{safe_parse_operation, safe_parse_schema};
 use http::{HeaderMap, HeaderName, Method, Uri};
+use lru::LruCache;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::LocalSet;
@@ -120,6 +122,8 @@ struct Inner {
     options: EngineOptions,
     /// Started by the first subscription; see [`SubscriptionThread`].
     subscription_thread: OnceLock<SubscriptionThread>,
+    /// Prepared operations by text; only operations that prepared without error are kept.
+    operations: Mutex<LruCache<OperationKey, Arc<PreparedOperation>>>,
 }
 
 /// A job for the subscription thread: builds its (non-`Send`) future there.
@@ -164,17 +168,32 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// An operation after parsing, validation, normalisation, variables and planning.
-struct Prepared {
+/// What an operation's text (and name) determines: parsed, validated, normalised, split from
+/// introspection and planned. Kept in [`Inner::operations`] and reused by every request with
+/// the same text, so a repeated operation costs only its variables and its execution.
+struct PreparedOperation {
     kind: OperationKind,
     operation_name: Option<String>,
     root_type_name: String,
     projection_plan: Arc<Vec<FieldProjectionPlan>>,
     operation_for_plan: Arc<OperationDefinition>,
     introspection: Option<Arc<OperationDefinition>>,
-    variables: Arc<CoerceVariablesPayload>,
     plan: QueryPlan,
 }
+
+/// A request ready to run: its prepared operation and its checked variables.
+struct Prepared {
+    operation: Arc<PreparedOperation>,
+    variables: Arc<CoerceVariablesPayload>,
+}
+
+/// How many prepared operations the engine keeps (least recently used go first). Clients send
+/// a bounded set of operations with varying variables; one that invents a new text per request
+/// only churns this cache, it cannot grow it.
+const PREPARED_OPERATIONS: usize = 1024;
+
+/// The cache key: the operation's text and the operation it names.
+type OperationKey = (String, Option<String>);
 
 fn kind_name(kind: &OperationKind) -> &'static str {
     match kind {
@@ -275,6 +294,9 @@ impl Engine {
                 subgraph_urls,
                 options,
                 subscription_thread: OnceLock::new(),
+                operations: Mutex::new(LruCache::new(
+                    NonZeroUsize::new(PREPARED_OPERATIONS).expect("a positive capacity"),
+                )),
             }),
         })
     }
@@ -306,7 +328,7 @@ impl Engine {
         headers: HeaderMap,
     ) -> Result<serde_json::Value, FederationError> {
         let prepared = self.prepare(&request)?;
-        if matches!(prepared.kind, OperationKind::Subscription) {
+        if matches!(prepared.operation.kind, OperationKind::Subscription) {
             return Err(FederationError::WrongOperationKind { actual: "subscription", expected: "query or mutation" });
         }
         match self.run(&request, &prepared, headers).await? {
@@ -338,9 +360,9 @@ impl Engine {
         headers: HeaderMap,
     ) -> Result<SubscriptionStream, FederationError> {
         let prepared = self.prepare(&request)?;
-        if !matches!(prepared.kind, OperationKind::Subscription) {
+        if !matches!(prepared.operation.kind, OperationKind::Subscription) {
             return Err(FederationError::WrongOperationKind {
-                actual: kind_name(&prepared.kind),
+                actual: kind_name(&prepared.operation.kind),
                 expected: "subscription",
             });
         }
@@ -432,8 +454,41 @@ impl Engine {
         })
     }
 
-    /// Parse, validate, normalise, split off introspection, check variables, plan.
+    /// The request's prepared operation (from the cache, or prepared now) and its variables,
+    /// checked against the operation's definitions.
     fn prepare(&self, request: &GraphQLRequest) -> Result<Prepared, FederationError> {
+        let key: OperationKey = (request.query.clone(), request.operation_name.clone());
+        let cached = self.inner.operations.lock().expect("operation cache lock").get(&key).cloned();
+        let operation = match cached {
+            Some(operation) => operation,
+            None => {
+                // Prepared outside the lock: two first requests for one text both plan, and
+                // the second insert wins; neither waits on the other's planning.
+                let operation = Arc::new(self.prepare_operation(request)?);
+                self.inner.operations.lock().expect("operation cache lock").put(key, operation.clone());
+                operation
+            }
+        };
+        let request_error = |code, message: String| FederationError::Request(vec![RequestError::new(code, message)]);
+        let mut variables: HashMap<String, sonic_rs::Value> = match &request.variables {
+            serde_json::Value::Null => HashMap::new(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(name, value)| Ok((name.clone(), sonic_rs::to_value(value)?)))
+                .collect::<Result<_, sonic_rs::Error>>()
+                .map_err(|e| request_error("BAD_REQUEST", format!("variables: {e}")))?,
+            _ => return Err(request_error("BAD_REQUEST", "variables must be a JSON object".into())),
+        };
+        // Validates the values against the variable definitions and fills in defaults; values
+        // pass through as given (no coercion: `Int` must be a JSON integer, and input objects
+        // are not checked field by field, the owning subgraph does that).
+        let variables = collect_variables(&operation.operation_for_plan, &mut variables, &self.inner.metadata)
+            .map_err(|e| request_error("BAD_USER_INPUT", e.to_string()))?;
+        Ok(Prepared { operation, variables: Arc::new(CoerceVariablesPayload { variables_map: variables }) })
+    }
+
+    /// Parse, validate, normalise, split off introspection, plan.
+    fn prepare_operation(&self, request: &GraphQLRequest) -> Result<PreparedOperation, FederationError> {
         let inner = &*self.inner;
         let request_error = |code, message: String| FederationError::Request(vec![RequestError::new(code, message)]);
 
@@ -462,21 +517,6 @@ impl Engine {
             return Err(request_error("INTROSPECTION_DISABLED", "introspection is disabled".into()));
         }
 
-        let mut variables: HashMap<String, sonic_rs::Value> = match &request.variables {
-            serde_json::Value::Null => HashMap::new(),
-            serde_json::Value::Object(map) => map
-                .iter()
-                .map(|(name, value)| Ok((name.clone(), sonic_rs::to_value(value)?)))
-                .collect::<Result<_, sonic_rs::Error>>()
-                .map_err(|e| request_error("BAD_REQUEST", format!("variables: {e}")))?,
-            _ => return Err(request_error("BAD_REQUEST", "variables must be a JSON object".into())),
-        };
-        // Validates the values against the variable definitions and fills in defaults; values
-        // pass through as given (no coercion: `Int` must be a JSON integer, and input objects
-        // are not checked field by field, the owning subgraph does that).
-        let variables = collect_variables(&partitioned.downstream_operation, &mut variables, &inner.metadata)
-            .map_err(|e| request_error("BAD_USER_INPUT", e.to_string()))?;
-
         let operation_for_plan = partitioned.downstream_operation;
         // An operation that only asks for introspection (or `__typename`) has nothing to fetch;
         // the planner would fail on an empty selection.
@@ -494,14 +534,13 @@ impl Engine {
         };
         tracing::debug!(plan = %serde_json::to_string(&plan).unwrap_or_default(), "query plan");
 
-        Ok(Prepared {
+        Ok(PreparedOperation {
             kind,
             operation_name: normalized.operation_name,
             root_type_name,
             projection_plan: Arc::new(projection_plan),
             operation_for_plan: Arc::new(operation_for_plan),
             introspection: partitioned.introspection_operation.map(Arc::new),
-            variables: Arc::new(CoerceVariablesPayload { variables_map: variables }),
             plan,
         })
     }
@@ -522,31 +561,31 @@ impl Engine {
             url: &url,
             headers: Arc::new(headers.into()),
             operation: OperationDetails {
-                name: prepared.operation_name.as_deref(),
+                name: prepared.operation.operation_name.as_deref(),
                 query: &request.query,
-                kind: kind_name(&prepared.kind),
+                kind: kind_name(&prepared.operation.kind),
             },
             jwt: Arc::new(JwtRequestDetails::Unauthenticated),
             path_params: PathParams::default(),
         };
         let introspection_context = IntrospectionContext {
-            query: prepared.introspection.clone(),
+            query: prepared.operation.introspection.clone(),
             schema: inner.planner.consumer_schema.document.clone(),
             metadata: inner.metadata.clone(),
             variables: prepared.variables.clone(),
         };
         let opts = QueryPlanExecutionOpts {
-            query_plan: &prepared.plan,
-            operation_for_plan: prepared.operation_for_plan.clone(),
-            projection_plan: prepared.projection_plan.clone(),
+            query_plan: &prepared.operation.plan,
+            operation_for_plan: prepared.operation.operation_for_plan.clone(),
+            projection_plan: prepared.operation.projection_plan.clone(),
             headers_plan: inner.headers_plan.clone(),
             extensions_plan: inner.extensions_plan.clone(),
             variable_values: prepared.variables.clone(),
             extensions: ExecutionResultExtensions::default(),
             client_request: Arc::new(client_request),
             introspection_context: Arc::new(introspection_context),
-            operation_type_name: prepared.root_type_name.clone(),
-            operation_kind: prepared.kind.clone(),
+            operation_type_name: prepared.operation.root_type_name.clone(),
+            operation_kind: prepared.operation.kind.clone(),
             executors: inner.executors.clone(),
             jwt_auth_forwarding: None,
             graphql_error_recorder: None,
@@ -556,7 +595,7 @@ impl Engine {
             plugin_req_state: None,
             operation_name_factory: OperationNameFactory::new(
                 inner.operation_names.clone(),
-                prepared.operation_name.as_deref(),
+                prepared.operation.operation_name.as_deref(),
             ),
             response_header_sink: ResponseHeaderSink::default(),
             error_masking_runtime: Arc::new(None),

@@ -222,6 +222,31 @@ async fn federated_query_joins_both_subgraphs_and_forwards_authorization() {
 }
 
 #[tokio::test]
+async fn a_prepared_operation_is_reused_with_each_requests_own_variables_and_operation() {
+    let node = serve(node_schema(), Duration::ZERO).await;
+    let risk = serve(risk_schema(), Duration::ZERO).await;
+    let engine = Engine::new(&supergraph(&node.url, &risk.url).await, HashMap::new()).unwrap();
+    let document = r#"query A($c: String!, $t: String!) { operator(country: $c, tin: $t) { legalName } }
+                      query B { riskModel }"#;
+    let run = |name: &str, variables: serde_json::Value| {
+        let request = GraphQLRequest { query: document.into(), operation_name: Some(name.into()), variables };
+        engine.execute(request, HeaderMap::new())
+    };
+    // The same text three times: each answer follows its own variables.
+    for (country, tin) in [("MX", "X"), ("CO", "Y"), ("MX", "X")] {
+        let body = run("A", json!({ "c": country, "t": tin })).await.unwrap();
+        assert_eq!(body["data"]["operator"]["legalName"], format!("{country}-{tin} S.A."));
+    }
+    // The same text naming the other operation is another prepared operation.
+    assert_eq!(run("B", json!(null)).await.unwrap(), json!({ "data": { "riskModel": "v1" } }));
+    // Missing variables are refused every time, prepared operation or not.
+    for _ in 0..2 {
+        let missing = run("A", json!({ "c": "MX" })).await;
+        assert!(matches!(&missing, Err(FederationError::Request(e)) if e[0].code == "BAD_USER_INPUT"), "{missing:?}");
+    }
+}
+
+#[tokio::test]
 async fn request_errors_are_not_execution_results() {
     let node = serve(node_schema(), Duration::ZERO).await;
     let risk = serve(risk_schema(), Duration::ZERO).await;
