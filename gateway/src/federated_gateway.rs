@@ -17,9 +17,9 @@
 //! Clients authenticate with the node's bearer tokens: the gateway forwards `Authorization` to
 //! the subgraphs, and checks a WebSocket's token once, when it opens (`connection_init`),
 //! against the node (`me`). Subscriptions are authorised by role at the node. Before anything
-//! runs, each operation is held to limits on depth, aliases and cost (fields selected, each
-//! field with a selection set, which may be a list, counting `LIST_COST` times), and each
-//! client (by token, else by address) to a request rate.
+//! runs, each operation is held to limits on depth, aliases and cost (every field counted once
+//! per object it may be resolved on, lists multiplying by their page size: see
+//! [`crate::operation_limits`]), and each client (by token, else by address) to a request rate.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -45,10 +45,7 @@ use serde_json::{Value, json};
 
 use crate::federation::{Engine, EngineOptions, GraphQLRequest, Subgraph};
 use crate::http::graphql_over_http::{MediaType, negotiate, request_error};
-
-/// Each field with a selection set (an object, or a list of them) counts this many times in an
-/// operation's cost.
-const LIST_COST: usize = 10;
+use crate::operation_limits::{Admission, Limits, OperationLimits};
 
 /// A subgraph of the gateway's supergraph.
 #[derive(Clone, Debug, Deserialize)]
@@ -68,8 +65,10 @@ pub struct GatewayLimits {
     pub max_depth: usize,
     /// Most aliases.
     pub max_aliases: usize,
-    /// Highest cost (fields selected; fields with a selection set count `LIST_COST` times).
-    pub max_cost: usize,
+    /// Highest cost: fields selected, each counted once per object it may be resolved on.
+    pub max_cost: u64,
+    /// The page size assumed for a list field without a `first`, `last` or `limit` argument.
+    pub assumed_list_size: u64,
     /// Requests per client per minute.
     pub requests_per_minute: u32,
     /// Largest request body.
@@ -84,6 +83,7 @@ impl Default for GatewayLimits {
             max_depth: 12,
             max_aliases: 30,
             max_cost: 5_000,
+            assumed_list_size: 10,
             requests_per_minute: 6_000,
             max_body_bytes: 256 * 1024,
             subgraph_timeout_ms: 10_000,
@@ -145,17 +145,20 @@ impl RateLimiter {
 pub struct Gateway {
     engine: Engine,
     limits: GatewayLimits,
+    operation_limits: Arc<OperationLimits>,
     rate: Arc<RateLimiter>,
     /// Where `me` is asked to check a WebSocket's token: the first subgraph, the node.
     node_url: String,
     http: reqwest::Client,
     /// Operations (text, name) that passed the limits, with their kind: clients repeat a few
-    /// operations with new variables, and each is measured once.
+    /// operations with new variables, and each is measured once (again each time only when a
+    /// variable sets a page size).
     admitted: Arc<Mutex<AdmittedOperations>>,
 }
 
-/// (operation text, operation name) → its kind (`query`, `mutation`, `subscription`).
-type AdmittedOperations = LruCache<(String, Option<String>), &'static str>;
+/// (operation text, operation name) → its kind (`query`, `mutation`, `subscription`) and its
+/// admission.
+type AdmittedOperations = LruCache<(String, Option<String>), (&'static str, Admission)>;
 
 /// How many admitted operations the gateway remembers.
 const ADMITTED_OPERATIONS: usize = 1024;
@@ -197,10 +200,22 @@ impl Gateway {
             ..EngineOptions::default()
         };
         let engine = Engine::with_options(&supergraph, options).context("building the federation engine")?;
+        let limits = &config.limits;
+        let operation_limits = OperationLimits::new(
+            &engine.api_schema_sdl(),
+            Limits {
+                max_depth: limits.max_depth,
+                max_aliases: limits.max_aliases,
+                max_cost: limits.max_cost,
+                assumed_list_size: limits.assumed_list_size,
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("operation limits: {e}"))?;
         tracing::info!(subgraphs = subgraphs.len(), "supergraph composed");
         Ok(Gateway {
             engine,
             limits: config.limits.clone(),
+            operation_limits: Arc::new(operation_limits),
             rate: Arc::default(),
             node_url: config.subgraphs[0].url.clone(),
             http,
@@ -233,28 +248,8 @@ impl Gateway {
     }
 
     /// Refuses an operation over the limits, before anything runs.
-    fn check_limits(&self, query: &str) -> Result<(), String> {
-        let document = async_graphql::parser::parse_query(query).map_err(|e| format!("syntax error: {e}"))?;
-        let mut measure = Measure::default();
-        for (_, operation) in document.operations.iter() {
-            measure.selection_set(&operation.node.selection_set.node, &document.fragments, 1, &mut Vec::new());
-        }
-        if measure.depth > self.limits.max_depth {
-            return Err(format!(
-                "the operation is {} levels deep; at most {} are allowed",
-                measure.depth, self.limits.max_depth
-            ));
-        }
-        if measure.aliases > self.limits.max_aliases {
-            return Err(format!(
-                "the operation uses {} aliases; at most {} are allowed",
-                measure.aliases, self.limits.max_aliases
-            ));
-        }
-        if measure.cost > self.limits.max_cost {
-            return Err(format!("the operation costs {}; at most {} is allowed", measure.cost, self.limits.max_cost));
-        }
-        Ok(())
+    fn check_limits(&self, request: &GraphQLRequest) -> Result<Admission, String> {
+        self.operation_limits.check(&request.query, request.operation_name.as_deref(), &request.variables)
     }
 
     /// The 429 refusal when this client (its bearer token, or its address when anonymous) is
@@ -283,16 +278,23 @@ impl Gateway {
         let key = (request.query.clone(), request.operation_name.clone());
         let admitted = self.admitted.lock().expect("admitted lock").get(&key).copied();
         let kind = match admitted {
-            Some(kind) => kind,
-            None => {
-                if let Err(message) = self.check_limits(&request.query) {
+            Some((kind, admission)) if !admission.depends_on_variables => kind,
+            Some((kind, _)) => {
+                if let Err(message) = self.check_limits(&request) {
                     return request_error(StatusCode::BAD_REQUEST, media, "LIMIT_EXCEEDED", message);
                 }
+                kind
+            }
+            None => {
+                let admission = match self.check_limits(&request) {
+                    Ok(admission) => admission,
+                    Err(message) => return request_error(StatusCode::BAD_REQUEST, media, "LIMIT_EXCEEDED", message),
+                };
                 let kind = match Engine::operation_kind(&request) {
                     Ok(kind) => kind,
                     Err(error) => return federation_error(media, &error),
                 };
-                self.admitted.lock().expect("admitted lock").put(key, kind);
+                self.admitted.lock().expect("admitted lock").put(key, (kind, admission));
                 kind
             }
         };
@@ -367,61 +369,6 @@ fn federation_error(media: MediaType, error: &crate::federation::FederationError
     let media = if media == MediaType::EventStream { MediaType::Json } else { media };
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()));
     response
-}
-
-/// Depth, aliases and cost of an operation, fragments expanded (each at most once per path, so
-/// a fragment cycle cannot loop).
-#[derive(Debug, Default)]
-struct Measure {
-    depth: usize,
-    aliases: usize,
-    cost: usize,
-}
-
-impl Measure {
-    fn selection_set(
-        &mut self,
-        set: &async_graphql::parser::types::SelectionSet,
-        fragments: &HashMap<
-            async_graphql::Name,
-            async_graphql::Positioned<async_graphql::parser::types::FragmentDefinition>,
-        >,
-        depth: usize,
-        visiting: &mut Vec<String>,
-    ) {
-        use async_graphql::parser::types::Selection;
-        self.depth = self.depth.max(depth);
-        for selection in &set.items {
-            match &selection.node {
-                Selection::Field(field) => {
-                    let field = &field.node;
-                    if field.alias.is_some() {
-                        self.aliases += 1;
-                    }
-                    let nested = !field.selection_set.node.items.is_empty();
-                    // A field with a selection set may be a list: count it as one, pessimistically.
-                    self.cost += if nested { LIST_COST } else { 1 };
-                    if nested {
-                        self.selection_set(&field.selection_set.node, fragments, depth + 1, visiting);
-                    }
-                }
-                Selection::InlineFragment(inline) => {
-                    self.selection_set(&inline.node.selection_set.node, fragments, depth, visiting)
-                }
-                Selection::FragmentSpread(spread) => {
-                    let name = spread.node.fragment_name.node.to_string();
-                    if visiting.contains(&name) {
-                        continue;
-                    }
-                    if let Some(fragment) = fragments.get(spread.node.fragment_name.node.as_str()) {
-                        visiting.push(name);
-                        self.selection_set(&fragment.node.selection_set.node, fragments, depth, visiting);
-                        visiting.pop();
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// GET parameters.
@@ -542,7 +489,7 @@ async fn websocket(gateway: Gateway, socket: WebSocket) {
                     let _ = out.send(json!({ "type": "error", "id": id, "payload": [{ "message": "malformed subscribe payload" }] })).await;
                     continue;
                 };
-                if let Err(why) = gateway.check_limits(&request.query) {
+                if let Err(why) = gateway.check_limits(&request) {
                     let _ = out.send(json!({ "type": "error", "id": id, "payload": [{ "message": why }] })).await;
                     continue;
                 }

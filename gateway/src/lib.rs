@@ -9,6 +9,7 @@ pub mod federated_gateway;
 pub mod federation;
 pub mod http;
 pub mod node;
+pub mod operation_limits;
 pub mod telemetry;
 
 pub use config::NodeConfig;

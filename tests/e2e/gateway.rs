@@ -19,8 +19,12 @@ async fn gateway(node: &TestApp, risk: &str, limits: GatewayLimits) -> RunningGa
 }
 
 async fn post(url: &str, token: Option<&str>, query: &str) -> (u16, Value) {
-    let mut request =
-        reqwest::Client::new().post(url).header("accept", "application/json").json(&json!({ "query": query }));
+    post_with_variables(url, token, query, json!({})).await
+}
+
+async fn post_with_variables(url: &str, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+    let body = json!({ "query": query, "variables": variables });
+    let mut request = reqwest::Client::new().post(url).header("accept", "application/json").json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -163,6 +167,14 @@ async fn limits_refuse_deep_costly_and_frequent_requests(backend: Backend) {
     let (status, body) = post(&gw.url, Some(&token), &format!("{{ {costly} }}")).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("costs"), "{body}");
+    // A page size given by a variable counts at its value in each request: 1 + 2 + 2 is
+    // admitted, then the same text with 100 costs 1 + 100 + 100.
+    let paged = "query($n: Int) { certifications(first: $n) { nodes { id } } }";
+    let (status, body) = post_with_variables(&gw.url, Some(&token), paged, json!({ "n": 2 })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_with_variables(&gw.url, Some(&token), paged, json!({ "n": 100 })).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["message"], "the operation costs 201; at most 40 is allowed", "{body}");
     let mut limited = false;
     for _ in 0..25 {
         let (status, _) = post(&gw.url, Some(&token), "{ riskModel }").await;

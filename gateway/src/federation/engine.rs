@@ -470,12 +470,12 @@ impl Engine {
             }
         };
         let request_error = |code, message: String| FederationError::Request(vec![RequestError::new(code, message)]);
+        // Through JSON text, not `sonic_rs::to_value`: with serde_json's `arbitrary_precision`
+        // (which the DID crates turn on for the whole build) a serde_json number serialises as
+        // a private map, and every `Int` variable would be refused as an object.
         let mut variables: HashMap<String, sonic_rs::Value> = match &request.variables {
             serde_json::Value::Null => HashMap::new(),
-            serde_json::Value::Object(map) => map
-                .iter()
-                .map(|(name, value)| Ok((name.clone(), sonic_rs::to_value(value)?)))
-                .collect::<Result<_, sonic_rs::Error>>()
+            serde_json::Value::Object(_) => sonic_rs::from_str(&request.variables.to_string())
                 .map_err(|e| request_error("BAD_REQUEST", format!("variables: {e}")))?,
             _ => return Err(request_error("BAD_REQUEST", "variables must be a JSON object".into())),
         };

@@ -37,6 +37,12 @@ impl NodeQuery {
         Some(operator(&country, &tin))
     }
 
+    /// Echoes its arguments. (No `Float`: async-graphql itself refuses fractional variables
+    /// when serde_json's `arbitrary_precision` is on, async-graphql#1719; the node has none.)
+    async fn echo(&self, count: i32, big: i64, flag: bool, names: Vec<String>) -> String {
+        format!("{count} {big} {flag} {}", names.join(","))
+    }
+
     #[graphql(entity)]
     async fn find_operator(&self, country: String, tin: String) -> Operator {
         operator(&country, &tin)
@@ -244,6 +250,28 @@ async fn a_prepared_operation_is_reused_with_each_requests_own_variables_and_ope
         let missing = run("A", json!({ "c": "MX" })).await;
         assert!(matches!(&missing, Err(FederationError::Request(e)) if e[0].code == "BAD_USER_INPUT"), "{missing:?}");
     }
+}
+
+#[tokio::test]
+async fn variables_of_every_json_kind_reach_the_subgraph() {
+    // serde_json's `arbitrary_precision` is on in this build (the DID crates want it): numbers
+    // must still reach the planner as numbers, not as serde_json's private map.
+    let node = serve(node_schema(), Duration::ZERO).await;
+    let risk = serve(risk_schema(), Duration::ZERO).await;
+    let engine = Engine::new(&supergraph(&node.url, &risk.url).await, HashMap::new()).unwrap();
+    let query =
+        "query($n: Int!, $b: Int!, $f: Boolean!, $s: [String!]!) { echo(count: $n, big: $b, flag: $f, names: $s) }";
+    let body = engine
+        .execute(
+            request(query, json!({ "n": 42, "b": -2_000_000_000, "f": true, "s": ["MX", "CO"] })),
+            HeaderMap::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(body, json!({ "data": { "echo": "42 -2000000000 true MX,CO" } }));
+    let wrong =
+        engine.execute(request(query, json!({ "n": "42", "b": 1, "f": true, "s": [] })), HeaderMap::new()).await;
+    assert!(matches!(&wrong, Err(FederationError::Request(e)) if e[0].code == "BAD_USER_INPUT"), "{wrong:?}");
 }
 
 #[tokio::test]
