@@ -43,7 +43,7 @@ use lru::LruCache;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::federation::{Engine, EngineOptions, GraphQLRequest, Subgraph};
+use crate::federation::{Engine, EngineOptions, GraphQLRequest, ResponseBody, Subgraph};
 use crate::http::graphql_over_http::{MediaType, negotiate, request_error};
 use crate::operation_limits::{Admission, Limits, OperationLimits};
 
@@ -447,10 +447,10 @@ async fn post_graphql(
 /// `subscribe` runs through the engine until `complete` or the socket closes.
 async fn websocket(gateway: Gateway, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let (out, mut outgoing) = tokio::sync::mpsc::channel::<Value>(256);
+    let (out, mut outgoing) = tokio::sync::mpsc::channel::<String>(256);
     let writer = tokio::spawn(async move {
         while let Some(message) = outgoing.recv().await {
-            if sink.send(Message::Text(message.to_string().into())).await.is_err() {
+            if sink.send(Message::Text(message.into())).await.is_err() {
                 break;
             }
         }
@@ -468,7 +468,7 @@ async fn websocket(gateway: Gateway, socket: WebSocket) {
                     Some(token) => match gateway.authenticate(token).await {
                         Ok(()) => {
                             authorization = Some(token.to_owned());
-                            let _ = out.send(json!({ "type": "connection_ack" })).await;
+                            let _ = out.send(json!({ "type": "connection_ack" }).to_string()).await;
                         }
                         Err(why) => {
                             tracing::warn!(%why, "gateway WebSocket refused");
@@ -476,21 +476,23 @@ async fn websocket(gateway: Gateway, socket: WebSocket) {
                         }
                     },
                     None => {
-                        let _ = out.send(json!({ "type": "connection_ack" })).await;
+                        let _ = out.send(json!({ "type": "connection_ack" }).to_string()).await;
                     }
                 }
             }
             Some("ping") => {
-                let _ = out.send(json!({ "type": "pong" })).await;
+                let _ = out.send(json!({ "type": "pong" }).to_string()).await;
             }
             Some("subscribe") => {
                 let id = message["id"].as_str().unwrap_or_default().to_owned();
                 let Ok(request) = serde_json::from_value::<GraphQLRequest>(message["payload"].clone()) else {
-                    let _ = out.send(json!({ "type": "error", "id": id, "payload": [{ "message": "malformed subscribe payload" }] })).await;
+                    let _ = out.send(json!({ "type": "error", "id": id, "payload": [{ "message": "malformed subscribe payload" }] }).to_string()).await;
                     continue;
                 };
                 if let Err(why) = gateway.check_limits(&request) {
-                    let _ = out.send(json!({ "type": "error", "id": id, "payload": [{ "message": why }] })).await;
+                    let _ = out
+                        .send(json!({ "type": "error", "id": id, "payload": [{ "message": why }] }).to_string())
+                        .await;
                     continue;
                 }
                 let mut headers = HeaderMap::new();
@@ -505,19 +507,17 @@ async fn websocket(gateway: Gateway, socket: WebSocket) {
                         match gateway.engine.subscribe(request, headers).await {
                             Ok(mut events) => {
                                 while let Some(body) = events.next().await {
-                                    if out
-                                        .send(json!({ "type": "next", "id": task_id, "payload": body }))
-                                        .await
-                                        .is_err()
-                                    {
+                                    if out.send(next_message(&task_id, &body)).await.is_err() {
                                         return;
                                     }
                                 }
-                                let _ = out.send(json!({ "type": "complete", "id": task_id })).await;
+                                let _ = out.send(json!({ "type": "complete", "id": task_id }).to_string()).await;
                             }
                             Err(error) => {
                                 let payload = error.response_body()["errors"].clone();
-                                let _ = out.send(json!({ "type": "error", "id": task_id, "payload": payload })).await;
+                                let _ = out
+                                    .send(json!({ "type": "error", "id": task_id, "payload": payload }).to_string())
+                                    .await;
                             }
                         }
                     }),
@@ -536,4 +536,16 @@ async fn websocket(gateway: Gateway, socket: WebSocket) {
     }
     drop(out);
     let _ = writer.await;
+}
+
+/// A `next` message with its payload written verbatim, so the fields keep the order the
+/// operation selected them in.
+fn next_message(id: &str, payload: &ResponseBody) -> String {
+    #[derive(serde::Serialize)]
+    struct Next<'a> {
+        r#type: &'static str,
+        id: &'a str,
+        payload: &'a ResponseBody,
+    }
+    serde_json::to_string(&Next { r#type: "next", id, payload }).expect("strings and JSON text serialise")
 }

@@ -130,6 +130,9 @@ async fn one_query_spans_node_risk_system_and_partners(backend: Backend) {
     .await
     .expect("a WebSocket event within 10 s");
     assert!(next.contains("SUSPEND") && next.contains(&id), "{next}");
+    // Fields in the order selected (`transition` first), not sorted by name.
+    let in_order = |text: &str| text.find("\"transition\"").unwrap() < text.find("\"certification\"").unwrap();
+    assert!(in_order(&next), "{next}");
     let mut text = String::new();
     tokio::time::timeout(Duration::from_secs(10), async {
         while !text.contains("SUSPEND") {
@@ -138,6 +141,7 @@ async fn one_query_spans_node_risk_system_and_partners(backend: Backend) {
     })
     .await
     .expect("an SSE event within 10 s");
+    assert!(in_order(&text), "{text}");
 
     // A WebSocket with a bad token is closed before anything runs.
     let mut request = gw.url.replace("http://", "ws://").into_client_request().unwrap();

@@ -47,6 +47,7 @@ use hive_router_query_planner::utils::parsing::{safe_parse_operation, safe_parse
 use http::{HeaderMap, HeaderName, Method, Uri};
 use lru::LruCache;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::LocalSet;
 use tokio_stream::wrappers::ReceiverStream;
@@ -101,7 +102,56 @@ impl Default for EngineOptions {
 
 /// A stream of GraphQL response bodies, one per subscription event; it ends when the subgraph
 /// completes the subscription or after an error event.
-pub type SubscriptionStream = BoxStream<'static, serde_json::Value>;
+pub type SubscriptionStream = BoxStream<'static, ResponseBody>;
+
+/// A GraphQL response body (`data`, `errors`) as the executor wrote it: JSON text with the
+/// fields in the order the operation selected them, as the GraphQL spec asks of ordered
+/// formats. (Parsed into a `serde_json::Value` they would come out sorted by name.)
+#[derive(Clone, Debug)]
+pub struct ResponseBody(Box<RawValue>);
+
+impl ResponseBody {
+    /// The executor's bytes, checked to be JSON; anything else becomes an error body.
+    fn from_executor(body: &[u8]) -> ResponseBody {
+        let checked = std::str::from_utf8(body)
+            .map_err(|e| e.to_string())
+            .and_then(|text| RawValue::from_string(text.to_owned()).map_err(|e| e.to_string()));
+        match checked {
+            Ok(raw) => ResponseBody(raw),
+            Err(e) => {
+                let body = serde_json::json!({ "errors": [{
+                    "message": format!("executor produced invalid JSON: {e}"),
+                    "extensions": { "code": "INTERNAL_SERVER_ERROR" },
+                }] });
+                ResponseBody(RawValue::from_string(body.to_string()).expect("serde_json writes JSON"))
+            }
+        }
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parsed, for reading fields (their order is lost).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).expect("checked to be JSON when made")
+    }
+}
+
+impl std::fmt::Display for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Serialises as the JSON it holds, verbatim (to a string or writer; a `serde_json::Value`
+/// made from it sorts its fields).
+impl serde::Serialize for ResponseBody {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
 
 /// Executes GraphQL operations against a supergraph: built once per supergraph, shared by all
 /// requests (`Clone` is cheap).
@@ -322,18 +372,19 @@ impl Engine {
     /// the fields it owed are `null` (propagated per nullability) and `errors` says why, with
     /// `extensions.code` `SUBGRAPH_REQUEST_FAILURE` and `extensions.service`.
     #[tracing::instrument(skip_all, fields(operation = request.operation_name.as_deref()))]
-    pub async fn execute(
-        &self,
-        request: GraphQLRequest,
-        headers: HeaderMap,
-    ) -> Result<serde_json::Value, FederationError> {
+    pub async fn execute(&self, request: GraphQLRequest, headers: HeaderMap) -> Result<ResponseBody, FederationError> {
         let prepared = self.prepare(&request)?;
         if matches!(prepared.operation.kind, OperationKind::Subscription) {
             return Err(FederationError::WrongOperationKind { actual: "subscription", expected: "query or mutation" });
         }
         match self.run(&request, &prepared, headers).await? {
-            QueryPlanExecutionResult::Single(output) => serde_json::from_slice(&output.body)
-                .map_err(|e| FederationError::Execution(format!("executor produced invalid JSON: {e}"))),
+            QueryPlanExecutionResult::Single(output) => {
+                let body = std::str::from_utf8(&output.body)
+                    .map_err(|e| FederationError::Execution(format!("executor produced invalid UTF-8: {e}")))?;
+                RawValue::from_string(body.to_owned())
+                    .map(ResponseBody)
+                    .map_err(|e| FederationError::Execution(format!("executor produced invalid JSON: {e}")))
+            }
             QueryPlanExecutionResult::Stream(_) => {
                 Err(FederationError::Execution("executor streamed a query or mutation".into()))
             }
@@ -376,7 +427,7 @@ impl Engine {
             }
         };
         let (started_tx, started_rx) = oneshot::channel::<Result<(), FederationError>>();
-        let (events_tx, events_rx) = mpsc::channel::<serde_json::Value>(SUBSCRIPTION_CHANNEL);
+        let (events_tx, events_rx) = mpsc::channel::<ResponseBody>(SUBSCRIPTION_CHANNEL);
         let engine = self.clone();
         let job: LocalJob = Box::new(move || {
             Box::pin(async move {
@@ -388,7 +439,7 @@ impl Engine {
                     Ok(QueryPlanExecutionResult::Single(output)) => {
                         // Answered at once (an executor-level failure rendered as a body).
                         let _ = started_tx.send(Ok(()));
-                        let _ = events_tx.send(body_json(&output.body)).await;
+                        let _ = events_tx.send(ResponseBody::from_executor(&output.body)).await;
                         return;
                     }
                     Ok(QueryPlanExecutionResult::Stream(output)) => output,
@@ -399,7 +450,7 @@ impl Engine {
                     tokio::select! {
                         body = bodies.next() => match body {
                             Some(body) => {
-                                if events_tx.send(body_json(&body)).await.is_err() {
+                                if events_tx.send(ResponseBody::from_executor(&body)).await.is_err() {
                                     break;
                                 }
                             }
@@ -628,15 +679,6 @@ fn parse_error(error: graphql_tools::parser::query::ParseError) -> FederationErr
 /// Events waiting for a slow client; beyond it the executor's own buffer (1024 events per
 /// subgraph subscription) takes over, and that one drops the newest events when full.
 const SUBSCRIPTION_CHANNEL: usize = 64;
-
-fn body_json(body: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(body).unwrap_or_else(|e| {
-        serde_json::json!({ "errors": [{
-            "message": format!("executor produced invalid JSON: {e}"),
-            "extensions": { "code": "INTERNAL_SERVER_ERROR" },
-        }] })
-    })
-}
 
 fn subgraph_timeout(timeout: Duration) -> TrafficShapingExecutorSubgraphConfig {
     TrafficShapingExecutorSubgraphConfig {

@@ -51,5 +51,5 @@ mod error;
 mod tests;
 
 pub use compose::{Subgraph, compose, compose_in, federation_dir};
-pub use engine::{Engine, EngineOptions, GraphQLRequest, SubscriptionStream};
+pub use engine::{Engine, EngineOptions, GraphQLRequest, ResponseBody, SubscriptionStream};
 pub use error::{CompositionError, FederationError, RequestError};

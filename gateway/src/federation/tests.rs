@@ -202,7 +202,8 @@ async fn federated_query_joins_both_subgraphs_and_forwards_authorization() {
             bearer("t0k3n"),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .to_value();
     assert_eq!(body, json!({ "data": { "operator": { "legalName": "MX-X S.A.", "riskScore": 42 } } }));
     assert_eq!(node.authorizations(), [Some("Bearer t0k3n".to_owned())]);
     assert_eq!(risk.authorizations(), [Some("Bearer t0k3n".to_owned())]);
@@ -221,10 +222,25 @@ async fn federated_query_joins_both_subgraphs_and_forwards_authorization() {
             HeaderMap::new(),
         )
         .await
-        .unwrap();
+        .unwrap().to_value();
     assert_eq!(body, json!({ "data": { "op": { "__typename": "Operator", "tin": "Y", "riskScore": 7 } } }));
     // No Authorization from the client: none reaches the subgraph.
     assert_eq!(node.authorizations().last().unwrap(), &None);
+}
+
+#[tokio::test]
+async fn fields_come_back_in_the_order_the_operation_selected_them() {
+    let node = serve(node_schema(), Duration::ZERO).await;
+    let risk = serve(risk_schema(), Duration::ZERO).await;
+    let engine = Engine::new(&supergraph(&node.url, &risk.url).await, HashMap::new()).unwrap();
+    let query = r#"{ operator(country:"MX", tin:"X") { tin riskScore legalName country } riskModel }"#;
+    let body = engine.execute(request(query, json!(null)), HeaderMap::new()).await.unwrap();
+    assert_eq!(
+        body.as_str(),
+        r#"{"data":{"operator":{"tin":"X","riskScore":42,"legalName":"MX-X S.A.","country":"MX"},"riskModel":"v1"}}"#
+    );
+    // Serialised (inside a WebSocket message, say), the body stays as it is.
+    assert_eq!(serde_json::to_string(&body).unwrap(), body.as_str());
 }
 
 #[tokio::test]
@@ -240,11 +256,11 @@ async fn a_prepared_operation_is_reused_with_each_requests_own_variables_and_ope
     };
     // The same text three times: each answer follows its own variables.
     for (country, tin) in [("MX", "X"), ("CO", "Y"), ("MX", "X")] {
-        let body = run("A", json!({ "c": country, "t": tin })).await.unwrap();
+        let body = run("A", json!({ "c": country, "t": tin })).await.unwrap().to_value();
         assert_eq!(body["data"]["operator"]["legalName"], format!("{country}-{tin} S.A."));
     }
     // The same text naming the other operation is another prepared operation.
-    assert_eq!(run("B", json!(null)).await.unwrap(), json!({ "data": { "riskModel": "v1" } }));
+    assert_eq!(run("B", json!(null)).await.unwrap().to_value(), json!({ "data": { "riskModel": "v1" } }));
     // Missing variables are refused every time, prepared operation or not.
     for _ in 0..2 {
         let missing = run("A", json!({ "c": "MX" })).await;
@@ -267,7 +283,8 @@ async fn variables_of_every_json_kind_reach_the_subgraph() {
             HeaderMap::new(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .to_value();
     assert_eq!(body, json!({ "data": { "echo": "42 -2000000000 true MX,CO" } }));
     let wrong =
         engine.execute(request(query, json!({ "n": "42", "b": 1, "f": true, "s": [] })), HeaderMap::new()).await;
@@ -335,7 +352,8 @@ async fn a_subgraph_that_is_down_gives_a_partial_result() {
             HeaderMap::new(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .to_value();
     assert_eq!(body["data"], json!({ "operator": { "legalName": "MX-X S.A.", "riskScore": null } }), "{body}");
     let errors = body["errors"].as_array().expect("an error for the risk subgraph");
     assert!(!errors.is_empty(), "{body}");
@@ -363,7 +381,8 @@ async fn overrides_and_per_subgraph_timeouts() {
             HeaderMap::new(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .to_value();
     assert!(started.elapsed() < Duration::from_secs(3), "risk's 300 ms limit applied: {:?}", started.elapsed());
     assert_eq!(body["data"]["operator"], json!({ "legalName": "MX-X S.A.", "riskScore": null }), "{body}");
     assert_eq!(body["errors"][0]["extensions"]["code"], "SUBGRAPH_REQUEST_TIMEOUT", "{body}");
@@ -382,7 +401,8 @@ async fn introspection_is_answered_by_the_gateway() {
             HeaderMap::new(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .to_value();
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query", "{body}");
     let fields: Vec<&str> =
         body["data"]["__type"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
@@ -406,7 +426,8 @@ async fn subscriptions_stream_over_sse_with_entity_fields_from_other_subgraphs()
         .subscribe(request("subscription { operatorChanged { tin legalName riskScore } }", json!(null)), bearer("sub"))
         .await
         .unwrap();
-    let events: Vec<serde_json::Value> = tokio::time::timeout(Duration::from_secs(10), stream.collect()).await.unwrap();
+    let events: Vec<serde_json::Value> =
+        tokio::time::timeout(Duration::from_secs(10), stream.map(|body| body.to_value()).collect()).await.unwrap();
     assert_eq!(
         events,
         [
@@ -444,7 +465,7 @@ async fn the_node_subgraph_sdl_composes_and_plans() {
     let supergraph = compose(&[Subgraph { name: "mx".into(), url: dead_url().await, sdl }]).await.unwrap();
     let engine = Engine::new(&supergraph, HashMap::new()).unwrap();
     // Planning succeeds; the fetch fails (nothing listens) and says so in the body.
-    let body = engine.execute(request("{ issuerDid }", json!(null)), HeaderMap::new()).await.unwrap();
+    let body = engine.execute(request("{ issuerDid }", json!(null)), HeaderMap::new()).await.unwrap().to_value();
     assert_eq!(body["errors"][0]["extensions"]["service"], "mx", "{body}");
 }
 
