@@ -252,14 +252,7 @@ async fn dev_network_brings_up_mx_co_cr_and_stops_on_sigterm() {
         ])
     );
 
-    let pid = child.id().expect("running") as i32;
-    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("exits within 20 s of SIGTERM")
-        .unwrap();
-    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    terminate(&mut child).await;
 
     // A restart on the same directory keeps the data and the credentials.
     let before = std::fs::read_to_string(&network_path).unwrap();
@@ -308,5 +301,23 @@ async fn dev_network_brings_up_mx_co_cr_and_stops_on_sigterm() {
     )
     .await;
     assert_eq!(found["data"]["operator"]["certifications"], json!([{ "status": "GRANTED" }]));
-    again.start_kill().unwrap();
+    // SIGTERM again, not SIGKILL: a killed `cadena dev` cannot stop its anvil, which would
+    // outlive the test.
+    terminate(&mut again).await;
+    // Everything it started stopped with it: the chain no longer answers.
+    let rpc = restarted["chain"]["rpc"].as_str().unwrap();
+    let chain = client.post(rpc).json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_chainId" })).send().await;
+    assert!(chain.is_err(), "anvil outlived cadena dev: {chain:?}");
+}
+
+/// Sends SIGTERM and waits for a clean exit.
+async fn terminate(child: &mut tokio::process::Child) {
+    let pid = child.id().expect("running") as i32;
+    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits within 20 s of SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
 }
