@@ -45,7 +45,7 @@ use serde_json::{Value, json};
 
 use crate::federation::{Engine, EngineOptions, GraphQLRequest, ResponseBody, Subgraph};
 use crate::http::graphql_over_http::{MediaType, negotiate, request_error};
-use crate::operation_limits::{Admission, Limits, OperationLimits};
+use crate::operation_limits::{Admission, Limits, OperationLimits, Refusal};
 
 /// A subgraph of the gateway's supergraph.
 #[derive(Clone, Debug, Deserialize)]
@@ -248,8 +248,22 @@ impl Gateway {
     }
 
     /// Refuses an operation over the limits, before anything runs.
-    fn check_limits(&self, request: &GraphQLRequest) -> Result<Admission, String> {
+    fn check_limits(&self, request: &GraphQLRequest) -> Result<Admission, Refusal> {
         self.operation_limits.check(&request.query, request.operation_name.as_deref(), &request.variables)
+    }
+
+    /// The 400 answer to a refused operation: a syntax error as the engine reports it (with
+    /// its location), a limit as `LIMIT_EXCEEDED`.
+    fn refuse(media: MediaType, request: &GraphQLRequest, refusal: Refusal) -> Response {
+        match refusal {
+            Refusal::Syntax(message) => match Engine::operation_kind(request) {
+                Err(error) => federation_error(media, &error),
+                // The engine's parser took what the limits' could not: refused all the same,
+                // since it could not be measured.
+                Ok(_) => request_error(StatusCode::BAD_REQUEST, media, "GRAPHQL_PARSE_FAILED", message),
+            },
+            Refusal::OverLimit(message) => request_error(StatusCode::BAD_REQUEST, media, "LIMIT_EXCEEDED", message),
+        }
     }
 
     /// The 429 refusal when this client (its bearer token, or its address when anonymous) is
@@ -280,15 +294,15 @@ impl Gateway {
         let kind = match admitted {
             Some((kind, admission)) if !admission.depends_on_variables => kind,
             Some((kind, _)) => {
-                if let Err(message) = self.check_limits(&request) {
-                    return request_error(StatusCode::BAD_REQUEST, media, "LIMIT_EXCEEDED", message);
+                if let Err(refusal) = self.check_limits(&request) {
+                    return Gateway::refuse(media, &request, refusal);
                 }
                 kind
             }
             None => {
                 let admission = match self.check_limits(&request) {
                     Ok(admission) => admission,
-                    Err(message) => return request_error(StatusCode::BAD_REQUEST, media, "LIMIT_EXCEEDED", message),
+                    Err(refusal) => return Gateway::refuse(media, &request, refusal),
                 };
                 let kind = match Engine::operation_kind(&request) {
                     Ok(kind) => kind,
@@ -491,7 +505,10 @@ async fn websocket(gateway: Gateway, socket: WebSocket) {
                 };
                 if let Err(why) = gateway.check_limits(&request) {
                     let _ = out
-                        .send(json!({ "type": "error", "id": id, "payload": [{ "message": why }] }).to_string())
+                        .send(
+                            json!({ "type": "error", "id": id, "payload": [{ "message": why.to_string() }] })
+                                .to_string(),
+                        )
                         .await;
                     continue;
                 }

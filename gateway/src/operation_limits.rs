@@ -35,6 +35,17 @@ pub struct Limits {
     pub assumed_list_size: u64,
 }
 
+/// Why an operation is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The document does not parse: nothing can be measured.
+    #[error("syntax error: {0}")]
+    Syntax(String),
+    /// It exceeds a limit; the message says which, by how much.
+    #[error("{0}")]
+    OverLimit(String),
+}
+
 /// An operation within the limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Admission {
@@ -105,8 +116,8 @@ impl OperationLimits {
 
     /// Admits `query` (its operation `operation_name`, or every operation when unnamed) with
     /// `variables`, or says which limit it exceeds.
-    pub fn check(&self, query: &str, operation_name: Option<&str>, variables: &Value) -> Result<Admission, String> {
-        let document = async_graphql::parser::parse_query(query).map_err(|e| format!("syntax error: {e}"))?;
+    pub fn check(&self, query: &str, operation_name: Option<&str>, variables: &Value) -> Result<Admission, Refusal> {
+        let document = async_graphql::parser::parse_query(query).map_err(|e| Refusal::Syntax(e.to_string()))?;
         let mut measure = Measure {
             model: self,
             document: &document,
@@ -129,19 +140,22 @@ impl OperationLimits {
         }
         let limits = &self.limits;
         if measure.depth > limits.max_depth {
-            return Err(format!(
+            return Err(Refusal::OverLimit(format!(
                 "the operation is {} levels deep; at most {} are allowed",
                 measure.depth, limits.max_depth
-            ));
+            )));
         }
         if measure.aliases > limits.max_aliases {
-            return Err(format!(
+            return Err(Refusal::OverLimit(format!(
                 "the operation uses {} aliases; at most {} are allowed",
                 measure.aliases, limits.max_aliases
-            ));
+            )));
         }
         if measure.cost > limits.max_cost {
-            return Err(format!("the operation costs {}; at most {} is allowed", measure.cost, limits.max_cost));
+            return Err(Refusal::OverLimit(format!(
+                "the operation costs {}; at most {} is allowed",
+                measure.cost, limits.max_cost
+            )));
         }
         Ok(Admission { cost: measure.cost, depends_on_variables: measure.depends_on_variables })
     }
@@ -306,7 +320,7 @@ mod tests {
     }
 
     fn cost(query: &str, variables: Value) -> Result<Admission, String> {
-        limits().check(query, None, &variables)
+        limits().check(query, None, &variables).map_err(|refusal| refusal.to_string())
     }
 
     #[test]
@@ -357,11 +371,11 @@ mod tests {
     fn depth_and_aliases_are_limited() {
         let deep =
             "{ search { certifications { operator { certifications { operator { certifications { id } } } } } } }";
-        assert!(limits().check(deep, None, &Value::Null).unwrap_err().contains("levels deep"));
+        assert!(cost(deep, Value::Null).unwrap_err().contains("levels deep"));
         let aliased = "{ a: search { name } b: search { name } c: search { name } d: search { name } }";
         assert_eq!(
             limits().check(aliased, None, &Value::Null).unwrap_err(),
-            "the operation uses 4 aliases; at most 3 are allowed"
+            Refusal::OverLimit("the operation uses 4 aliases; at most 3 are allowed".into())
         );
     }
 
@@ -381,6 +395,7 @@ mod tests {
 
     #[test]
     fn a_syntax_error_is_reported() {
-        assert!(cost("{ search { ", Value::Null).unwrap_err().starts_with("syntax error"));
+        let refusal = limits().check("{ search { ", None, &Value::Null).unwrap_err();
+        assert!(matches!(refusal, Refusal::Syntax(_)), "{refusal:?}");
     }
 }

@@ -179,6 +179,11 @@ async fn limits_refuse_deep_costly_and_frequent_requests(backend: Backend) {
     let (status, body) = post_with_variables(&gw.url, Some(&token), paged, json!({ "n": 100 })).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["errors"][0]["message"], "the operation costs 201; at most 40 is allowed", "{body}");
+    // A document that does not parse is a parse failure, with its location, not a limit.
+    let (status, body) = post(&gw.url, Some(&token), "{ certifications(first: ").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED", "{body}");
+    assert!(body["errors"][0]["locations"][0]["line"].is_number(), "{body}");
     let mut limited = false;
     for _ in 0..25 {
         let (status, _) = post(&gw.url, Some(&token), "{ riskModel }").await;
