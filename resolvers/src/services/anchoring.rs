@@ -303,10 +303,7 @@ impl AnchoringService {
     /// they name.
     async fn index(&self, head: u64) -> Result<(), AnchoringError> {
         let db = self.storage.db();
-        let from = chain_checkpoints::Entity::find_by_id(CHECKPOINT.to_owned())
-            .one(db)
-            .await?
-            .map_or(0, |c| c.block as u64 + 1);
+        let from = chain_checkpoints::next_block(db, CHECKPOINT).await?;
         if from > head {
             return Ok(());
         }
@@ -342,18 +339,8 @@ impl AnchoringService {
                 self.confirm(sequence, &tx_hash, block, None).await?;
             }
         }
-        let checkpoint = chain_checkpoints::ActiveModel { name: Set(CHECKPOINT.to_owned()), block: Set(head as i64) };
         let mut batch = WriteBatch::default();
-        let backend = self.storage.backend();
-        batch.push(
-            chain_checkpoints::Entity::insert(checkpoint)
-                .on_conflict(
-                    sea_orm::sea_query::OnConflict::column(chain_checkpoints::Column::Name)
-                        .update_column(chain_checkpoints::Column::Block)
-                        .to_owned(),
-                )
-                .build(backend),
-        );
+        batch.push(chain_checkpoints::save(CHECKPOINT, head, self.storage.backend()));
         self.apply(batch).await
     }
 

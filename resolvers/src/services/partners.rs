@@ -318,10 +318,7 @@ impl PartnerService {
         let db = self.storage.db();
         let chain_error = |e: cadena_contracts::ChainError| ServiceError::Internal(Box::new(e));
         let head = self.chain.block_number().await.map_err(chain_error)?;
-        let from = chain_checkpoints::Entity::find_by_id(CHECKPOINT.to_owned())
-            .one(db)
-            .await?
-            .map_or(0, |c| c.block as u64 + 1);
+        let from = chain_checkpoints::next_block(db, CHECKPOINT).await?;
         if from > head {
             return Ok(());
         }
@@ -348,18 +345,7 @@ impl PartnerService {
 
     async fn save_checkpoint(&self, head: u64) -> Result<(), ServiceError> {
         let mut batch = WriteBatch::default();
-        batch.push(
-            chain_checkpoints::Entity::insert(chain_checkpoints::ActiveModel {
-                name: Set(CHECKPOINT.to_owned()),
-                block: Set(head as i64),
-            })
-            .on_conflict(
-                OnConflict::column(chain_checkpoints::Column::Name)
-                    .update_column(chain_checkpoints::Column::Block)
-                    .to_owned(),
-            )
-            .build(self.storage.backend()),
-        );
+        batch.push(chain_checkpoints::save(CHECKPOINT, head, self.storage.backend()));
         self.apply(batch).await
     }
 
