@@ -35,13 +35,12 @@
 //           innerHeader (the JWS's)}
 // The harness reports headers as they are; checking typ, cty, kid and aud
 // is left to the caller, which is what is being cross-checked.
-import {realpathSync} from 'node:fs';
-import {fileURLToPath} from 'node:url';
-
 import {
   CompactEncrypt, CompactSign, compactDecrypt, compactVerify, errors,
   importJWK
 } from 'jose';
+
+import {dispatcher, runAsProgram} from './program.mjs';
 
 const PARTNER_JWS_TYPE = 'cadena-partner+jws';
 const NESTED_CONTENT_TYPE = 'JWS';
@@ -248,38 +247,6 @@ const OPERATIONS = {
   'decrypt-and-verify': opDecryptAndVerify
 };
 
-export async function handle(request) {
-  if(!request || typeof request !== 'object' || Array.isArray(request)) {
-    throw new Error('The request must be a JSON object.');
-  }
-  const operation = OPERATIONS[request.op];
-  if(!operation) {
-    throw new Error(`Unknown "op" ${JSON.stringify(request.op)}; expected ` +
-      Object.keys(OPERATIONS).join(', '));
-  }
-  return operation(request);
-}
+export const handle = dispatcher(OPERATIONS);
 
-async function main() {
-  const chunks = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk);
-  }
-  let request;
-  try {
-    request = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch(e) {
-    throw new Error(`stdin is not one JSON request: ${e.message}`);
-  }
-  const answer = await handle(request);
-  process.stdout.write(JSON.stringify(answer) + '\n');
-}
-
-// run as a program, not when imported
-if(process.argv[1] &&
-  realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch(e => {
-    process.stderr.write(`jose.mjs: ${e?.message ?? e}\n${e?.stack ?? ''}\n`);
-    process.exitCode = 1;
-  });
-}
+runAsProgram(import.meta.url, handle);

@@ -4,7 +4,7 @@
 // JSON answer on stdout. An invalid credential is an answer (exit 0); exit 1
 // means the harness itself failed (message on stderr). See README.md.
 import {createECDH, randomBytes} from 'node:crypto';
-import {readFileSync, realpathSync} from 'node:fs';
+import {readFileSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
 
 import * as vc from '@digitalbazaar/vc';
@@ -26,6 +26,8 @@ import {contexts as securityContexts} from '@digitalbazaar/security-context';
 import {contexts as bitstringContexts} from
   '@digitalbazaar/vc-bitstring-status-list-context';
 import didContext from 'did-context';
+
+import {dispatcher, runAsProgram} from './program.mjs';
 
 const DID_V1 = 'https://www.w3.org/ns/did/v1';
 const MULTIKEY_V1 = 'https://w3id.org/security/multikey/v1';
@@ -423,38 +425,6 @@ const OPERATIONS = {
   'issue-presentation': issuePresentation
 };
 
-export async function handle(request) {
-  if(!request || typeof request !== 'object') {
-    throw new Error('The request must be a JSON object.');
-  }
-  const operation = OPERATIONS[request.op];
-  if(!operation) {
-    throw new Error(`Unknown "op" ${JSON.stringify(request.op)}; expected ` +
-      Object.keys(OPERATIONS).join(', '));
-  }
-  return operation(request);
-}
+export const handle = dispatcher(OPERATIONS);
 
-async function main() {
-  const chunks = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk);
-  }
-  let request;
-  try {
-    request = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch(e) {
-    throw new Error(`stdin is not one JSON request: ${e.message}`);
-  }
-  const answer = await handle(request);
-  process.stdout.write(JSON.stringify(answer) + '\n');
-}
-
-// run as a program, not when imported (selftest.mjs, bench.mjs)
-if(process.argv[1] &&
-  realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch(e => {
-    process.stderr.write(`vc.mjs: ${describe(e)}\n${e.stack ?? ''}\n`);
-    process.exitCode = 1;
-  });
-}
+runAsProgram(import.meta.url, handle, describe);
