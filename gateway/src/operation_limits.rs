@@ -215,22 +215,23 @@ impl Measure<'_> {
                     if field.selection_set.node.items.is_empty() {
                         continue;
                     }
+                    // Borrowed from the model, not from `self`: `page_size` below needs `self`.
+                    let model = self.model;
                     let shape = parent
-                        .and_then(|p| self.model.fields.get(p))
-                        .and_then(|fields| fields.get(field.name.node.as_str()))
-                        .cloned();
+                        .and_then(|p| model.fields.get(p))
+                        .and_then(|fields| fields.get(field.name.node.as_str()));
                     let (child_type, factor, child_in_page) = match shape {
-                        Some(shape) if shape.paginated => (Some(shape.type_name), self.page_size(field), !shape.list),
+                        Some(shape) if shape.paginated => (Some(&shape.type_name), self.page_size(field), !shape.list),
                         Some(shape) if shape.list && !in_page => {
-                            (Some(shape.type_name), self.model.limits.assumed_list_size, false)
+                            (Some(&shape.type_name), model.limits.assumed_list_size, false)
                         }
-                        Some(shape) => (Some(shape.type_name), 1, false),
+                        Some(shape) => (Some(&shape.type_name), 1, false),
                         // Unknown: count it as a list, pessimistically.
-                        None => (None, self.model.limits.assumed_list_size, false),
+                        None => (None, model.limits.assumed_list_size, false),
                     };
                     self.selection_set(
                         &field.selection_set.node,
-                        child_type.as_deref(),
+                        child_type.map(String::as_str),
                         multiplier.saturating_mul(factor),
                         child_in_page,
                         depth + 1,
