@@ -300,7 +300,7 @@ async fn a_presentation_verifies_once_and_a_replay_is_refused(backend: Backend) 
 }
 
 async fn the_did_document_rotation_and_vc_api_issuance(backend: Backend) {
-    let app = TestApp::builder().backend(backend).spawn().await;
+    let app = TestApp::builder().backend(backend).vc_api_issuance().spawn().await;
     let partner = TestApp::builder().backend(backend).country("CO").trust(&app.did(), "ANAM").spawn().await;
     let document: Value =
         app.client.get(format!("{}/.well-known/did.json", app.base)).send().await.unwrap().json().await.unwrap();
@@ -326,8 +326,9 @@ async fn the_did_document_rotation_and_vc_api_issuance(backend: Backend) {
     assert_eq!(partner.verify(&after).await["verified"], true);
     assert_eq!(partner.verify(&before).await["verified"], true);
 
-    // VC API: an approver issues any VC 2.0 credential; status entries are added.
-    let token = app.token("approver").await;
+    // VC API: an issuer signs a VC 2.0 credential (no AEO certification); status entries are
+    // added.
+    let token = app.token("issuer").await;
     let credential = json!({
         "@context": ["https://www.w3.org/ns/credentials/v2"],
         "type": ["VerifiableCredential"],

@@ -5,7 +5,7 @@
 //! | `GET /.well-known/did.json` | the node's did:web document |
 //! | `GET /contexts/aeo/v1` | the AEO JSON-LD context (`https://w3id.org/cadena/aeo/v1`) |
 //! | `GET /status-lists/{purpose}-{n}` | a signed `BitstringStatusListCredential`, cacheable for its TTL |
-//! | `POST /credentials/issue` | `{credential, options}` → 201 `{verifiableCredential}` (APPROVER token) |
+//! | `POST /credentials/issue` | `{credential, options}` → 201 `{verifiableCredential}` (ISSUER token, where enabled) |
 //! | `POST /credentials/verify` | `{verifiableCredential, options}` → 200 report |
 //! | `POST /presentations/verify` | `{verifiablePresentation, options: {challenge, domain}}` → 200 report |
 //! | `POST /challenges` | `{domain?}` → 201 `{challenge, domain, expiresAt}` (one use) |
@@ -55,7 +55,7 @@ impl IntoResponse for ApiError {
         let status = match &error {
             ServiceError::InvalidInput(_) => StatusCode::BAD_REQUEST,
             ServiceError::Unauthenticated(_) | ServiceError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ServiceError::Forbidden { .. } | ServiceError::Disabled(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) | ServiceError::FourEyes(_) => {
                 StatusCode::CONFLICT
