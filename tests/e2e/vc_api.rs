@@ -1,6 +1,7 @@
 //! The VC API's issuer over HTTP: every VC Data Model 2.0 rule a credential breaks is refused
 //! with a 400 naming it; issuance is no side door around four eyes (its own role, off by
-//! default, no AEO certification, its own type and status lists, an audit trail).
+//! default, no AEO certification, its own type and status lists, an audit trail); and the
+//! verify endpoints' status codes say what the report says.
 
 use cadena_tests::{Backend, TestApp};
 use serde_json::{Value, json};
@@ -252,4 +253,37 @@ async fn four_eyes_has_no_side_door(backend: Backend) {
     assert_eq!(graphql.data()["verifyCredential"], json!({ "verified": true, "aeoCertification": false }));
 }
 
-on_both_backends!(four_eyes_has_no_side_door);
+async fn verify_answers_with_a_status_a_client_cannot_misread(backend: Backend) {
+    let app = TestApp::builder().backend(backend).trust("did:web:127.0.0.1%3A9", "Unreachable authority").spawn().await;
+    let credential = app.credential_of(&app.granted("OEA-MX-0800", "GODE561231GR8").await).await;
+    let verify = |credential: Value| {
+        let app = &app;
+        async move { app.post_json("/credentials/verify", &json!({ "verifiableCredential": credential })).await }
+    };
+    let (status, body) = verify(credential.clone()).await;
+    assert_eq!((status, body["verified"].as_bool()), (200, Some(true)), "{body}");
+
+    // Tampered: judged and not verified, the report in the body.
+    let mut tampered = credential.clone();
+    tampered["credentialSubject"]["legalName"] = json!("Otra Empresa S.A.");
+    let (status, body) = verify(tampered).await;
+    assert_eq!((status, body["verified"].as_bool()), (400, Some(false)), "{body}");
+    assert_eq!(body["report"]["integrity"]["outcome"], "INVALID", "{body}");
+
+    // Undecided: a trusted issuer whose DID document cannot be fetched is no verdict on the
+    // credential, and no 200 either.
+    let mut unreachable = credential.clone();
+    unreachable.as_object_mut().unwrap().remove("credentialStatus");
+    unreachable["issuer"] = json!("did:web:127.0.0.1%3A9");
+    unreachable["proof"]["verificationMethod"] = json!("did:web:127.0.0.1%3A9#key-1");
+    let (status, body) = verify(unreachable).await;
+    assert_eq!((status, body["verified"].as_bool()), (503, Some(false)), "{body}");
+    assert_eq!(body["report"]["integrity"]["outcome"], "ERROR", "{body}");
+
+    // Cannot be judged at all: an error naming the field, not a report.
+    let (status, body) = app.post_json("/credentials/verify", &json!({ "credential": credential })).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["fields"][0]["field"] == "verifiableCredential", "{body}");
+}
+
+on_both_backends!(four_eyes_has_no_side_door, verify_answers_with_a_status_a_client_cannot_misread);

@@ -618,11 +618,14 @@ impl TestApp {
         credential
     }
 
-    /// `POST /credentials/verify`: the report.
+    /// `POST /credentials/verify`: the report, whose status must agree with it (200 verified,
+    /// 400 not, 503 undecided).
     pub async fn verify(&self, credential: &Value) -> Value {
         let (status, body) =
             self.post_json("/credentials/verify", &json!({ "verifiableCredential": credential })).await;
-        assert_eq!(status, 200, "{body}");
+        assert!(body["verified"].is_boolean(), "a report, not an error: {status} {body}");
+        assert_eq!(status == 200, body["verified"] == true, "HTTP {status} says otherwise than {body}");
+        assert!(matches!(status, 200 | 400 | 503), "{status}: {body}");
         body
     }
 }
