@@ -197,3 +197,57 @@ fn document_subjects(credential: &Value) -> Vec<&str> {
     };
     subjects.into_iter().filter_map(|s| s.get("id").and_then(Value::as_str)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use cadena_migrations::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use crate::storage::Storage;
+
+    /// A database as the VC API left it before it refused AEO certifications, migrated: the
+    /// side-door credential is revoked (its list re-signed), nothing else changes.
+    #[tokio::test]
+    async fn the_migration_revokes_aeo_certifications_the_vc_api_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            Storage::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("n.sqlite").display())).await.unwrap();
+        let db = storage.db();
+        Migrator::up(db, Some(5)).await.unwrap();
+        let insert = |id: &str, certification: &str, index: i32, document: &str| {
+            format!(
+                "INSERT INTO credentials (id, certification_id, status_list, status_index, document, digest, \
+                 issued_at, revoked, suspended) VALUES ('{id}', {certification}, 1, {index}, '{document}', \
+                 'd', '2026-01-01T00:00:00Z', false, false)"
+            )
+        };
+        let aeo = r#"{"type":["VerifiableCredential","AEOCertificationCredential"]}"#;
+        let other = r#"{"type":["VerifiableCredential"]}"#;
+        for sql in [
+            insert("urn:side-door", "NULL", 0, aeo),
+            insert("urn:vc-api", "NULL", 1, other),
+            insert("urn:lifecycle", "'0192a0a4-5b8e-7c3e-9b1a-000000000001'", 2, aeo),
+        ] {
+            db.execute_unprepared(&sql).await.unwrap();
+        }
+        Migrator::up(db, None).await.unwrap();
+        let backend = db.get_database_backend();
+        let rows = db
+            .query_all_raw(Statement::from_string(backend, "SELECT id, revoked FROM credentials ORDER BY id"))
+            .await
+            .unwrap();
+        let revoked: Vec<(String, bool)> =
+            rows.iter().map(|r| (r.try_get("", "id").unwrap(), r.try_get("", "revoked").unwrap())).collect();
+        assert_eq!(
+            revoked,
+            [("urn:lifecycle".into(), false), ("urn:side-door".into(), true), ("urn:vc-api".into(), false)]
+        );
+        let list = db
+            .query_one_raw(Statement::from_string(backend, "SELECT version, kind FROM status_lists WHERE id = 1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(list.try_get::<i64>("", "version").unwrap(), 1, "the list is re-signed");
+        assert_eq!(list.try_get::<String>("", "kind").unwrap(), "AEO");
+    }
+}
