@@ -3,7 +3,7 @@
 //! default, no AEO certification, its own type and status lists, an audit trail); and the
 //! verify endpoints' status codes say what the report says.
 
-use cadena_tests::{Backend, TestApp};
+use cadena_tests::{Backend, TestApp, digital_bazaar};
 use serde_json::{Value, json};
 
 const VC_API_TYPE: &str = "https://w3id.org/cadena/vc-api#NodeIssuedCredential";
@@ -243,6 +243,10 @@ async fn four_eyes_has_no_side_door(backend: Backend) {
     let report = app.verify(&issued).await;
     assert_eq!(report["verified"], true, "{report}");
     assert_eq!(report["report"]["aeo_certification"], false, "{report}");
+    // A standard verifier accepts its type and its own status lists.
+    let theirs = digital_bazaar(json!({ "op": "verify-credential", "credential": issued, "checkStatus": true })).await;
+    assert_eq!(theirs["verified"], true, "{theirs}");
+    assert_eq!(theirs["statusResult"], json!({ "revocation": false, "suspension": false }), "{theirs}");
     let graphql = app
         .gql(
             None,
