@@ -29,6 +29,33 @@ pub const AEO_CONTEXT: &str = "https://w3id.org/cadena/aeo/v1";
 pub const AEO_CONTEXT_DOCUMENT: &str = include_str!("../contexts/aeo-v1.jsonld");
 /// The credential type of an AEO certification.
 pub const AEO_CREDENTIAL_TYPE: &str = "AEOCertificationCredential";
+/// The vocabulary the AEO context maps its terms into: RDF that uses it speaks of AEO
+/// certifications, however its JSON spells the terms.
+pub const AEO_VOCABULARY: &str = "https://w3id.org/cadena/aeo#";
+/// The type the node gives every credential it signs through the VC API (an absolute URL, so
+/// no context has to define it): such a credential is never an AEO certification, which only
+/// the certification lifecycle issues.
+pub const VC_API_CREDENTIAL_TYPE: &str = "https://w3id.org/cadena/vc-api#NodeIssuedCredential";
+
+/// The `type` values of a credential (a string or a list of them).
+pub fn types_of(credential: &Value) -> Vec<&str> {
+    match credential.get("type") {
+        Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(single)) => vec![single.as_str()],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `credential` presents itself as an AEO certification: typed
+/// [`AEO_CREDENTIAL_TYPE`] under the AEO context, and not one of the VC API's credentials.
+/// Whether it is a good one is the verifier's business.
+pub fn claims_aeo_certification(credential: &Value) -> bool {
+    let types = types_of(credential);
+    let contexts = credential.get("@context").and_then(Value::as_array);
+    types.contains(&AEO_CREDENTIAL_TYPE)
+        && !types.contains(&VC_API_CREDENTIAL_TYPE)
+        && contexts.is_some_and(|c| c.iter().any(|u| u == AEO_CONTEXT))
+}
 
 /// `xsd:dateTime` as VC 2.0 wants it: UTC, second precision, `Z`.
 pub fn xsd_date_time(at: DateTime<Utc>) -> String {

@@ -6,6 +6,7 @@
 //! - [`lifecycle`]: the certification state machine (granted, suspended, revoked, ...).
 //! - [`history`]: the append-only, hash-chained record of every transition.
 //! - [`credential`]: the AEO certification as a W3C Verifiable Credential 2.0, and its digest.
+//! - [`conformance`]: the VC Data Model 2.0 MUSTs a credential is checked against before signing.
 //! - [`keys`], [`did`]: issuer keys, Multikeys, did:web documents and did:key.
 //! - [`status_list`]: Bitstring Status Lists (revocation, suspension).
 //! - [`integrity`]: Data Integrity proofs (eddsa-rdfc-2022, ecdsa-rdfc-2019); the only module
@@ -16,6 +17,7 @@
 //!   encrypted partner channel; [`jose::seal`] signs, then encrypts.
 
 pub mod aeo;
+pub mod conformance;
 pub mod country;
 pub mod credential;
 pub mod did;

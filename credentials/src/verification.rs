@@ -9,7 +9,8 @@
 //! | anchor | the digest is anchored on chain by the issuer | the chain cannot be asked |
 //!
 //! A credential that is forged, revoked or expired is INVALID: a value in the report, never an
-//! error. ERROR means the verifier could not decide (a DID that does not resolve). A document
+//! error. `aeo_certification` says whether a credential that verifies is an AEO certification
+//! (anything a VC API issues is not). ERROR means the verifier could not decide (a DID that does not resolve). A document
 //! that cannot even be judged (too big, unknown context, no proof) is a [`DocumentError`].
 //!
 //! I/O is behind traits ([`DidResolver`], [`StatusListSource`], [`IssuerTrust`],
@@ -103,13 +104,20 @@ pub struct VerificationReport {
     pub validity: Check,
     /// The on-chain anchor.
     pub anchor: Check,
+    /// The credential verifies and is an AEO certification (typed `AEOCertificationCredential`
+    /// under the AEO context, never a credential of some node's VC API). `verified` alone says
+    /// a trusted authority signed it; whoever grants AEO benefits reads this.
+    pub aeo_certification: bool,
 }
 
 impl VerificationReport {
+    /// Sets `verified` from the fragments; `aeo_certification` holds whether the credential
+    /// claims to be one, and keeps that only when it verifies.
     fn finish(mut self) -> VerificationReport {
         let checks = [&self.integrity, &self.issuer_trust, &self.status.check, &self.validity, &self.anchor];
         self.verified = checks.iter().all(|c| matches!(c.outcome, Outcome::Valid | Outcome::Skipped))
             && self.integrity.outcome == Outcome::Valid;
+        self.aeo_certification &= self.verified;
         self
     }
 }
@@ -363,6 +371,7 @@ impl Verifier {
             status,
             validity,
             anchor,
+            aeo_certification: crate::credential::claims_aeo_certification(credential),
         }
         .finish())
     }

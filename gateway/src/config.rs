@@ -191,6 +191,10 @@ pub struct CredentialsConfig {
     pub status_list_ttl_secs: u64,
     /// How long a presentation challenge stays answerable, in seconds.
     pub challenge_ttl_secs: u64,
+    /// Whether officers with the ISSUER role may sign credentials other than AEO certifications
+    /// through `POST /credentials/issue`. Off by default: AEO certifications come only from the
+    /// certification lifecycle, and a node that signs nothing else needs no such door.
+    pub vc_api_issuance: bool,
 }
 
 impl Default for CredentialsConfig {
@@ -201,6 +205,7 @@ impl Default for CredentialsConfig {
             trusted_issuers: Vec::new(),
             status_list_ttl_secs: 300,
             challenge_ttl_secs: 300,
+            vc_api_issuance: false,
         }
     }
 }

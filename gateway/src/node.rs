@@ -99,6 +99,7 @@ impl Node {
             status_list_ttl: Duration::from_secs(config.credentials.status_list_ttl_secs),
             challenge_ttl: Duration::from_secs(config.credentials.challenge_ttl_secs),
             anchoring: config.chain.is_some(),
+            vc_api_issuance: config.credentials.vc_api_issuance,
         };
         // The chain may be down when the node starts: the client is built without asking it,
         // and the worker checks the chain id on its first successful round.

@@ -10,6 +10,7 @@ mod m20261125_000002_certifications;
 mod m20261126_000003_credentials;
 mod m20261127_000004_anchoring;
 mod m20261128_000005_partners;
+mod m20261203_000006_vc_api_issuance;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_credentials::Migration),
             Box::new(m20261127_000004_anchoring::Migration),
             Box::new(m20261128_000005_partners::Migration),
+            Box::new(m20261203_000006_vc_api_issuance::Migration),
         ]
     }
 }

@@ -80,6 +80,7 @@ async fn node(dir: &std::path::Path, anchoring: bool) -> BenchResult<(Storage, C
         status_list_ttl: Duration::from_secs(300),
         challenge_ttl: Duration::from_secs(300),
         anchoring,
+        vc_api_issuance: false,
     };
     let credentials = CredentialService::new(storage.clone(), settings, None)?;
     let country = CountryCode::parse("MX")?;

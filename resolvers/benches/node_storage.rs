@@ -122,6 +122,7 @@ fn certification_service(storage: &Storage, country: CountryCode, key_dir: &Path
         status_list_ttl: Duration::from_secs(300),
         challenge_ttl: Duration::from_secs(300),
         anchoring: false,
+        vc_api_issuance: false,
     };
     let credentials = CredentialService::new(storage.clone(), settings, None)?;
     Ok(CertificationService::new(storage.clone(), EventBus::default(), country, credentials))

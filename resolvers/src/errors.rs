@@ -46,6 +46,9 @@ pub enum ServiceError {
     /// The change collides with existing data (a duplicate, or a concurrent change).
     #[error("{0}")]
     Conflict(String),
+    /// A capability this node's configuration leaves off.
+    #[error("{0} is disabled on this node")]
+    Disabled(&'static str),
     /// Wrong username or password (deliberately not saying which).
     #[error("invalid username or password")]
     BadCredentials,
@@ -79,6 +82,7 @@ impl ServiceError {
             ServiceError::FourEyes(_) => "FOUR_EYES",
             ServiceError::NotFound(_) => "NOT_FOUND",
             ServiceError::Conflict(_) => "CONFLICT",
+            ServiceError::Disabled(_) => "DISABLED",
             ServiceError::BadCredentials => "BAD_CREDENTIALS",
             ServiceError::Internal(_) => "INTERNAL",
         }

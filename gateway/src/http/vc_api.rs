@@ -5,15 +5,24 @@
 //! | `GET /.well-known/did.json` | the node's did:web document |
 //! | `GET /contexts/aeo/v1` | the AEO JSON-LD context (`https://w3id.org/cadena/aeo/v1`) |
 //! | `GET /status-lists/{purpose}-{n}` | a signed `BitstringStatusListCredential`, cacheable for its TTL |
-//! | `POST /credentials/issue` | `{credential, options}` → 201 `{verifiableCredential}` (APPROVER token) |
-//! | `POST /credentials/verify` | `{verifiableCredential, options}` → 200 report |
-//! | `POST /presentations/verify` | `{verifiablePresentation, options: {challenge, domain}}` → 200 report |
+//! | `POST /credentials/issue` | `{credential, options}` → 201 `{verifiableCredential}` (ISSUER token, where enabled) |
+//! | `POST /credentials/verify` | `{verifiableCredential, options}` → the result (status below) |
+//! | `POST /presentations/verify` | `{verifiablePresentation, options: {challenge, domain}}` → the result (status below) |
 //! | `POST /challenges` | `{domain?}` → 201 `{challenge, domain, expiresAt}` (one use) |
 //! | `GET /anchors/{digest}` | where a credential of this node sits on chain: root, leaf index, proof, transaction |
 //!
-//! A credential that does not verify is a 200 report with `verified: false`, never a 5xx; a
-//! request that cannot be judged (not JSON, too large, unknown context, no proof) is a 400
-//! naming the field.
+//! The verify endpoints answer with a status a client can act on without reading the body,
+//! as the W3C VC API test suites expect (200 verified, 400 not):
+//!
+//! | status | body | meaning |
+//! |---|---|---|
+//! | 200 | the result, `verified: true` | verified |
+//! | 400 | the result, `verified: false` | judged and not verified: some check is INVALID |
+//! | 503 | the result, `verified: false` | not verified because the verifier could not decide (a check is ERROR, none INVALID: an issuer's DID or status list out of reach); ask again later |
+//! | 400 | `{"error": …}` naming the field | the request cannot be judged (not JSON, too large, unknown context, no proof) |
+//!
+//! So 200 always means verified, and a result body always says why. Issuance refuses a
+//! credential that breaks VC Data Model 2.0 with a 400 whose fields name the rule broken.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -55,7 +64,7 @@ impl IntoResponse for ApiError {
         let status = match &error {
             ServiceError::InvalidInput(_) => StatusCode::BAD_REQUEST,
             ServiceError::Unauthenticated(_) | ServiceError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ServiceError::Forbidden { .. } | ServiceError::Disabled(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) | ServiceError::FourEyes(_) => {
                 StatusCode::CONFLICT
@@ -162,15 +171,33 @@ fn summary(checks: &[(&str, &Check)]) -> (Vec<&'static str>, Vec<String>, Vec<St
     (done, errors, warnings)
 }
 
-fn credential_result(report: &VerificationReport) -> Value {
-    let (checks, errors, warnings) = summary(&[
+fn credential_checks(report: &VerificationReport) -> [(&'static str, &Check); 5] {
+    [
         ("integrity", &report.integrity),
         ("issuer", &report.issuer_trust),
         ("status", &report.status.check),
         ("validity", &report.validity),
         ("anchor", &report.anchor),
-    ]);
+    ]
+}
+
+fn credential_result(report: &VerificationReport) -> Value {
+    let (checks, errors, warnings) = summary(&credential_checks(report));
     json!({ "verified": report.verified, "checks": checks, "errors": errors, "warnings": warnings, "report": report })
+}
+
+/// The status of a verification result (the table above): 200 verified; 503 when only the
+/// verifier's failures stand in the way; 400 otherwise.
+fn verdict(verified: bool, checks: &[&Check]) -> StatusCode {
+    if verified {
+        StatusCode::OK
+    } else if checks.iter().any(|c| c.outcome == Outcome::Error)
+        && !checks.iter().any(|c| c.outcome == Outcome::Invalid)
+    {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::BAD_REQUEST
+    }
 }
 
 /// `POST /credentials/verify`
@@ -182,7 +209,8 @@ pub async fn verify_credential(
     let request = body(request)?;
     let credential = required(&request, "verifiableCredential")?;
     let report = node.services.credentials.verify(credential).await?;
-    Ok(Json(credential_result(&report)).into_response())
+    let checks: Vec<&Check> = credential_checks(&report).into_iter().map(|(_, c)| c).collect();
+    Ok((verdict(report.verified, &checks), Json(credential_result(&report))).into_response())
 }
 
 fn presentation_result(report: &PresentationReport) -> Value {
@@ -218,7 +246,11 @@ pub async fn verify_presentation(
         .ok_or_else(|| ServiceError::field("options.challenge", "is required (from POST /challenges)"))?;
     let domain = options.get("domain").and_then(Value::as_str);
     let report = node.services.credentials.verify_presentation(presentation, challenge, domain).await?;
-    Ok(Json(presentation_result(&report)).into_response())
+    let mut checks = vec![&report.integrity, &report.challenge, &report.holder_binding];
+    for credential in &report.credentials {
+        checks.extend(credential_checks(credential).into_iter().map(|(_, c)| c));
+    }
+    Ok((verdict(report.verified, &checks), Json(presentation_result(&report))).into_response())
 }
 
 /// `POST /challenges`

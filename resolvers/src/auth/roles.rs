@@ -29,12 +29,16 @@ pub enum Role {
     /// An insurer's or bank's account: sees whether an operator is recognised (status and
     /// validity), never its address or other identifiers.
     Verifier,
+    /// Signs credentials other than AEO certifications through the VC API, where the node's
+    /// configuration enables it (`credentials.vc_api_issuance`, off by default). Deliberately
+    /// not APPROVER: one approver alone must never mint anything that is signed as this node.
+    Issuer,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 6] =
-        [Role::Admin, Role::Registrar, Role::Approver, Role::RiskOfficer, Role::Auditor, Role::Verifier];
+    pub const ALL: [Role; 7] =
+        [Role::Admin, Role::Registrar, Role::Approver, Role::RiskOfficer, Role::Auditor, Role::Verifier, Role::Issuer];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Role {
             Role::RiskOfficer => "RISK_OFFICER",
             Role::Auditor => "AUDITOR",
             Role::Verifier => "VERIFIER",
+            Role::Issuer => "ISSUER",
         }
     }
 
@@ -119,11 +124,12 @@ pub enum Operation {
     ReadMras,
     ManageMras,
     ReadWebhookLog,
+    ReadIssuanceLog,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 18] = [
         Operation::ManageOfficers,
         Operation::SubmitCertification,
         Operation::AmendCertification,
@@ -141,6 +147,7 @@ impl Operation {
         Operation::ReadMras,
         Operation::ManageMras,
         Operation::ReadWebhookLog,
+        Operation::ReadIssuanceLog,
     ];
 
     /// The policy: which roles allow this operation. The first listed is the one recorded in
@@ -152,14 +159,15 @@ impl Operation {
             Operation::ReadRecognition => &[Verifier, RiskOfficer, Auditor, Approver, Registrar],
             Operation::ReadMras => &[Admin, RiskOfficer, Auditor, Approver, Registrar],
             Operation::ReadWebhookLog => &[Admin, RiskOfficer, Auditor],
+            Operation::IssueCredential => &[Issuer],
+            Operation::ReadIssuanceLog => &[Auditor],
             Operation::SubmitCertification | Operation::AmendCertification => &[Registrar],
             Operation::ApproveCertification
             | Operation::RejectCertification
             | Operation::SuspendCertification
             | Operation::ReinstateCertification
             | Operation::RevokeCertification
-            | Operation::AnnulCertification
-            | Operation::IssueCredential => &[Approver],
+            | Operation::AnnulCertification => &[Approver],
             Operation::ReadCertifications | Operation::ReadHistory | Operation::SubscribeEvents => {
                 &[RiskOfficer, Auditor, Approver, Registrar]
             }
@@ -186,6 +194,7 @@ impl Operation {
             Operation::ReadMras => "reading MRAs",
             Operation::ManageMras => "managing MRAs",
             Operation::ReadWebhookLog => "reading the webhook delivery log",
+            Operation::ReadIssuanceLog => "reading the log of credentials issued through the VC API",
         }
     }
 }

@@ -7,7 +7,7 @@ use cadena_credentials::verification;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::services;
+use super::{principal, services};
 use crate::errors::GqlResult;
 
 /// Outcome of one fragment of a verification.
@@ -71,6 +71,9 @@ pub struct VerificationReport {
     pub validity: Check,
     /// The on-chain anchor.
     pub anchor: Check,
+    /// Verified, and an AEO certification (typed AEOCertificationCredential under the AEO
+    /// context; never a credential issued through a VC API). Grant AEO benefits on this.
+    pub aeo_certification: bool,
 }
 
 impl From<verification::VerificationReport> for VerificationReport {
@@ -89,6 +92,7 @@ impl From<verification::VerificationReport> for VerificationReport {
             },
             validity: r.validity.into(),
             anchor: r.anchor.into(),
+            aeo_certification: r.aeo_certification,
         }
     }
 }
@@ -134,6 +138,23 @@ pub struct PresentationChallenge {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A credential signed through the VC API, as the audit trail recorded it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct VcApiIssuance {
+    /// The credential's id.
+    pub credential_id: String,
+    /// The ISSUER who asked for it (username at the time).
+    pub officer: String,
+    /// When.
+    pub issued_at: DateTime<Utc>,
+    /// Its types (always including the VC API's own).
+    pub types: Vec<String>,
+    /// Its subjects' ids.
+    pub subjects: Vec<String>,
+    /// Hex SHA-256 of its canonical JSON (as anchored).
+    pub digest: String,
+}
+
 /// Credential queries, merged into `Query`.
 #[derive(Debug, Default)]
 pub struct CredentialQuery;
@@ -148,6 +169,23 @@ impl CredentialQuery {
     /// Verifies a credential (anyone may): proof, issuer trust, status, validity, anchor.
     async fn verify_credential(&self, ctx: &Context<'_>, credential: Json<Value>) -> Result<VerificationReport> {
         Ok(services(ctx).credentials.verify(&credential.0).await.gql()?.into())
+    }
+
+    /// The credentials signed through the VC API (`POST /credentials/issue`), newest first
+    /// (AUDITOR).
+    async fn vc_api_issuances(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<VcApiIssuance>> {
+        let rows = services(ctx).credentials.issuances(principal(ctx), first).await.gql()?;
+        Ok(rows
+            .into_iter()
+            .map(|row| VcApiIssuance {
+                credential_id: row.credential_id,
+                officer: row.username,
+                issued_at: row.issued_at,
+                types: serde_json::from_str(&row.types).unwrap_or_default(),
+                subjects: serde_json::from_str(&row.subjects).unwrap_or_default(),
+                digest: row.digest,
+            })
+            .collect())
     }
 }
 

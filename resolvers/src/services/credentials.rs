@@ -1,6 +1,7 @@
 //! This node's verifiable credentials: its issuer identity (did:web and keys), the AEO
 //! credential issued when a certification is granted, status lists built from the credentials'
-//! status bits, the VC API operations (issue, verify), and one-time presentation challenges.
+//! status bits, the VC API operations (verify here, issue in `vc_api_issuance.rs`), and one-time
+//! presentation challenges.
 //!
 //! Status bits live on each credential's row and change in the transaction of the lifecycle
 //! transition ([`CredentialService::status_statements`]); a status list is those bits gathered
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use cadena_credentials::aeo::{Address, PartnerIdentifier};
-use cadena_credentials::credential::{AeoCredential, AeoSubject, VC_V2_CONTEXT, credential_digest, operator_urn};
+use cadena_credentials::credential::{AeoCredential, AeoSubject, credential_digest, operator_urn};
 use cadena_credentials::did::{ProofPurpose, did_document};
 use cadena_credentials::integrity::{DocumentError, Integrity, ProofOptions};
 use cadena_credentials::keys::{Cryptosuite, IssuerKeys, KeyFileError};
@@ -33,12 +34,13 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::auth::roles::authorize;
-use crate::auth::{Operation, Principal};
 use crate::errors::ServiceError;
 use crate::services::anchoring::{ChainStatus, outbox_statement};
 use crate::storage::entities::{certifications, credentials, presentation_challenges, status_lists};
 use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
+
+#[path = "vc_api_issuance.rs"]
+mod vc_api_issuance;
 
 /// How the node issues and verifies.
 #[derive(Clone, Debug)]
@@ -58,6 +60,8 @@ pub struct CredentialSettings {
     pub challenge_ttl: Duration,
     /// Whether credentials and status changes go to the anchoring outbox.
     pub anchoring: bool,
+    /// Whether ISSUERs may sign credentials (never AEO certifications) through the VC API.
+    pub vc_api_issuance: bool,
 }
 
 /// The node as an issuer: its DID and keys.
@@ -137,9 +141,37 @@ impl IssuerIdentity {
         integrity.sign(unsigned, &current.key, &options)
     }
 
-    /// URL of status list `list` for `purpose`.
-    pub fn status_list_url(&self, purpose: StatusPurpose, list: i32) -> String {
-        format!("{}/status-lists/{}-{list}", self.base_url, purpose.as_str())
+    /// URL of status list `list` for `purpose`, holding credentials of `kind`.
+    pub fn status_list_url(&self, kind: ListKind, purpose: StatusPurpose, list: i32) -> String {
+        format!("{}/status-lists/{}{}-{list}", self.base_url, kind.prefix(), purpose.as_str())
+    }
+}
+
+/// Which credentials a status list holds: AEO certifications (from the lifecycle) or the VC
+/// API's, never both, so neither kind's status is ever read from the other's lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListKind {
+    /// AEO certifications: `revocation-<n>`, `suspension-<n>`.
+    Aeo,
+    /// VC API credentials: `vc-api-revocation-<n>`, `vc-api-suspension-<n>`.
+    VcApi,
+}
+
+impl ListKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListKind::Aeo => "AEO",
+            ListKind::VcApi => "VC_API",
+        }
+    }
+
+    /// What its lists' names start with.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ListKind::Aeo => "",
+            ListKind::VcApi => "vc-api-",
+        }
     }
 }
 
@@ -405,14 +437,16 @@ impl CredentialService {
         Ok(reserved.pop_front().expect("a reservation holds at least one slot"))
     }
 
-    /// Reserves up to [`SLOT_BLOCK`] consecutive slots of the current list, or opens a new list.
+    /// Reserves up to [`SLOT_BLOCK`] consecutive slots of the current AEO list, or opens a new
+    /// list.
     async fn reserve_slots(&self, gate: &mut WriteGuard<'_>) -> Result<Vec<(i32, i32)>, ServiceError> {
         let storage = &self.inner.storage;
         let block = Statement::from_string(
             storage.backend(),
             format!(
                 "UPDATE status_lists SET next_index = next_index + {SLOT_BLOCK} \
-                 WHERE id = (SELECT MAX(id) FROM status_lists) AND next_index + {SLOT_BLOCK} <= capacity \
+                 WHERE id = (SELECT MAX(id) FROM status_lists WHERE kind = 'AEO') \
+                 AND next_index + {SLOT_BLOCK} <= capacity \
                  RETURNING id, next_index - {SLOT_BLOCK} AS status_index"
             ),
         );
@@ -420,19 +454,26 @@ impl CredentialService {
             return Ok((first.status_index..first.status_index + SLOT_BLOCK).map(|i| (first.id, i)).collect());
         }
         // The end of a list: slot by slot until it is full, then a new list.
-        Ok(vec![self.allocate_slot(gate).await?])
+        Ok(vec![self.allocate_slot(gate, ListKind::Aeo).await?])
     }
 
-    /// One status slot, opening a new list when the current one is full.
-    async fn allocate_slot(&self, gate: &mut WriteGuard<'_>) -> Result<(i32, i32), ServiceError> {
+    /// One status slot in the newest list of `kind`, opening a new list when it is full.
+    pub(crate) async fn allocate_slot(
+        &self,
+        gate: &mut WriteGuard<'_>,
+        kind: ListKind,
+    ) -> Result<(i32, i32), ServiceError> {
         let storage = &self.inner.storage;
         let backend = storage.backend();
         for _ in 0..3 {
             let take = Statement::from_string(
                 backend,
-                "UPDATE status_lists SET next_index = next_index + 1 \
-                 WHERE id = (SELECT MAX(id) FROM status_lists) AND next_index < capacity \
-                 RETURNING id, next_index - 1 AS status_index",
+                format!(
+                    "UPDATE status_lists SET next_index = next_index + 1 \
+                     WHERE id = (SELECT MAX(id) FROM status_lists WHERE kind = '{}') AND next_index < capacity \
+                     RETURNING id, next_index - 1 AS status_index",
+                    kind.as_str()
+                ),
             );
             if let Some(slot) = storage.read_for_write::<Slot>(gate, take).await? {
                 return Ok((slot.id, slot.status_index));
@@ -447,6 +488,7 @@ impl CredentialService {
                     next_index: Set(1),
                     version: Set(0),
                     updated_at: Set(Utc::now()),
+                    kind: Set(kind.as_str().to_owned()),
                 })
                 .build(backend),
             );
@@ -472,7 +514,7 @@ impl CredentialService {
             .into_iter()
             .map(|purpose| StatusEntry {
                 purpose,
-                list_url: identity.status_list_url(purpose, slot.0),
+                list_url: identity.status_list_url(ListKind::Aeo, purpose, slot.0),
                 index: slot.1 as usize,
             })
             .collect();
@@ -508,7 +550,10 @@ impl CredentialService {
             },
             status,
         };
-        let document = identity.sign(&self.inner.integrity, &credential.to_json()).map_err(ServiceError::internal)?;
+        let unsigned = credential.to_json();
+        // The node holds its own credentials to the data model it asks of others.
+        cadena_credentials::conformance::check_credential(&unsigned).map_err(ServiceError::internal)?;
+        let document = identity.sign(&self.inner.integrity, &unsigned).map_err(ServiceError::internal)?;
         let digest = hex::encode(credential_digest(&document));
         Ok(IssuedCredential { id, document, digest, slot })
     }
@@ -585,9 +630,14 @@ impl CredentialService {
         Ok(credentials::Entity::find_by_id(id.to_owned()).one(self.inner.storage.db()).await?)
     }
 
-    /// The signed status list `name` (`revocation-1`, `suspension-3`), re-signed only when its
-    /// bits changed; None when there is no such list.
+    /// The signed status list `name` (`revocation-1`, `suspension-3`, `vc-api-revocation-2`),
+    /// re-signed only when its bits changed; None when there is no such list (a list is only
+    /// served under the name of its kind).
     pub async fn status_list(&self, name: &str) -> Result<Option<Arc<Value>>, ServiceError> {
+        let (kind, name) = match name.strip_prefix(ListKind::VcApi.prefix()) {
+            Some(rest) => (ListKind::VcApi, rest),
+            None => (ListKind::Aeo, name),
+        };
         let Some((purpose, list)) =
             name.rsplit_once('-').and_then(|(p, n)| Some((StatusPurpose::parse(p)?, n.parse::<i32>().ok()?)))
         else {
@@ -595,6 +645,9 @@ impl CredentialService {
         };
         let db = self.inner.storage.db();
         let Some(row) = status_lists::Entity::find_by_id(list).one(db).await? else { return Ok(None) };
+        if row.kind != kind.as_str() {
+            return Ok(None);
+        }
         if let Some(signed) = self.inner.signed_lists.lock().expect("lock").get(&(list, purpose))
             && signed.version == row.version
         {
@@ -618,7 +671,7 @@ impl CredentialService {
         }
         let identity = &self.inner.identity;
         let unsigned = status_list_credential(
-            &identity.status_list_url(purpose, list),
+            &identity.status_list_url(kind, purpose, list),
             identity.did(),
             purpose,
             &bits,
@@ -632,83 +685,6 @@ impl CredentialService {
             .expect("lock")
             .insert((list, purpose), SignedList { version: row.version, document: document.clone() });
         Ok(Some(document))
-    }
-
-    /// VC API issuance: signs any valid VC 2.0 credential as this node, adding its status
-    /// entries (APPROVER).
-    #[tracing::instrument(skip_all, fields(officer = principal.map(|p| p.username.as_str())))]
-    pub async fn issue(&self, principal: Option<&Principal>, credential: &Value) -> Result<Value, ServiceError> {
-        authorize(principal, Operation::IssueCredential)?;
-        let field = |name: &str, message: &str| ServiceError::field(format!("credential{name}"), message);
-        let mut credential = credential.clone();
-        let object = credential.as_object_mut().ok_or_else(|| field("", "must be a JSON object"))?;
-        let first_context =
-            object.get("@context").and_then(|c| c.as_array()).and_then(|c| c.first()).and_then(Value::as_str);
-        if first_context != Some(VC_V2_CONTEXT) {
-            return Err(field(".@context", &format!("must be a list starting with {VC_V2_CONTEXT}")));
-        }
-        let types: Vec<&str> = match object.get("type") {
-            Some(Value::Array(t)) => t.iter().filter_map(Value::as_str).collect(),
-            Some(Value::String(t)) => vec![t.as_str()],
-            _ => vec![],
-        };
-        if !types.contains(&"VerifiableCredential") {
-            return Err(field(".type", "must include VerifiableCredential"));
-        }
-        let did = self.inner.identity.did().to_owned();
-        match object.get("issuer") {
-            None => {
-                object.insert("issuer".into(), did.clone().into());
-            }
-            Some(Value::String(issuer)) if *issuer == did => {}
-            Some(Value::Object(issuer)) if issuer.get("id").and_then(Value::as_str) == Some(did.as_str()) => {}
-            Some(_) => return Err(field(".issuer", &format!("must be this node's DID {did} (or be left out)"))),
-        }
-        if object.contains_key("proof") {
-            return Err(field(".proof", "must be absent: the node signs"));
-        }
-        if object.contains_key("credentialStatus") {
-            return Err(field(".credentialStatus", "must be absent: the node adds its status entries"));
-        }
-        let id = match object.get("id") {
-            None => {
-                let id = format!("urn:uuid:{}", Uuid::now_v7());
-                object.insert("id".into(), id.clone().into());
-                id
-            }
-            Some(Value::String(id)) if id.len() <= 64 && id.contains(':') => id.clone(),
-            Some(_) => return Err(field(".id", "must be an absolute URI of at most 64 characters")),
-        };
-        if !object.contains_key("validFrom") {
-            object.insert("validFrom".into(), cadena_credentials::credential::xsd_date_time(Utc::now()).into());
-        }
-        // Refuse what cannot be signed before a status slot is spent on it.
-        self.inner.integrity.inspect(&credential, "credential").map_err(document_error)?;
-        let slot = self.take_slot(None).await?;
-        let identity = &self.inner.identity;
-        let status: Vec<Value> = StatusPurpose::ALL
-            .into_iter()
-            .map(|purpose| {
-                StatusEntry { purpose, list_url: identity.status_list_url(purpose, slot.0), index: slot.1 as usize }
-                    .to_json()
-            })
-            .collect();
-        credential.as_object_mut().expect("object").insert("credentialStatus".into(), Value::Array(status));
-        let document = identity.sign(&self.inner.integrity, &credential).map_err(document_error)?;
-        let issued =
-            IssuedCredential { id: id.clone(), digest: hex::encode(credential_digest(&document)), document, slot };
-        let mut batch = WriteBatch::default();
-        batch.push(self.insert_statement(&issued, None));
-        batch.extend(self.outbox(&issued.id, &issued.digest, None, None));
-        let mut gate = self.inner.storage.write_gate().await;
-        self.inner.storage.apply(&mut gate, batch).await.map_err(|e| match e {
-            ApplyError::Db(db) if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
-                ServiceError::field("credential.id", format!("a credential {id} was already issued"))
-            }
-            ApplyError::Db(db) => db.into(),
-            ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
-        })?;
-        Ok(issued.document)
     }
 
     /// The DID document of `did` (this node's from memory, others over HTTP, cached); `fresh`
@@ -856,6 +832,7 @@ mod tests {
             status_list_ttl: Duration::from_secs(60),
             challenge_ttl: Duration::from_secs(60),
             anchoring: false,
+            vc_api_issuance: false,
         };
         CredentialService::new(storage, settings, None).unwrap()
     }

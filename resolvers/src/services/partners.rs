@@ -854,6 +854,9 @@ impl PartnerService {
                 return Ok(Err(format!("{name}: {}", check.reason)));
             }
         }
+        if !cadena_credentials::credential::claims_aeo_certification(&message.credential) {
+            return Ok(Err("the credential is not an AEO certification (a VC API credential, or untyped)".into()));
+        }
         let subject = &message.credential["credentialSubject"];
         let event = &message.event;
         let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
@@ -1201,7 +1204,9 @@ impl PartnerService {
         let mut verified = true;
         for holding in &holdings {
             let report = self.credentials.verify(&holding.credential).await.map_err(|e| e.to_string())?;
-            verified &= report.integrity.outcome == Outcome::Valid && report.issuer_trust.outcome == Outcome::Valid;
+            verified &= report.integrity.outcome == Outcome::Valid
+                && report.issuer_trust.outcome == Outcome::Valid
+                && cadena_credentials::credential::claims_aeo_certification(&holding.credential);
         }
         let newest = holdings.iter().max_by_key(|h| h.credential["credentialSubject"]["certificateVersion"].as_i64());
         Ok(Recognition {

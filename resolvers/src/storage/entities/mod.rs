@@ -15,4 +15,5 @@ pub mod partner_inbox;
 pub mod partner_outbox;
 pub mod presentation_challenges;
 pub mod status_lists;
+pub mod vc_api_issuances;
 pub mod webhook_deliveries;

@@ -13,6 +13,8 @@ pub struct Model {
     /// Increases with every bit change.
     pub version: i64,
     pub updated_at: DateTimeUtc,
+    /// `AEO` (certifications) or `VC_API`: a list holds one kind of credential only.
+    pub kind: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
