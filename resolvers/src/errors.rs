@@ -46,6 +46,11 @@ pub enum ServiceError {
     /// The change collides with existing data (a duplicate, or a concurrent change).
     #[error("{0}")]
     Conflict(String),
+    /// The certification cannot be granted as it stands: its validity ended, or its credential
+    /// cannot be signed within the limits every verifier applies. Nothing is written; it stays
+    /// SUBMITTED, so it can still be rejected (or approved once the cause is fixed).
+    #[error("cannot grant: {0}")]
+    NotIssuable(String),
     /// Wrong username or password (deliberately not saying which).
     #[error("invalid username or password")]
     BadCredentials,
@@ -79,6 +84,7 @@ impl ServiceError {
             ServiceError::FourEyes(_) => "FOUR_EYES",
             ServiceError::NotFound(_) => "NOT_FOUND",
             ServiceError::Conflict(_) => "CONFLICT",
+            ServiceError::NotIssuable(_) => "NOT_ISSUABLE",
             ServiceError::BadCredentials => "BAD_CREDENTIALS",
             ServiceError::Internal(_) => "INTERNAL",
         }

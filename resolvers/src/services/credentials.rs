@@ -508,7 +508,13 @@ impl CredentialService {
             },
             status,
         };
-        let document = identity.sign(&self.inner.integrity, &credential.to_json()).map_err(ServiceError::internal)?;
+        // A document the integrity checks refuse is this certification's data, not a fault of
+        // the node: say so, and leave the certification as it is (SUBMITTED, rejectable).
+        let document = identity.sign(&self.inner.integrity, &credential.to_json()).map_err(|e| {
+            ServiceError::NotIssuable(format!(
+                "its credential cannot be signed: {e}; it stays SUBMITTED and can be rejected"
+            ))
+        })?;
         let digest = hex::encode(credential_digest(&document));
         Ok(IssuedCredential { id, document, digest, slot })
     }
