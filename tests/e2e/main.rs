@@ -21,6 +21,7 @@ mod anchoring;
 mod credentials;
 mod gateway;
 mod graphql_over_http;
+mod in_force;
 mod jose_interop;
 mod lifecycle;
 mod partners;
