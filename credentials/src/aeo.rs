@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::country::CountryCode;
+use crate::integrity::MAX_BLANK_NODES;
 use crate::tin::{Tin, TinWarning, parse_eori};
 
 /// A field that is not acceptable, named by its input path.
@@ -217,6 +218,30 @@ pub struct AeoDataSet {
 
 const MAX_TEXT: usize = 300;
 
+/// Blank nodes of a presented AEO credential besides its partner identifiers: the presentation
+/// (which need not have an id), the credential's graph, its proof's graph, the proof, and the
+/// operator's address. The credential on its own has fewer; a presentation of it is the
+/// largest document an AEO credential must fit in.
+const BLANK_NODES_BESIDE_PARTNER_IDENTIFIERS: usize = 5;
+
+/// Most partner identifiers a data set may carry. Each becomes a blank node of the credential
+/// (a `PartnerIdentifier` has no id), and canonicalisation refuses a document with more than
+/// [`MAX_BLANK_NODES`]: with more, the certification could be submitted but never issued, or
+/// its credential never presented. The string limits keep the largest such credential, and a
+/// presentation of it, far below [`crate::integrity::MAX_DOCUMENT_BYTES`] (a test signs and verifies exactly
+/// that maximal data set).
+pub const MAX_PARTNER_IDENTIFIERS: usize = MAX_BLANK_NODES - BLANK_NODES_BESIDE_PARTNER_IDENTIFIERS;
+
+/// Earliest date a data set may carry. No AEO programme nor its forerunners (C-TPAT 2001, the
+/// WCO SAFE Framework 2005) predates it, so an earlier date is a typo (`0026` for `2026`),
+/// and chrono's year 0 or negative years never reach a credential (`xsd:dateTime` has no
+/// year 0).
+pub const EARLIEST_DATE: NaiveDate = NaiveDate::from_ymd_opt(1990, 1, 1).expect("date");
+/// Latest date a data set may carry: far beyond any validity an AEO programme grants
+/// (three to five years; programmes whose status never expires leave `validUntil` empty), so
+/// a later date is a typo (`2206` for `2026`), while every date stays a four-digit year.
+pub const LATEST_DATE: NaiveDate = NaiveDate::from_ymd_opt(2100, 12, 31).expect("date");
+
 fn text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> String {
     let value = value.trim();
     if value.is_empty() {
@@ -233,6 +258,15 @@ fn optional_text(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>,
     match value.map(str::trim) {
         None | Some("") => None,
         Some(v) => Some(text(errors, field, v, max)),
+    }
+}
+
+/// Refuses a date outside [`EARLIEST_DATE`]..=[`LATEST_DATE`].
+fn date_in_range(errors: &mut Vec<FieldError>, field: &str, value: Option<NaiveDate>) {
+    if let Some(day) = value
+        && !(EARLIEST_DATE..=LATEST_DATE).contains(&day)
+    {
+        errors.push(FieldError::new(field, format!("({day}) must lie between {EARLIEST_DATE} and {LATEST_DATE}")));
     }
 }
 
@@ -269,7 +303,16 @@ impl AeoDataSet {
             None => None,
         };
 
-        let mut partner_identifiers = Vec::new();
+        let mut partner_identifiers: Vec<PartnerIdentifier> = Vec::new();
+        if draft.partner_identifiers.len() > MAX_PARTNER_IDENTIFIERS {
+            errors.push(FieldError::new(
+                f("partnerIdentifiers"),
+                format!(
+                    "has {} identifiers; at most {MAX_PARTNER_IDENTIFIERS} fit in a credential",
+                    draft.partner_identifiers.len()
+                ),
+            ));
+        }
         for (i, (scheme, value)) in draft.partner_identifiers.iter().enumerate() {
             let field = f(&format!("partnerIdentifiers[{i}]"));
             let scheme = text(&mut errors, &format!("{field}.scheme"), &scheme.to_uppercase(), 20);
@@ -280,6 +323,16 @@ impl AeoDataSet {
             } else {
                 text(&mut errors, &format!("{field}.value"), value, 64)
             };
+            // Two equal identifiers say nothing more than one, and in the credential they are
+            // blank nodes canonicalisation cannot tell apart.
+            if let Some(first) = partner_identifiers.iter().position(|p| p.scheme == scheme && p.value == value)
+                && !value.is_empty()
+            {
+                errors.push(FieldError::new(
+                    field,
+                    format!("repeats partnerIdentifiers[{first}] ({scheme} {value}); each identifier may appear once"),
+                ));
+            }
             partner_identifiers.push(PartnerIdentifier { scheme, value });
         }
 
@@ -298,7 +351,20 @@ impl AeoDataSet {
         if authorisation_date.is_none() {
             errors.push(FieldError::new(f("authorisationDate"), "is required"));
         }
+        date_in_range(&mut errors, &f("authorisationDate"), authorisation_date);
+        date_in_range(&mut errors, &f("validFrom"), draft.valid_from);
+        date_in_range(&mut errors, &f("validUntil"), draft.valid_until);
+        date_in_range(&mut errors, &f("lastValidationDate"), draft.last_validation_date);
         let valid_from = draft.valid_from.or(authorisation_date);
+        // Validity follows the decision that grants it; it cannot start before it.
+        if let (Some(auth), Some(from)) = (authorisation_date, draft.valid_from)
+            && from < auth
+        {
+            errors.push(FieldError::new(
+                f("validFrom"),
+                format!("({from}) must not be before authorisationDate ({auth})"),
+            ));
+        }
         if let (Some(from), Some(until)) = (valid_from, draft.valid_until)
             && until < from
         {
@@ -430,4 +496,37 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].field, "input.tin");
     }
+
+    #[test]
+    fn dates_outside_the_sane_range_are_refused() {
+        let mut d = draft();
+        d.authorisation_date = Some("0000-01-15".parse().unwrap());
+        d.valid_from = Some("2026-01-15".parse().unwrap());
+        d.valid_until = Some("2101-01-01".parse().unwrap());
+        d.last_validation_date = Some("1989-12-31".parse().unwrap());
+        let errors = AeoDataSet::parse(&d, "input").unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["input.authorisationDate", "input.validUntil", "input.lastValidationDate"]);
+        assert!(errors[0].message.contains("between 1990-01-01 and 2100-12-31"), "{}", errors[0]);
+        d.authorisation_date = Some(EARLIEST_DATE);
+        d.valid_until = Some(LATEST_DATE);
+        d.last_validation_date = None;
+        AeoDataSet::parse(&d, "input").unwrap();
+    }
+
+    #[test]
+    fn validity_cannot_start_before_the_authorisation() {
+        let mut d = draft();
+        d.valid_from = Some("2026-01-14".parse().unwrap());
+        let errors = AeoDataSet::parse(&d, "input").unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "input.validFrom");
+        assert!(errors[0].message.contains("authorisationDate (2026-01-15)"), "{}", errors[0]);
+        d.valid_from = Some("2099-01-01".parse().unwrap());
+        d.valid_until = Some("2099-12-31".parse().unwrap());
+        assert_eq!(AeoDataSet::parse(&d, "input").unwrap().valid_from.to_string(), "2099-01-01");
+    }
 }
+
+#[cfg(test)]
+mod limits_tests;

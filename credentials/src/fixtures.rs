@@ -2,7 +2,10 @@
 
 use chrono::NaiveDate;
 
-use crate::aeo::{Address, CertificateType, PartnerIdentifier, SupplyChainRole};
+use crate::aeo::{
+    Address, AddressDraft, AeoDataSetDraft, CertificateType, MAX_PARTNER_IDENTIFIERS, PartnerIdentifier,
+    SupplyChainRole,
+};
 use crate::country::CountryCode;
 use crate::credential::{AeoCredential, AeoSubject, operator_urn};
 use crate::status_list::{StatusEntry, StatusPurpose};
@@ -49,5 +52,40 @@ pub fn aeo_credential(n: usize, issuer: &str, base_url: &str) -> AeoCredential {
             last_validation_date: Some(NaiveDate::from_ymd_opt(2026, 1, 12).expect("date")),
         },
         status: vec![entry(StatusPurpose::Revocation), entry(StatusPurpose::Suspension)],
+    }
+}
+
+/// A four-byte UTF-8 character: the most bytes a counted character can take.
+const WIDE: char = '𝔄';
+
+fn wide(n: usize) -> String {
+    std::iter::repeat_n(WIDE, n).collect()
+}
+
+/// An AEO data set at every limit of [`AeoDataSet::parse`]: every string at its longest, in
+/// four-byte characters where any are allowed, every list full, every optional field set.
+pub fn maximal_draft() -> AeoDataSetDraft {
+    let day = |s: &str| Some(s.parse::<NaiveDate>().expect("date"));
+    AeoDataSetDraft {
+        certificate_number: "N".repeat(64),
+        issuing_country: "MX".into(),
+        issuing_authority: wide(200),
+        operator_name: wide(300),
+        address: AddressDraft {
+            street: wide(300),
+            city: wide(120),
+            sub_entity: Some(wide(120)),
+            postcode: Some(wide(20)),
+            country: "MX".into(),
+        },
+        tin: "GODE561231GR8".into(),
+        partner_identifiers: (0..MAX_PARTNER_IDENTIFIERS).map(|i| (wide(20), format!("{i:02}{}", wide(62)))).collect(),
+        certificate_type: Some(CertificateType::Full),
+        roles: SupplyChainRole::ALL.to_vec(),
+        authorisation_date: day("2026-01-15"),
+        valid_from: day("2026-01-15"),
+        valid_until: day("2099-12-31"),
+        last_validation_date: day("2026-01-20"),
+        operator_did: Some(format!("did:key:z{}", "6".repeat(255 - "did:key:z".len()))),
     }
 }

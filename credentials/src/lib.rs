@@ -12,6 +12,7 @@
 //! - [`integrity`]: Data Integrity proofs (eddsa-rdfc-2022, ecdsa-rdfc-2019); the only module
 //!   that uses ssi.
 //! - [`merkle`]: OpenZeppelin-compatible Merkle trees of credential digests, for anchoring.
+//! - [`validity`]: when a certification or credential is in force (one rule for all).
 //! - [`verification`]: the verification report of a credential or presentation.
 //! - [`jose`]: compact JWS (EdDSA, ES256) and JWE (ECDH-ES with X25519, A256GCM) for the
 //!   encrypted partner channel; [`jose::seal`] signs, then encrypts.
@@ -30,6 +31,7 @@ pub mod lifecycle;
 pub mod merkle;
 pub mod status_list;
 pub mod tin;
+pub mod validity;
 pub mod verification;
 
 pub use aeo::{

@@ -7,11 +7,15 @@
 //!      +--reject--> rejected
 //! ```
 //! `expired` is never stored: it is computed from `valid_until` ([`Status::effective`]), so no
-//! daily job can forget to run (CADENA v1's lesson). `amended` is the state of a version that a
+//! daily job can forget to run (CADENA v1's lesson). A granted certification whose `valid_from`
+//! lies ahead stays `granted` but is not yet in force: it confers no benefits until that day
+//! ([`Status::confers_benefits`], by the same rule as a verifier's validity check). `amended` is the state of a version that a
 //! newer approved version replaced; both versions are kept.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::validity::{Phase, ValidityPeriod};
 
 /// Where a certification stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,18 +71,19 @@ impl Status {
         Status::ALL.into_iter().find(|s| s.as_str() == value)
     }
 
-    /// The status a reader sees on `today`: a granted or suspended certification whose validity
-    /// ended before `today` is expired. Validity is inclusive of its last day.
-    pub fn effective(self, valid_until: Option<NaiveDate>, today: NaiveDate) -> Status {
-        match (self, valid_until) {
-            (Status::Granted | Status::Suspended, Some(until)) if until < today => Status::Expired,
-            (status, _) => status,
+    /// The status a reader sees at `now`: a granted or suspended certification whose validity
+    /// ended is expired. Validity is inclusive of its last day.
+    pub fn effective(self, validity: &ValidityPeriod, now: DateTime<Utc>) -> Status {
+        match self {
+            Status::Granted | Status::Suspended if validity.phase(now) == Phase::Ended => Status::Expired,
+            status => status,
         }
     }
 
-    /// Whether the operator enjoys AEO benefits in this status.
-    pub fn confers_benefits(self) -> bool {
-        self == Status::Granted
+    /// Whether the operator enjoys AEO benefits at `now`: granted, and in force (its validity
+    /// has begun and not ended). `self` is the stored or the effective status.
+    pub fn confers_benefits(self, validity: &ValidityPeriod, now: DateTime<Utc>) -> bool {
+        self == Status::Granted && validity.phase(now) == Phase::InForce
     }
 }
 
@@ -204,7 +209,7 @@ fn verb(t: Transition) -> &'static str {
 mod tests {
     use super::*;
 
-    fn day(s: &str) -> NaiveDate {
+    fn day(s: &str) -> chrono::NaiveDate {
         s.parse().unwrap()
     }
 
@@ -259,15 +264,29 @@ mod tests {
 
     #[test]
     fn expiry_is_computed_inclusive_of_the_last_day() {
-        let until = Some(day("2026-06-30"));
-        assert_eq!(Status::Granted.effective(until, day("2026-06-30")), Status::Granted);
-        assert_eq!(Status::Granted.effective(until, day("2026-07-01")), Status::Expired);
-        assert_eq!(Status::Suspended.effective(until, day("2026-07-01")), Status::Expired);
-        assert_eq!(Status::Revoked.effective(until, day("2026-07-01")), Status::Revoked);
-        assert_eq!(Status::Granted.effective(None, day("2099-01-01")), Status::Granted);
+        let period = ValidityPeriod::of_days(day("2026-01-01"), Some(day("2026-06-30")));
+        let noon = |d: &str| crate::credential::start_of_day(day(d)) + chrono::Duration::hours(12);
+        assert_eq!(Status::Granted.effective(&period, noon("2026-06-30")), Status::Granted);
+        assert_eq!(Status::Granted.effective(&period, noon("2026-07-01")), Status::Expired);
+        assert_eq!(Status::Suspended.effective(&period, noon("2026-07-01")), Status::Expired);
+        assert_eq!(Status::Revoked.effective(&period, noon("2026-07-01")), Status::Revoked);
+        let open = ValidityPeriod::of_days(day("2026-01-01"), None);
+        assert_eq!(Status::Granted.effective(&open, noon("2099-01-01")), Status::Granted);
         assert_eq!(
-            Transition::Suspend.apply(Status::Granted.effective(until, day("2027-01-01"))),
+            Transition::Suspend.apply(Status::Granted.effective(&period, noon("2027-01-01"))),
             Err(TransitionError { transition: Transition::Suspend, from: Status::Expired })
         );
+    }
+
+    #[test]
+    fn a_granted_certification_confers_benefits_only_while_in_force() {
+        let period = ValidityPeriod::of_days(day("2099-01-01"), Some(day("2099-12-31")));
+        let now = crate::credential::start_of_day(day("2026-06-01"));
+        // Granted ahead of its validity: granted, not expired, but no benefits yet.
+        assert_eq!(Status::Granted.effective(&period, now), Status::Granted);
+        assert!(!Status::Granted.confers_benefits(&period, now));
+        assert!(Status::Granted.confers_benefits(&period, crate::credential::start_of_day(day("2099-06-01"))));
+        assert!(!Status::Suspended.confers_benefits(&period, crate::credential::start_of_day(day("2099-06-01"))));
+        assert!(!Status::Granted.confers_benefits(&period, crate::credential::start_of_day(day("2100-01-01"))));
     }
 }

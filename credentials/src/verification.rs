@@ -31,6 +31,7 @@ use crate::did::{DidError, ProofPurpose, did_key_public_key, did_of, key_in_docu
 use crate::integrity::{DocumentError, Integrity, PreparedProof, ProofOutcome};
 use crate::keys::PublicKey;
 use crate::status_list::{Bitstring, StatusEntry, StatusPurpose};
+use crate::validity::{Phase, ValidityPeriod};
 
 /// Outcome of one fragment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -564,32 +565,18 @@ impl Verifier {
     }
 }
 
-/// How far in the future a `validFrom` may lie and still count as reached. Nodes' clocks
-/// differ, and a status list is signed (with `validFrom` = its signing second) while a
-/// verification that started a moment earlier is under way; without slack a list signed in the
-/// next second, or by a node whose clock runs a little ahead, would not be valid yet. Five
-/// minutes is the customary bound (Kerberos, most JWT verifiers). `validUntil` gets none: an
-/// expired certification must not confer benefits a moment longer.
-pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
-
-/// The validity fragment: `validFrom` <= now (+ [`CLOCK_SKEW`]) and now <= `validUntil`.
+/// The validity fragment: `validFrom` <= now (+ [`crate::validity::CLOCK_SKEW`]) and now <= `validUntil`,
+/// by the same rule as the node's status and `confersBenefits` ([`ValidityPeriod`]).
 fn validity(credential: &Value, now: DateTime<Utc>) -> Check {
-    let parse = |name: &str| -> Result<Option<DateTime<Utc>>, String> {
-        match text(credential, name) {
-            None => Ok(None),
-            Some(s) => DateTime::parse_from_rfc3339(s)
-                .map(|d| Some(d.with_timezone(&Utc)))
-                .map_err(|_| format!("{name} \"{s}\" is not an xsd:dateTime")),
-        }
+    let period = match ValidityPeriod::of_credential(credential) {
+        Ok(period) => period,
+        Err(why) => return Check::invalid(why),
     };
-    match (parse("validFrom"), parse("validUntil")) {
-        (Err(why), _) | (_, Err(why)) => Check::invalid(why),
-        (Ok(Some(from)), _) if now + CLOCK_SKEW < from => Check::invalid(format!("not valid before {from}")),
-        (_, Ok(Some(until))) if now > until => Check::invalid(format!("expired at {until}")),
-        (Ok(from), Ok(until)) => Check::valid(match (from, until) {
-            (_, Some(until)) => format!("valid until {until}"),
-            _ => "valid, with no end date".to_owned(),
-        }),
+    match (period.phase(now), period.from, period.until) {
+        (Phase::NotYet, Some(from), _) => Check::invalid(format!("not valid before {from}")),
+        (Phase::Ended, _, Some(until)) => Check::invalid(format!("expired at {until}")),
+        (_, _, Some(until)) => Check::valid(format!("valid until {until}")),
+        _ => Check::valid("valid, with no end date"),
     }
 }
 

@@ -49,6 +49,11 @@ pub enum ServiceError {
     /// A capability this node's configuration leaves off.
     #[error("{0} is disabled on this node")]
     Disabled(&'static str),
+    /// The certification cannot be granted as it stands: its validity ended, or its credential
+    /// cannot be signed within the limits every verifier applies. Nothing is written; it stays
+    /// SUBMITTED, so it can still be rejected (or approved once the cause is fixed).
+    #[error("cannot grant: {0}")]
+    NotIssuable(String),
     /// Wrong username or password (deliberately not saying which).
     #[error("invalid username or password")]
     BadCredentials,
@@ -83,6 +88,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => "NOT_FOUND",
             ServiceError::Conflict(_) => "CONFLICT",
             ServiceError::Disabled(_) => "DISABLED",
+            ServiceError::NotIssuable(_) => "NOT_ISSUABLE",
             ServiceError::BadCredentials => "BAD_CREDENTIALS",
             ServiceError::Internal(_) => "INTERNAL",
         }

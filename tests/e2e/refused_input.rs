@@ -14,7 +14,7 @@ fn with_wrong_check_digit(tin: &str, index_from_end: usize) -> String {
 }
 
 /// Asserts the submission is refused as BAD_USER_INPUT naming `field`, and nothing is stored.
-async fn assert_refused(app: &TestApp, input: Value, field: &str) -> String {
+pub(crate) async fn assert_refused(app: &TestApp, input: Value, field: &str) -> String {
     let (certs, entries) = (app.stored_certifications().await, app.stored_history_entries().await);
     let response = app.submit(input).await;
     assert_eq!(response.error_code(), "BAD_USER_INPUT", "{}", response.body);

@@ -66,6 +66,7 @@ impl IntoResponse for ApiError {
             ServiceError::Unauthenticated(_) | ServiceError::BadCredentials => StatusCode::UNAUTHORIZED,
             ServiceError::Forbidden { .. } | ServiceError::Disabled(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::NotIssuable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) | ServiceError::FourEyes(_) => {
                 StatusCode::CONFLICT
             }

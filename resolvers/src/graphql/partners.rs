@@ -2,7 +2,7 @@
 //! operator's recognition (status only, for VERIFIER accounts too), and the webhook log.
 
 use async_graphql::{Context, Enum, Object, Result, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::scalars::Date;
 use super::types::CertificateType;
@@ -10,7 +10,7 @@ use super::{principal, services};
 use crate::auth::Operation;
 use crate::auth::roles::authorize;
 use crate::errors::{GqlResult, ServiceError};
-use crate::services::certifications::effective_status;
+use crate::services::certifications::{confers_benefits, effective_status};
 
 /// An MRA of this node's customs authority, as the chain records it.
 #[derive(SimpleObject, Clone, Debug)]
@@ -47,7 +47,8 @@ pub struct RecognitionStatus {
     pub certificate_type: Option<CertificateType>,
     /// Its status today.
     pub status: super::types::CertificationStatus,
-    /// Whether it confers AEO benefits now.
+    /// Whether it confers AEO benefits now: GRANTED and in force (validFrom reached,
+    /// validUntil not passed).
     pub confers_benefits: bool,
     /// First day of validity.
     pub valid_from: Date,
@@ -62,9 +63,11 @@ pub struct RecognitionStatus {
 pub struct PartnerRecognition {
     /// The partner.
     pub partner: String,
-    /// The status the partner applies (null: it holds nothing of this operator).
+    /// The status the partner applies, EXPIRED once its validity ended (null: it holds nothing
+    /// of this operator).
     pub status: Option<String>,
-    /// Whether the partner grants the benefits now.
+    /// Whether the partner grants the benefits now: GRANTED there, in force (validFrom reached,
+    /// validUntil not passed) and verified.
     pub recognised: bool,
     /// Whether the credentials the partner holds verify here.
     pub verified: bool,
@@ -155,11 +158,11 @@ impl PartnerQuery {
     async fn recognition(&self, ctx: &Context<'_>, country: String, tin: String) -> Result<Vec<RecognitionStatus>> {
         authorize(principal(ctx), Operation::ReadRecognition).gql()?;
         let rows = services(ctx).certifications.by_operator_unchecked(&country, &tin).await.gql()?;
-        let today: NaiveDate = Utc::now().date_naive();
+        let now = Utc::now();
         Ok(rows
             .into_iter()
             .map(|row| {
-                let status = effective_status(&row, today);
+                let status = effective_status(&row, now);
                 RecognitionStatus {
                     source: if row.submitted_by.starts_with("partner:") {
                         RecognitionSource::Partner
@@ -169,7 +172,7 @@ impl PartnerQuery {
                     issuing_country: row.issuing_country.clone(),
                     issuing_authority: row.issuing_authority.clone(),
                     certificate_type: cadena_credentials::CertificateType::parse(&row.certificate_type).map(Into::into),
-                    confers_benefits: status.confers_benefits(),
+                    confers_benefits: confers_benefits(&row, now),
                     status: status.into(),
                     valid_from: Date(row.valid_from),
                     valid_until: row.valid_until.map(Date),

@@ -10,7 +10,7 @@ use super::{principal, services};
 use crate::auth::Role;
 use crate::errors::GqlResult;
 use crate::events::CertificationEvent;
-use crate::services::certifications::effective_status;
+use crate::services::certifications::{confers_benefits, effective_status};
 use crate::storage::entities::{certifications, officers};
 
 /// Lifecycle status of a certification.
@@ -195,13 +195,15 @@ impl Certification {
     async fn last_validation_date(&self) -> Option<Date> {
         self.0.last_validation_date.map(Date)
     }
-    /// Status today (EXPIRED is computed from validUntil).
+    /// Status now (EXPIRED is computed from validUntil). A certification granted ahead of its
+    /// validFrom is GRANTED but not yet in force: see confersBenefits.
     async fn status(&self) -> CertificationStatus {
-        effective_status(&self.0, Utc::now().date_naive()).into()
+        effective_status(&self.0, Utc::now()).into()
     }
-    /// Whether the operator enjoys AEO benefits now.
+    /// Whether the operator enjoys AEO benefits now: GRANTED and in force (between validFrom
+    /// and validUntil, inclusive), by the same rule as a verifier's validity check.
     async fn confers_benefits(&self) -> bool {
-        effective_status(&self.0, Utc::now().date_naive()).confers_benefits()
+        confers_benefits(&self.0, Utc::now())
     }
     /// Officer who submitted this version.
     async fn submitted_by(&self) -> &str {

@@ -5,8 +5,9 @@
 //! Events go out only after the commit.
 
 use cadena_credentials::history::{HistoryLink, verify_chain};
+use cadena_credentials::validity::{Phase, ValidityPeriod};
 use cadena_credentials::{AeoDataSet, AeoDataSetDraft, CountryCode, HistoryEntry, Status, Tin, Transition};
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set};
 use uuid::Uuid;
@@ -68,9 +69,32 @@ pub struct CertificationService {
     webhooks: WebhookService,
 }
 
-/// The effective status of a stored row on `today`.
-pub fn effective_status(row: &certifications::Model, today: NaiveDate) -> Status {
-    Status::parse(&row.status).unwrap_or(Status::Submitted).effective(row.valid_until, today)
+/// The days a stored row (this node's or a partner's) is in force.
+pub fn validity(row: &certifications::Model) -> ValidityPeriod {
+    ValidityPeriod::of_days(row.valid_from, row.valid_until)
+}
+
+/// The effective status of a stored row at `now`.
+pub fn effective_status(row: &certifications::Model, now: DateTime<Utc>) -> Status {
+    Status::parse(&row.status).unwrap_or(Status::Submitted).effective(&validity(row), now)
+}
+
+/// Whether a stored row confers AEO benefits at `now`: granted and in force. Every reader
+/// (GraphQL's `confersBenefits`, recognition, partner records) asks this.
+pub fn confers_benefits(row: &certifications::Model, now: DateTime<Utc>) -> bool {
+    effective_status(row, now).confers_benefits(&validity(row), now)
+}
+
+/// Refuses to grant a certification whose validity has ended: its credential would be
+/// expired on issue, and its benefits over before they began. It stays SUBMITTED (rejectable).
+fn check_grantable(row: &certifications::Model, now: DateTime<Utc>) -> Result<(), ServiceError> {
+    match row.valid_until {
+        Some(until) if validity(row).phase(now) == Phase::Ended => Err(ServiceError::NotIssuable(format!(
+            "validUntil {until} has passed: a certification no longer valid cannot be granted; it stays \
+             SUBMITTED and can be rejected"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn today() -> NaiveDate {
@@ -321,7 +345,17 @@ impl CertificationService {
                 format!("this node certifies for {} only, not {}", self.country.as_str(), country.as_str()),
             ));
         }
-        AeoDataSet::parse(draft, "input").map_err(ServiceError::InvalidInput)
+        let set = AeoDataSet::parse(draft, "input").map_err(ServiceError::InvalidInput)?;
+        // A certification whose validity already ended could never be granted.
+        if let Some(until) = set.valid_until
+            && ValidityPeriod::of_days(set.valid_from, Some(until)).phase(Utc::now()) == Phase::Ended
+        {
+            return Err(ServiceError::field(
+                "input.validUntil",
+                format!("({until}) has passed; a certification whose validity ended cannot be granted"),
+            ));
+        }
+        Ok(set)
     }
 
     /// Applies a plan's batch, then tells subscribers. Returns the last event's certification.
@@ -401,7 +435,7 @@ impl CertificationService {
 
         let mut gate = self.storage.write_gate().await;
         let current = self.find_for_write(&mut gate, id).await?;
-        let from = effective_status(&current, today());
+        let from = effective_status(&current, Utc::now());
         Transition::Supersede.apply(from)?;
         if set.certificate_number != current.certificate_number {
             return Err(ServiceError::field(
@@ -537,10 +571,13 @@ impl CertificationService {
             }
         };
         let row = self.find_for_write(&mut gate, id).await?;
-        let from = effective_status(&row, today());
+        let from = effective_status(&row, Utc::now());
         let to = transition.apply(from)?;
         if transition == Transition::Approve && row.submitted_by == officer.username {
             return Err(ServiceError::FourEyes(officer.username.clone()));
+        }
+        if transition == Transition::Approve {
+            check_grantable(&row, Utc::now())?;
         }
         let approver = (transition == Transition::Approve).then_some(officer.username.as_str());
         let head = Some((row.history_head.clone(), row.history_seq));
@@ -552,7 +589,7 @@ impl CertificationService {
             && let Some(previous_id) = row.previous_version_id
         {
             let previous = self.find_for_write(&mut gate, previous_id).await?;
-            let previous_from = effective_status(&previous, today());
+            let previous_from = effective_status(&previous, Utc::now());
             let previous_to = Transition::Supersede.apply(previous_from)?;
             let retired = plan.set_status(&previous, previous_to, None, None);
             // The amended version's credential is revoked: the new one replaces it.
@@ -651,7 +688,10 @@ impl CertificationService {
         let Some(row) = certifications::Entity::find_by_id(id).one(self.storage.db()).await? else {
             return Ok(None);
         };
-        if Transition::Approve.apply(effective_status(&row, today())).is_err() || row.submitted_by == approver {
+        if Transition::Approve.apply(effective_status(&row, Utc::now())).is_err()
+            || row.submitted_by == approver
+            || check_grantable(&row, Utc::now()).is_err()
+        {
             return Ok(None);
         }
         let slot = self.credentials.take_slot(None).await?;
@@ -737,11 +777,11 @@ impl CertificationService {
             .limit(limit)
             .all(self.storage.db())
             .await?;
-        let today = today();
+        let now = Utc::now();
         Ok(rows
             .iter()
             .map(partners::partner_record_as_certification)
-            .filter(|row| filter.status.is_none_or(|s| effective_status(row, today) == s))
+            .filter(|row| filter.status.is_none_or(|s| effective_status(row, now) == s))
             .filter(|row| filter.role.is_none_or(|r| row.roles.contains(&format!(",{},", r.as_str()))))
             .collect())
     }

@@ -553,7 +553,13 @@ impl CredentialService {
         let unsigned = credential.to_json();
         // The node holds its own credentials to the data model it asks of others.
         cadena_credentials::conformance::check_credential(&unsigned).map_err(ServiceError::internal)?;
-        let document = identity.sign(&self.inner.integrity, &unsigned).map_err(ServiceError::internal)?;
+        // A document the integrity checks refuse is this certification's data, not a fault of
+        // the node: say so, and leave the certification as it is (SUBMITTED, rejectable).
+        let document = identity.sign(&self.inner.integrity, &unsigned).map_err(|e| {
+            ServiceError::NotIssuable(format!(
+                "its credential cannot be signed: {e}; it stays SUBMITTED and can be rejected"
+            ))
+        })?;
         let digest = hex::encode(credential_digest(&document));
         Ok(IssuedCredential { id, document, digest, slot })
     }

@@ -34,6 +34,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cadena_contracts::{ChainClient, MraState};
 use cadena_credentials::jose;
 use cadena_credentials::keys::PublicKey;
+use cadena_credentials::validity::ValidityPeriod;
 use cadena_credentials::verification::Outcome;
 use cadena_credentials::{CertificateType, CountryCode, Status, Transition};
 use chrono::{DateTime, Utc};
@@ -1065,7 +1066,7 @@ pub struct Recognition {
     pub partner: String,
     /// The status it applies (of the newest version it holds).
     pub status: Option<String>,
-    /// Whether it grants benefits (GRANTED there).
+    /// Whether it grants benefits (GRANTED there and in force).
     pub recognised: bool,
     /// Whether every credential it returned verifies here (proof, issuer, anchor).
     pub verified: bool,
@@ -1209,10 +1210,20 @@ impl PartnerService {
                 && cadena_credentials::credential::claims_aeo_certification(&holding.credential);
         }
         let newest = holdings.iter().max_by_key(|h| h.credential["credentialSubject"]["certificateVersion"].as_i64());
+        // The partner's status, read by the rule every other reader applies: expired once the
+        // credential's validity ended, benefits only while it is in force.
+        let now = Utc::now();
+        let standing = newest.map(|h| match (Status::parse(&h.status), ValidityPeriod::of_credential(&h.credential)) {
+            (Some(status), Ok(period)) => {
+                (status.effective(&period, now).as_str().to_owned(), status.confers_benefits(&period, now))
+            }
+            // A status or dates this node cannot read confer nothing.
+            _ => (h.status.clone(), false),
+        });
         Ok(Recognition {
             partner: partner.country.clone(),
-            status: newest.map(|h| h.status.clone()),
-            recognised: newest.is_some_and(|h| h.status == "GRANTED") && verified,
+            status: standing.as_ref().map(|(status, _)| status.clone()),
+            recognised: standing.is_some_and(|(_, benefits)| benefits) && verified,
             verified,
             credential_ids: holdings.iter().filter_map(|h| h.credential["id"].as_str().map(str::to_owned)).collect(),
         })
