@@ -11,6 +11,8 @@ use std::fmt;
 
 use crate::country::CountryCode;
 
+mod mx_rfc;
+
 /// The national numbering scheme a TIN follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TinScheme {
@@ -181,9 +183,10 @@ pub enum TinError {
         /// The length found, in characters, without separators.
         found: usize,
     },
-    /// A part of the number is impossible: a date that does not exist in an RFC, an unknown
-    /// RUC prefix, province or type, a Costa Rican class digit, a Bolivian leading zero, an
-    /// EORI number of another country...
+    /// A part of the number is impossible: a date that does not exist in an RFC, a homoclave
+    /// or inconvenient word the SAT never issues, an unknown RUC prefix, province or type, a
+    /// Costa Rican class or type code, a Bolivian leading zero, an EORI number of another
+    /// country...
     #[error("{scheme} {value}: {reason}")]
     InvalidFormat {
         /// The scheme the number was checked against.
@@ -239,7 +242,7 @@ impl Tin {
         }
         let ctx = Ctx { scheme, shown: shown(raw) };
         let warnings = match scheme {
-            TinScheme::MxRfc => mx_rfc(&value, &ctx)?,
+            TinScheme::MxRfc => mx_rfc::check(&value, &ctx)?,
             TinScheme::CoNit => co_nit(&value, &ctx).map(|()| Vec::new())?,
             TinScheme::ClRut => cl_rut(&value, &ctx).map(|()| Vec::new())?,
             TinScheme::PeRuc => pe_ruc(&value, &ctx).map(|()| Vec::new())?,
@@ -425,82 +428,6 @@ fn digits_and_k(value: &str, expected_length: &'static str, ctx: &Ctx) -> Result
     Ok((body, check))
 }
 
-// --- Mexico: RFC ---------------------------------------------------------------------------
-
-// The SAT's check-digit alphabet; a character's value is its position (0–38).
-const RFC_ALPHABET: &str = "0123456789ABCDEFGHIJKLMN&OPQRSTUVWXYZ Ñ";
-
-fn is_rfc_name_char(c: char) -> bool {
-    c.is_ascii_uppercase() || c == '&' || c == 'Ñ'
-}
-
-fn mx_rfc(value: &str, ctx: &Ctx) -> Result<Vec<TinWarning>, TinError> {
-    // Work on chars: Ñ is two bytes in UTF-8, so byte offsets would cut it in half.
-    let chars: Vec<char> = value.chars().collect();
-    if !chars.iter().all(|&c| is_rfc_name_char(c) || c.is_ascii_digit()) {
-        return Err(ctx.characters());
-    }
-    let name_len = match chars.len() {
-        12 => 3,
-        13 => 4,
-        found => return Err(ctx.length("12 (company) or 13 (person)", found)),
-    };
-    let Some((name, (date, homoclave))) =
-        chars.split_at_checked(name_len).and_then(|(name, rest)| Some((name, rest.split_at_checked(6)?)))
-    else {
-        return Err(ctx.length("12 (company) or 13 (person)", chars.len()));
-    };
-
-    if !name.iter().all(|&c| is_rfc_name_char(c)) {
-        let name: String = name.iter().collect();
-        return Err(ctx.format(format!("the first {name_len} characters must be letters (A to Z, Ñ or &), not {name}")));
-    }
-    let date: String = date.iter().collect();
-    let Some([yy, mm, dd]) = yymmdd(&date) else {
-        return Err(ctx.format(format!("{date} must be the date of birth or incorporation as YYMMDD")));
-    };
-    // Two-digit years hide the century; 2000 is a leap year, so taking 20YY accepts every
-    // date that exists in either century (29 February of YY = 00 included).
-    if chrono::NaiveDate::from_ymd_opt(2000 + yy as i32, mm, dd).is_none() {
-        return Err(ctx.format(format!("{date} is not a real date (YYMMDD)")));
-    }
-    if !homoclave.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
-        let homoclave: String = homoclave.iter().collect();
-        return Err(ctx.format(format!(
-            "the last three characters (homoclave) must be letters A to Z or digits, not {homoclave}"
-        )));
-    }
-
-    let Some((&found, body)) = chars.split_last() else {
-        return Err(ctx.length("12 (company) or 13 (person)", 0));
-    };
-    let expected = rfc_check_digit(body).ok_or_else(|| ctx.characters())?;
-    if expected == found { Ok(Vec::new()) } else { Ok(vec![TinWarning::CheckDigitMismatch { expected, found }]) }
-}
-
-/// Year, month and day of a `YYMMDD` string of six ASCII digits.
-fn yymmdd(date: &str) -> Option<[u32; 3]> {
-    match digits(date)?.as_slice() {
-        &[y1, y2, m1, m2, d1, d2] => Some([y1 * 10 + y2, m1 * 10 + m2, d1 * 10 + d2]),
-        _ => None,
-    }
-}
-
-/// The RFC check digit of the first 11 (company) or 12 (person) characters.
-fn rfc_check_digit(body: &[char]) -> Option<char> {
-    // Company RFCs are left-padded with spaces so both kinds weigh the date the same.
-    let padding = std::iter::repeat_n(' ', 12usize.saturating_sub(body.len()));
-    let mut sum = 0usize;
-    for (c, weight) in padding.chain(body.iter().copied()).zip((2..=13usize).rev()) {
-        sum += RFC_ALPHABET.chars().position(|a| a == c)? * weight;
-    }
-    Some(match sum % 11 {
-        0 => '0',
-        1 => 'A',
-        r => check_char((11 - r) as u32),
-    })
-}
-
 // --- Colombia: NIT -------------------------------------------------------------------------
 
 const CO_NIT_WEIGHTS: [u32; 15] = [3, 7, 13, 17, 19, 23, 29, 37, 41, 43, 47, 53, 59, 67, 71];
@@ -657,17 +584,29 @@ fn bo_nit(value: &str, ctx: &Ctx) -> Result<(), TinError> {
 
 // --- Costa Rica: cédula jurídica -----------------------------------------------------------
 
-// No check digit exists; the class digit is the only structure to check.
+// No check digit exists; the class digit and the type code after it are the structure to
+// check. The Registro Nacional assigns each kind of legal entity a class and a type (its
+// "Listado de clases y tipos de cédulas jurídicas", which python-stdnum's `cr.cpj` follows) and
+// numbers its entities within that pair, so a class/type pair it never uses is no real number.
 fn cr_cedula_juridica(value: &str, ctx: &Ctx) -> Result<(), TinError> {
     let digits = digits(value).ok_or_else(|| ctx.characters())?;
-    if digits.len() != 10 {
+    let Ok([class, t1, t2, t3, ..]) = <[u32; 10]>::try_from(digits.as_slice()) else {
         return Err(ctx.length("10", digits.len()));
+    };
+    let kind = t1 * 100 + t2 * 10 + t3;
+    let (issued, types) = match class {
+        2 => (matches!(kind, 100 | 200 | 300 | 400), "100, 200, 300 or 400"),
+        3 => (matches!(kind, 2..=14 | 101..=110), "002 to 014 or 101 to 110"),
+        4 => (kind == 0, "000"),
+        5 => (kind == 1, "001"),
+        _ => return Err(ctx.format(format!("class digit {class} is not a legal-entity class (2 to 5)"))),
+    };
+    if !issued {
+        return Err(ctx.format(format!(
+            "type code {kind:03} is not one the Registro Nacional issues in class {class} ({types})"
+        )));
     }
-    match digits.first() {
-        Some(2..=5) => Ok(()),
-        Some(class) => Err(ctx.format(format!("class digit {class} is not a legal-entity class (2 to 5)"))),
-        None => Err(ctx.length("10", 0)),
-    }
+    Ok(())
 }
 
 // --- EU, GB, XI: EORI ----------------------------------------------------------------------
@@ -716,15 +655,15 @@ mod tests {
         CountryCode::parse(code).expect(code)
     }
 
-    fn parse(code: &str, raw: &str) -> Result<Tin, TinError> {
+    pub(super) fn parse(code: &str, raw: &str) -> Result<Tin, TinError> {
         Tin::parse(country(code), raw)
     }
 
-    fn ok(code: &str, raw: &str) -> Tin {
+    pub(super) fn ok(code: &str, raw: &str) -> Tin {
         parse(code, raw).unwrap_or_else(|e| panic!("{code} {raw:?} should be valid: {e}"))
     }
 
-    fn err(code: &str, raw: &str) -> TinError {
+    pub(super) fn err(code: &str, raw: &str) -> TinError {
         match parse(code, raw) {
             Ok(tin) => panic!("{code} {raw:?} should be refused, got {tin:?}"),
             Err(e) => e,
@@ -750,7 +689,7 @@ mod tests {
         }
     }
 
-    fn assert_format(code: &str, raw: &str, reason_contains: &str) {
+    pub(super) fn assert_format(code: &str, raw: &str, reason_contains: &str) {
         match err(code, raw) {
             TinError::InvalidFormat { reason, value, .. } => {
                 assert!(reason.contains(reason_contains), "{code} {raw}: {reason}");
@@ -821,36 +760,6 @@ mod tests {
         assert_check_digit("GT", "7108-1", '0', '1');
         // Zero padding is dropped from the normalised number.
         assert_eq!(ok("GT", "0000576937-k").as_str(), "576937K");
-    }
-
-    #[test]
-    fn mexico_check_digit_mismatch_is_a_warning() {
-        let valid = ok("MX", "GODE 561231 GR8");
-        assert_eq!(valid.as_str(), "GODE561231GR8");
-        assert!(valid.warnings().is_empty());
-
-        let altered = ok("MX", "GODE-561231-GR9");
-        assert_eq!(altered.warnings(), [TinWarning::CheckDigitMismatch { expected: '8', found: '9' }]);
-        assert!(altered.warnings()[0].to_string().contains("check digit is 9, expected 8"));
-
-        // Listed by the SAT although its check digit fails.
-        let in_use = ok("MX", "VACE-460910-SX6");
-        assert_eq!(in_use.warnings().len(), 1);
-    }
-
-    #[test]
-    fn mexico_company_rfc_and_the_letter_n_tilde() {
-        let company = ok("MX", "MAB-930714-8T4");
-        assert_eq!(company.as_str(), "MAB9307148T4");
-        assert!(company.warnings().is_empty());
-        // Ñ is one character with value 38; lowercase and decomposed forms are the same RFC.
-        for raw in ["MUÑ110218LJ6", "muñ-110218-lj6", "MUN\u{303}110218LJ6"] {
-            let rfc = ok("MX", raw);
-            assert_eq!(rfc.as_str(), "MUÑ110218LJ6", "{raw:?}");
-            assert!(rfc.warnings().is_empty(), "{raw:?}");
-        }
-        let rfc = ok("MX", "&&&030828PX7");
-        assert!(rfc.warnings().is_empty());
     }
 
     // --- normalisation ---
@@ -930,25 +839,6 @@ mod tests {
     // --- formats ---
 
     #[test]
-    fn mexico_dates_must_exist() {
-        assert_format("MX", "GODE561331GR8", "561331 is not a real date");
-        assert_format("MX", "GODE560230GR8", "560230 is not a real date");
-        assert_format("MX", "ABC010229AB1", "010229 is not a real date");
-        assert_format("MX", "ABC000001AB1", "000001 is not a real date");
-        // 29 February exists in 2000 (and not in 1900), and the century is unknown: accept.
-        assert!(parse("MX", "ABC000229AB1").is_ok());
-        assert!(parse("MX", "ABCD960229AB1").is_ok());
-    }
-
-    #[test]
-    fn mexico_rfc_structure() {
-        assert_format("MX", "GOD1561231GR8", "the first 4 characters must be letters");
-        assert_format("MX", "GODEX61231GR8", "must be the date");
-        assert_format("MX", "GODE561231&R8", "homoclave");
-        assert_format("MX", "GODE561231ÑR8", "homoclave");
-    }
-
-    #[test]
     fn ecuador_province_and_type() {
         assert_format("EC", "8810034069001", "province code 88 does not exist");
         assert_format("EC", "0010034069001", "province code 00 does not exist");
@@ -976,6 +866,41 @@ mod tests {
         assert_eq!(ok("CR", "2-100-042002").as_str(), "2100042002");
         assert_format("CR", "1-101-265235", "class digit 1");
         assert_format("CR", "6-101-265235", "class digit 6");
+    }
+
+    #[test]
+    fn costa_rica_type_code_must_be_issued_in_its_class() {
+        // Every type the Registro Nacional lists, at both ends of each range.
+        for raw in [
+            "2-100-042002",
+            "2-400-042156",
+            "3-002-045433",
+            "3-014-042061",
+            "3-101-265235",
+            "3-110-123456",
+            "4-000-042138",
+            "5-001-123456",
+        ] {
+            ok("CR", raw);
+        }
+        for (raw, reason) in [
+            ("3-534-123559", "type code 534 is not one the Registro Nacional issues in class 3"),
+            ("3-000-123559", "type code 000 is not one the Registro Nacional issues in class 3"),
+            ("3-015-123559", "type code 015 is not one the Registro Nacional issues in class 3"),
+            ("3-100-123559", "type code 100 is not one the Registro Nacional issues in class 3"),
+            ("3-111-123559", "type code 111 is not one the Registro Nacional issues in class 3"),
+            ("2-101-042002", "type code 101 is not one the Registro Nacional issues in class 2"),
+            ("2-000-042002", "type code 000 is not one the Registro Nacional issues in class 2"),
+            ("4-001-042138", "type code 001 is not one the Registro Nacional issues in class 4"),
+            ("5-000-123456", "type code 000 is not one the Registro Nacional issues in class 5"),
+        ] {
+            assert_format("CR", raw, reason);
+        }
+        assert_eq!(
+            err("CR", "3-534-123559").to_string(),
+            "Costa Rican cédula jurídica 3-534-123559: type code 534 is not one the Registro \
+             Nacional issues in class 3 (002 to 014 or 101 to 110)"
+        );
     }
 
     #[test]

@@ -2,11 +2,16 @@
 //! `fixtures/tin-valid/`), must all be accepted, and altering their check digit must be caught.
 //!
 //! Failures are collected and reported together, so one run shows every number a change breaks.
+//! The `stdnum` module compares every verdict with python-stdnum's.
 
 use std::fs;
 
 use cadena_credentials::country::CountryCode;
 use cadena_credentials::tin::{Tin, TinError, TinWarning};
+
+// A crate root's modules live beside it, so the path names this test's own folder.
+#[path = "tin_valid/stdnum.rs"]
+mod stdnum;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tin-valid/");
 

@@ -266,12 +266,14 @@ fn print_throughput(tasks: usize, elapsed: Duration, with_target: bool) {
 // --- 2. lookup by TIN ----------------------------------------------------------------------
 
 /// A company-RFC-shaped TIN, distinct for every `i` below 26³ × 366: three letters from
-/// `i mod 26³`, an incorporation date from `i / 26³`, and a homoclave scrambled from `i`. Its
-/// check digit is usually wrong, which `Tin::parse` accepts with a warning (the SAT has issued
-/// such RFCs), so the lookup normalises it through the same parser as real ones.
+/// `i mod 26³`, an incorporation date from `i / 26³`, and a homoclave scrambled from `i`, each
+/// character from the alphabet the SAT uses in its position. Its check digit is usually wrong,
+/// which `Tin::parse` accepts with a warning (the SAT has issued such RFCs), so the lookup
+/// normalises it through the same parser as real ones.
 fn synthetic_tin(i: usize) -> String {
     const LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    const ALPHANUMERIC: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    const HOMOCLAVE: [&[u8]; 3] =
+        [b"123456789ABCDEFGHIJKLMNPQRSTUV", b"123456789ABCDEFGHIJKLMNPQRSTUVWXYZ", b"0123456789A"];
     let name = i % (26 * 26 * 26);
     let day = (i / (26 * 26 * 26)) as u64;
     let date = NaiveDate::from_ymd_opt(2001, 1, 1).and_then(|d| d.checked_add_days(Days::new(day)));
@@ -282,9 +284,9 @@ fn synthetic_tin(i: usize) -> String {
         tin.push(LETTERS[n] as char);
     }
     tin.push_str(&date.format("%y%m%d").to_string());
-    for _ in 0..3 {
-        tin.push(ALPHANUMERIC[(scrambled % 36) as usize] as char);
-        scrambled /= 36;
+    for alphabet in HOMOCLAVE {
+        tin.push(alphabet[(scrambled % alphabet.len() as u64) as usize] as char);
+        scrambled /= alphabet.len() as u64;
     }
     tin
 }
