@@ -1,7 +1,8 @@
 //! `graphql-transport-ws` on the node and on the gateway, one implementation behind both:
 //! every close code of the protocol as the reference client (npm `graphql-ws`) sees it,
 //! queries and mutations as single results, nothing after `complete`, and subscriptions that
-//! end at the node as soon as their clients vanish.
+//! end at the node as soon as their clients vanish (the gateway used to keep a duplicated
+//! id's first subscription, and with it the client's socket, for ever).
 
 use std::time::Duration;
 
@@ -176,6 +177,15 @@ async fn subscriptions_end_at_the_node_when_clients_vanish(backend: Backend) {
     drop(sockets);
     drop(streams);
     receivers_become(&mx, baseline, "every subscriber gone").await;
+
+    // A client that subscribes twice under one id is closed (4409) with both subscriptions
+    // ended: neither may outlive it, at the gateway or upstream at the node.
+    let mut socket = connect(&ws_url(&gw.url), &authorization).await;
+    subscribe(&mut socket, "twin").await;
+    receivers_become(&mx, baseline + 1, "the first of the twins").await;
+    subscribe(&mut socket, "twin").await;
+    drop(socket);
+    receivers_become(&mx, baseline, "the twins' client gone").await;
 }
 
 on_both_backends!(
