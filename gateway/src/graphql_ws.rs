@@ -52,6 +52,10 @@ pub const CONNECTION_INIT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often an idle socket is pinged; a client silent for two intervals is gone.
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
+/// How long a client may take to accept a message: one that stopped reading, or vanished
+/// while its TCP buffer was full, must not hold its operations (and the server) for ever.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long a closing socket waits for the client's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -219,7 +223,7 @@ async fn serve<O: Operations>(
                     }
                     Some(Ok(Message::Text(text))) => match connection.receive(&text).await {
                         Ok(Some(reply)) => {
-                            if socket.send(Message::Text(reply.into())).await.is_err() {
+                            if !send(&mut socket, Message::Text(reply.into())).await {
                                 break None;
                             }
                         }
@@ -230,7 +234,7 @@ async fn serve<O: Operations>(
             }
             Some(event) = events.recv() => {
                 if let Some(text) = connection.deliver(event)
-                    && socket.send(Message::Text(text.into())).await.is_err()
+                    && !send(&mut socket, Message::Text(text.into())).await
                 {
                     break None;
                 }
@@ -246,7 +250,7 @@ async fn serve<O: Operations>(
                     tracing::debug!("a WebSocket client stopped answering pings; dropping it");
                     break None;
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                if !send(&mut socket, Message::Ping(Default::default())).await {
                     break None;
                 }
             }
@@ -258,11 +262,16 @@ async fn serve<O: Operations>(
     }
     if let Some((code, reason)) = close {
         let frame = CloseFrame { code, reason: truncate_reason(&reason).into() };
-        if socket.send(Message::Close(Some(frame))).await.is_ok() {
+        if send(&mut socket, Message::Close(Some(frame))).await {
             // The closing handshake: wait (briefly) for the client's close frame.
             let _ = tokio::time::timeout(CLOSE_WAIT, async { while let Some(Ok(_)) = socket.recv().await {} }).await;
         }
     }
+}
+
+/// Sends one message; false when the client is gone or did not take it in [`SEND_TIMEOUT`].
+async fn send(socket: &mut WebSocket, message: Message) -> bool {
+    matches!(tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await, Ok(Ok(())))
 }
 
 impl<O: Operations> Connection<O> {
