@@ -71,6 +71,18 @@ async fn close_codes_follow_the_protocol_on_node_and_gateway(backend: Backend) {
         let invalid = operate("{ noSuchField }", json!({})).await;
         assert_eq!(invalid["results"], json!([]), "{server}: {invalid}");
         assert!(invalid["error"][0]["message"].as_str().unwrap().contains("noSuchField"), "{server}: {invalid}");
+
+        // Only graphql-transport-ws is served (not the legacy subscriptions-transport-ws).
+        let mut request = url.as_str().into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-ws".parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 400, "{server}");
+                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
+                assert!(body.contains("graphql-transport-ws"), "{server}: {body}");
+            }
+            other => panic!("{server}: a legacy subprotocol is refused, got {other:?}"),
+        }
     }
 }
 
