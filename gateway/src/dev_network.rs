@@ -25,6 +25,10 @@ use crate::dev_chain::{ChainInfo, DevChain};
 use crate::federated_gateway::{Gateway, GatewayConfig, GatewayLimits, SubgraphConfig};
 use crate::node::Node;
 
+/// How long `cadena dev` waits for its nodes and gateway to stop before it takes the chain
+/// down regardless: SIGTERM ends it within 10 s.
+const SERVERS_STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// `network.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NetworkFile {
@@ -232,10 +236,20 @@ pub async fn run(
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    for server in servers {
-        server.await??;
-    }
-    gateway_server.await??;
+    // Each server bounds its own stop (subscriptions closed, workers stopped); this bounds
+    // them all, so the chain always goes down with the network, whatever hangs.
+    let stopped = tokio::time::timeout(SERVERS_STOP_WITHIN, async {
+        for server in servers {
+            server.await??;
+        }
+        gateway_server.await?
+    })
+    .await;
     chain.stop().await?;
+    match stopped {
+        Ok(stopped) => stopped?,
+        Err(_) => tracing::warn!("servers still stopping after {SERVERS_STOP_WITHIN:?}; left behind"),
+    }
+    tracing::info!("stopped");
     Ok(network)
 }

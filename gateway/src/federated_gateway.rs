@@ -10,13 +10,13 @@
 //! |---|---|
 //! | `POST/GET /graphql` | GraphQL over HTTP (`application/json` or `application/graphql-response+json`; 400 for requests that cannot run; GET runs queries only) |
 //! | `POST /graphql` with `Accept: text/event-stream` | a subscription over SSE |
-//! | WebSocket upgrade on `/graphql` | subscriptions over `graphql-transport-ws` |
+//! | WebSocket upgrade on `/graphql` | any operation over `graphql-transport-ws` ([`crate::graphql_ws`], shared with the node) |
 //! | `GET /` | GraphiQL |
 //! | `GET /healthz` | the process is up |
 //!
 //! Clients authenticate with the node's bearer tokens: the gateway forwards `Authorization` to
-//! the subgraphs, and checks a WebSocket's token once, when it opens (`connection_init`),
-//! against the node (`me`). Subscriptions are authorised by role at the node. Before anything
+//! the subgraphs, and checks a WebSocket's token once, when it opens (`connection_init`, or
+//! the upgrade request's header), against the node (`me`). Subscriptions are authorised by role at the node. Before anything
 //! runs, each operation is held to limits on depth, aliases and cost (every field counted once
 //! per object it may be resolved on, lists multiplying by their page size: see
 //! [`crate::operation_limits`]), and each client (by token, else by address) to a request rate.
@@ -32,18 +32,19 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use lru::LruCache;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::federation::{Engine, EngineOptions, GraphQLRequest, ResponseBody, Subgraph};
+use crate::going_away::GoingAway;
+use crate::graphql_ws::{self, Execution, Operation, Operations};
 use crate::http::graphql_over_http::{MediaType, negotiate, request_error};
 use crate::operation_limits::{Admission, Limits, OperationLimits, Refusal};
 
@@ -154,6 +155,8 @@ pub struct Gateway {
     /// operations with new variables, and each is measured once (again each time only when a
     /// variable sets a page size).
     admitted: Arc<Mutex<AdmittedOperations>>,
+    /// Announced when the gateway stops: its subscriptions end.
+    going_away: GoingAway,
 }
 
 /// (operation text, operation name) → its kind (`query`, `mutation`, `subscription`) and its
@@ -222,6 +225,7 @@ impl Gateway {
             admitted: Arc::new(Mutex::new(LruCache::new(
                 NonZeroUsize::new(ADMITTED_OPERATIONS).expect("a positive capacity"),
             ))),
+            going_away: GoingAway::default(),
         })
     }
 
@@ -236,14 +240,16 @@ impl Gateway {
             .with_state(self)
     }
 
-    /// Serves on `listener` until `shutdown`.
+    /// Serves on `listener` until `shutdown`; then ends its subscriptions (WebSockets close
+    /// with `1001`, which drops their streams from the subgraphs) within seconds.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let going_away = self.going_away.clone();
         let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        going_away.serve(axum::serve(listener, app).with_graceful_shutdown(going_away.after(shutdown))).await?;
         Ok(())
     }
 
@@ -334,9 +340,13 @@ impl Gateway {
     async fn sse(&self, headers: &HeaderMap, request: GraphQLRequest) -> Response {
         match self.engine.subscribe(request, forwarded(headers)).await {
             Ok(stream) => {
+                let going_away = self.going_away.clone();
                 let events = stream
                     .map(|body| Ok::<_, Infallible>(Event::default().event("next").data(body.to_string())))
-                    .chain(futures::stream::once(async { Ok(Event::default().event("complete").data("")) }));
+                    .chain(futures::stream::once(async { Ok(Event::default().event("complete").data("")) }))
+                    // A stopping gateway ends the stream, or its graceful shutdown would wait
+                    // for it for ever.
+                    .take_until(async move { going_away.announced().await });
                 Sse::new(events).keep_alive(KeepAlive::default()).into_response()
             }
             Err(error) => federation_error(MediaType::Json, &error),
@@ -345,7 +355,7 @@ impl Gateway {
 
     /// Checks a bearer token with the node (`me`): a WebSocket is authenticated once, when it
     /// opens.
-    async fn authenticate(&self, authorization: &str) -> Result<(), String> {
+    async fn authenticate(&self, authorization: &str) -> Result<(), graphql_ws::Refusal> {
         let answer: Value = self
             .http
             .post(&self.node_url)
@@ -353,14 +363,16 @@ impl Gateway {
             .json(&json!({ "query": "{ me { username } }" }))
             .send()
             .await
-            .map_err(|e| format!("the node cannot be asked: {e}"))?
+            .map_err(|e| graphql_ws::Refusal::Unavailable(format!("the node cannot be asked: {e}")))?
             .json()
             .await
-            .map_err(|e| format!("the node answered strangely: {e}"))?;
+            .map_err(|e| graphql_ws::Refusal::Unavailable(format!("the node answered strangely: {e}")))?;
         if answer["data"]["me"]["username"].is_string() {
             Ok(())
         } else {
-            Err(answer["errors"][0]["message"].as_str().unwrap_or("invalid token").to_owned())
+            Err(graphql_ws::Refusal::Forbidden(
+                answer["errors"][0]["message"].as_str().unwrap_or("invalid token").to_owned(),
+            ))
         }
     }
 }
@@ -401,14 +413,8 @@ async fn get_graphql(
     request: axum::extract::Request,
 ) -> Response {
     if headers.get(header::UPGRADE).is_some() {
-        let (mut parts, _) = request.into_parts();
-        return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            Ok(upgrade) => upgrade
-                .protocols(["graphql-transport-ws"])
-                .on_upgrade(move |socket| websocket(gateway, socket))
-                .into_response(),
-            Err(rejection) => rejection.into_response(),
-        };
+        let going_away = gateway.going_away.clone();
+        return graphql_ws::upgrade(request, Arc::new(GatewayOperations(gateway)), going_away).await;
     }
     let Some(media) = negotiate(&headers) else {
         return request_error(StatusCode::NOT_ACCEPTABLE, MediaType::Json, "NOT_ACCEPTABLE", "accept application/json");
@@ -457,112 +463,58 @@ async fn post_graphql(
     gateway.run(&headers, media, request, false).await
 }
 
-/// `graphql-transport-ws`: `connection_init` authenticates (its `authorization`), then each
-/// `subscribe` runs through the engine until `complete` or the socket closes.
-async fn websocket(gateway: Gateway, socket: WebSocket) {
-    let (mut sink, mut stream) = socket.split();
-    let (out, mut outgoing) = tokio::sync::mpsc::channel::<String>(256);
-    let writer = tokio::spawn(async move {
-        while let Some(message) = outgoing.recv().await {
-            if sink.send(Message::Text(message.into())).await.is_err() {
-                break;
+/// The gateway's side of `graphql-transport-ws`: tokens checked with the node and forwarded
+/// to the subgraphs, operations held to the limits and run by the engine.
+struct GatewayOperations(Gateway);
+
+impl Operations for GatewayOperations {
+    /// The `Authorization` value forwarded to the subgraphs.
+    type Session = Option<String>;
+
+    async fn connect(&self, authorization: Option<String>) -> Result<Option<String>, graphql_ws::Refusal> {
+        if let Some(token) = &authorization {
+            self.0.authenticate(token).await?;
+        }
+        Ok(authorization)
+    }
+
+    async fn execute(&self, authorization: Option<String>, operation: Operation) -> Execution {
+        let request = GraphQLRequest {
+            query: operation.query,
+            operation_name: operation.operation_name,
+            variables: operation.variables.map(Value::Object).unwrap_or(Value::Null),
+        };
+        let refused = |errors: &Value| Execution::Refused(json_text(errors));
+        let kind = match Engine::operation_kind(&request) {
+            Ok(kind) => kind,
+            Err(error) => return refused(&error.response_body()["errors"]),
+        };
+        if let Err(refusal) = self.0.check_limits(&request) {
+            let code = match refusal {
+                Refusal::Syntax(_) => "GRAPHQL_PARSE_FAILED",
+                Refusal::OverLimit(_) => "LIMIT_EXCEEDED",
+            };
+            return refused(&json!([{ "message": refusal.to_string(), "extensions": { "code": code } }]));
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(token) = authorization.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+            headers.insert(header::AUTHORIZATION, token);
+        }
+        let raw = |body: ResponseBody| json_text(&body);
+        if kind == "subscription" {
+            match self.0.engine.subscribe(request, headers).await {
+                Ok(events) => Execution::Results(events.map(raw).boxed()),
+                Err(error) => refused(&error.response_body()["errors"]),
+            }
+        } else {
+            match self.0.engine.execute(request, headers).await {
+                Ok(body) => Execution::Results(futures::stream::once(async move { raw(body) }).boxed()),
+                Err(error) => refused(&error.response_body()["errors"]),
             }
         }
-    });
-    let mut authorization: Option<String> = None;
-    let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
-    while let Some(Ok(message)) = stream.next().await {
-        let Message::Text(text) = message else { continue };
-        let Ok(message) = serde_json::from_str::<Value>(&text) else { break };
-        match message["type"].as_str() {
-            Some("connection_init") => {
-                let token =
-                    message["payload"]["authorization"].as_str().or(message["payload"]["Authorization"].as_str());
-                match token {
-                    Some(token) => match gateway.authenticate(token).await {
-                        Ok(()) => {
-                            authorization = Some(token.to_owned());
-                            let _ = out.send(json!({ "type": "connection_ack" }).to_string()).await;
-                        }
-                        Err(why) => {
-                            tracing::warn!(%why, "gateway WebSocket refused");
-                            break;
-                        }
-                    },
-                    None => {
-                        let _ = out.send(json!({ "type": "connection_ack" }).to_string()).await;
-                    }
-                }
-            }
-            Some("ping") => {
-                let _ = out.send(json!({ "type": "pong" }).to_string()).await;
-            }
-            Some("subscribe") => {
-                let id = message["id"].as_str().unwrap_or_default().to_owned();
-                let Ok(request) = serde_json::from_value::<GraphQLRequest>(message["payload"].clone()) else {
-                    let _ = out.send(json!({ "type": "error", "id": id, "payload": [{ "message": "malformed subscribe payload" }] }).to_string()).await;
-                    continue;
-                };
-                if let Err(why) = gateway.check_limits(&request) {
-                    let _ = out
-                        .send(
-                            json!({ "type": "error", "id": id, "payload": [{ "message": why.to_string() }] })
-                                .to_string(),
-                        )
-                        .await;
-                    continue;
-                }
-                let mut headers = HeaderMap::new();
-                if let Some(token) = authorization.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
-                    headers.insert(header::AUTHORIZATION, token);
-                }
-                let (gateway, out) = (gateway.clone(), out.clone());
-                let task_id = id.clone();
-                running.insert(
-                    id,
-                    tokio::spawn(async move {
-                        match gateway.engine.subscribe(request, headers).await {
-                            Ok(mut events) => {
-                                while let Some(body) = events.next().await {
-                                    if out.send(next_message(&task_id, &body)).await.is_err() {
-                                        return;
-                                    }
-                                }
-                                let _ = out.send(json!({ "type": "complete", "id": task_id }).to_string()).await;
-                            }
-                            Err(error) => {
-                                let payload = error.response_body()["errors"].clone();
-                                let _ = out
-                                    .send(json!({ "type": "error", "id": task_id, "payload": payload }).to_string())
-                                    .await;
-                            }
-                        }
-                    }),
-                );
-            }
-            Some("complete") => {
-                if let Some(task) = message["id"].as_str().and_then(|id| running.remove(id)) {
-                    task.abort();
-                }
-            }
-            _ => {}
-        }
     }
-    for (_, task) in running {
-        task.abort();
-    }
-    drop(out);
-    let _ = writer.await;
 }
 
-/// A `next` message with its payload written verbatim, so the fields keep the order the
-/// operation selected them in.
-fn next_message(id: &str, payload: &ResponseBody) -> String {
-    #[derive(serde::Serialize)]
-    struct Next<'a> {
-        r#type: &'static str,
-        id: &'a str,
-        payload: &'a ResponseBody,
-    }
-    serde_json::to_string(&Next { r#type: "next", id, payload }).expect("strings and JSON text serialise")
+fn json_text(value: &impl serde::Serialize) -> graphql_ws::Json {
+    serde_json::value::to_raw_value(value).expect("JSON values and response bodies serialise")
 }

@@ -7,6 +7,8 @@ pub mod dev_chain;
 pub mod dev_network;
 pub mod federated_gateway;
 pub mod federation;
+pub mod going_away;
+pub mod graphql_ws;
 pub mod http;
 pub mod node;
 pub mod operation_limits;

@@ -19,6 +19,7 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 
 use crate::config::NodeConfig;
+use crate::going_away::GoingAway;
 
 /// A node ready to serve.
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct Node {
     pub services: NodeServices,
     /// Its GraphQL schema.
     pub schema: NodeSchema,
+    /// Announced when it stops: its subscriptions (SSE and WebSocket) end.
+    pub going_away: GoingAway,
 }
 
 impl std::fmt::Debug for Node {
@@ -157,11 +160,13 @@ impl Node {
         };
         let schema = build_schema(Some(services.clone()), limits);
         tracing::info!(country = %country, authority = %config.authority, did = %services.credentials.identity().did(), "node ready");
-        Ok(Node { config, storage, services, schema })
+        Ok(Node { config, storage, services, schema, going_away: GoingAway::default() })
     }
 
-    /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish.
-    /// The caller binds the listener, so tests can bind port 0 and read the real port.
+    /// Serves on `listener` until `shutdown` completes, then ends its subscriptions (WebSockets
+    /// close with `1001`), lets requests in flight finish and stops its workers, within seconds
+    /// however busy it is. The caller binds the listener, so tests can bind port
+    /// 0 and read the real port.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -182,17 +187,24 @@ impl Node {
         if let Some(partners) = self.services.partners.clone() {
             workers.push(tokio::spawn(partners.run(until_stopped())));
         }
+        let going_away = self.going_away.clone();
         let router = crate::http::router(self);
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-            })
-            .await;
+        let serving = axum::serve(listener, router).with_graceful_shutdown(going_away.after(shutdown));
+        let served = going_away.serve(serving).await;
+        // A worker stops between rounds; one in the middle of a round against a partner that is
+        // gone could take its timeouts. Its work is transactional and resumes at the next start.
         let _ = stop.send(true);
-        for worker in workers {
-            let _ = worker.await;
+        let deadline = tokio::time::Instant::now() + WORKERS_STOP_WITHIN;
+        for mut worker in workers {
+            if tokio::time::timeout_at(deadline, &mut worker).await.is_err() {
+                tracing::warn!("a background worker did not stop in time; abandoning its round");
+                worker.abort();
+            }
         }
         served?;
         Ok(())
     }
 }
+
+/// How long a stopping node gives its background workers.
+const WORKERS_STOP_WITHIN: Duration = Duration::from_secs(3);

@@ -1,13 +1,17 @@
 //! `cadena dev` as a real process: three nodes and the gateway come up on embedded defaults,
 //! `network.json` lists them with working credentials, the MX node certifies end to end, its
 //! partners hold the grant, the gateway answers across them, and SIGTERM shuts everything down
-//! cleanly.
+//! cleanly, within 10 s even with subscribers connected.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// The `cadena` binary, built by cargo for this test.
 fn cadena_binary() -> PathBuf {
@@ -22,19 +26,19 @@ async fn graphql(client: &reqwest::Client, url: &str, token: Option<&str>, query
     request.send().await.unwrap().json().await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dev_network_brings_up_mx_co_cr_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(cadena_binary())
+/// Starts `cadena dev` for `countries` (comma-separated) in `dir`; returns the process and its
+/// `network.json`.
+async fn start_dev(dir: &Path, countries: &str) -> (tokio::process::Child, Value) {
+    let child = tokio::process::Command::new(cadena_binary())
         .args(["dev", "--data-dir"])
-        .arg(dir.path())
-        .args(["--countries", "MX,CO,CR", "--port-base", "0"])
+        .arg(dir)
+        .args(["--countries", countries, "--port-base", "0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let network_path = dir.path().join("network.json");
+    let network_path = dir.join("network.json");
     let network: Value = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             if let Ok(bytes) = std::fs::read(&network_path)
@@ -47,6 +51,14 @@ async fn dev_network_brings_up_mx_co_cr_and_stops_on_sigterm() {
     })
     .await
     .expect("network.json within 60 s");
+    (child, network)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_network_brings_up_mx_co_cr_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, network) = start_dev(dir.path(), "MX,CO,CR").await;
+    let network_path = dir.path().join("network.json");
 
     let nodes = network["nodes"].as_array().unwrap();
     let countries: Vec<&str> = nodes.iter().map(|n| n["country"].as_str().unwrap()).collect();
@@ -320,4 +332,103 @@ async fn terminate(child: &mut tokio::process::Child) {
         .expect("exits within 20 s of SIGTERM")
         .unwrap();
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+}
+
+// SIGTERM with subscribers connected, to its gateway and its nodes (over WebSocket and SSE):
+// each socket is closed with `1001 Going Away`, the process exits cleanly within 10 s, and its
+// chain goes down with it.
+
+const EVENTS: &str = "subscription { certificationEvents { transition } }";
+
+type WebSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A `graphql-transport-ws` socket to `url`, acknowledged, with one subscription running.
+async fn subscriber(url: &str, authorization: &str) -> WebSocket {
+    let mut request = url.replace("http://", "ws://").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "authorization": authorization } });
+    socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    let ack = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS } });
+    socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+    socket
+}
+
+/// The close code the server ends `socket` with (None: it ended without a close frame).
+async fn close_code(mut socket: WebSocket) -> Option<CloseCode> {
+    while let Some(message) = socket.next().await {
+        match message {
+            Ok(Message::Close(frame)) => return frame.map(|f| f.code),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cadena_dev_within_10_s_with_subscribers_connected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, network) = start_dev(dir.path(), "MX,CO").await;
+    let mx = &network["nodes"][0];
+    let user = mx["users"].as_array().unwrap().iter().find(|u| u["roles"][0] == "RISK_OFFICER").unwrap();
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(mx["graphql"].as_str().unwrap())
+        .json(&json!({
+            "query": "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+            "variables": { "u": user["username"], "p": user["password"] }
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["data"]["login"]["token"].as_str().unwrap().to_owned();
+    let authorization = format!("Bearer {token}");
+
+    let gateway = network["gateway"]["graphql"].as_str().unwrap();
+    let node = mx["graphql"].as_str().unwrap();
+    let sockets = vec![subscriber(gateway, &authorization).await, subscriber(node, &authorization).await];
+    let mut streams = Vec::new();
+    for url in [gateway, node] {
+        let response = client
+            .post(url)
+            .header("accept", "text/event-stream")
+            .bearer_auth(&token)
+            .json(&json!({ "query": EVENTS }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        streams.push(response.bytes_stream());
+    }
+    // Give the subscriptions a moment to reach the node's event bus.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let closes: Vec<_> = sockets.into_iter().map(|socket| tokio::spawn(close_code(socket))).collect();
+    let sse_ends: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} }))
+        .collect();
+    let pid = child.id().expect("running").to_string();
+    let sent = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("cadena dev exits within 10 s of SIGTERM, subscribers connected")
+        .unwrap();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?} after {:?}", sent.elapsed());
+    for close in closes {
+        assert_eq!(close.await.unwrap(), Some(CloseCode::Away), "WebSockets close with 1001 Going Away");
+    }
+    for end in sse_ends {
+        tokio::time::timeout(Duration::from_secs(1), end).await.expect("SSE streams ended").unwrap();
+    }
+    let rpc = network["chain"]["rpc"].as_str().unwrap();
+    let chain = client.post(rpc).json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_chainId" })).send().await;
+    assert!(chain.is_err(), "anvil outlived cadena dev: {chain:?}");
 }

@@ -59,6 +59,12 @@ impl EventBus {
         let _ = self.sender.send(Arc::new(event));
     }
 
+    /// How many receivers are open: every `certificationEvents` subscription, and the
+    /// node's own workers that listen. A subscription whose client went away must not count.
+    pub fn receivers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     /// A new subscription, starting with the next event.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<CertificationEvent>> {
         self.sender.subscribe()

@@ -30,3 +30,4 @@ mod roles;
 mod schema_drift;
 mod unissuable;
 mod vc_api;
+mod websocket;

@@ -559,18 +559,27 @@ pub async fn jose(request: Value) -> Value {
     interop_harness("jose.mjs", request).await
 }
 
+/// Runs one request through the graphql-ws harness (`tests/interop/graphql-ws/ws.mjs`: the
+/// reference `graphql-transport-ws` client, with its own pinned packages) and returns its answer.
+pub async fn graphql_ws(request: Value) -> Value {
+    run_harness(interop_dir().join("graphql-ws"), "node_modules/graphql-ws/package.json", "ws.mjs", request).await
+}
+
 /// One request, on stdin, to a harness script of `tests/interop/`; its answer from stdout.
 async fn interop_harness(script: &str, request: Value) -> Value {
-    let dir = interop_dir();
+    // One package.json serves these harnesses; `jose` was added to it last, so an install that
+    // has it is current.
+    run_harness(interop_dir(), "node_modules/jose/package.json", script, request).await
+}
+
+/// One request, on stdin, to `script` in `dir` (its npm packages installed with `npm ci` on
+/// first use, `marker` telling an install that is current); its answer from stdout.
+async fn run_harness(dir: std::path::PathBuf, marker: &'static str, script: &str, request: Value) -> Value {
     let install = dir.clone();
-    tokio::task::spawn_blocking(move || {
-        // One package.json serves every harness; `jose` was added to it last, so an install that
-        // has it is current.
-        cadena_contracts::anvil::npm_ci_once(&install, "node_modules/jose/package.json")
-    })
-    .await
-    .expect("npm ci task")
-    .expect("npm ci in tests/interop");
+    tokio::task::spawn_blocking(move || cadena_contracts::anvil::npm_ci_once(&install, marker))
+        .await
+        .expect("npm ci task")
+        .unwrap_or_else(|e| panic!("npm ci in {}: {e}", dir.display()));
     let mut child = tokio::process::Command::new("node")
         .arg(dir.join(script))
         .stdin(std::process::Stdio::piped())

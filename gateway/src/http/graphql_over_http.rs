@@ -112,7 +112,7 @@ pub(crate) fn build_request(body: GraphqlRequestBody) -> Result<async_graphql::R
 
 /// A response whose `data` is absent: the request never executed (parse, validation or limit
 /// error). Field errors always carry a path; these never do.
-fn is_request_error(response: &async_graphql::Response) -> bool {
+pub(crate) fn is_request_error(response: &async_graphql::Response) -> bool {
     response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty())

@@ -1,27 +1,27 @@
-//! Subscriptions over WebSocket (`graphql-transport-ws`, and the legacy `graphql-ws`) and over
-//! Server-Sent Events (the graphql-sse "distinct connections" mode: `next` events, then
+//! Subscriptions over WebSocket (`graphql-transport-ws`, served by [`crate::graphql_ws`]) and
+//! over Server-Sent Events (the graphql-sse "distinct connections" mode: `next` events, then
 //! `complete`).
 //!
 //! Authentication happens once, when the connection opens: from the `Authorization` header of
 //! the upgrade or SSE request, or from `authorization` in the WebSocket `connection_init`
 //! payload (browsers cannot set headers on a WebSocket). A wrong token closes the socket
-//! before any subscription starts.
+//! (`4403`) before any operation runs.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
-use async_graphql::Data;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::RequestPartsExt;
-use axum::extract::{Request, WebSocketUpgrade};
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use cadena_resolvers::auth::Principal;
 use cadena_resolvers::graphql::RequestPrincipal;
 use futures::StreamExt;
+use serde_json::Value;
 
 use super::authentication::{authenticate_header, authorization};
-use super::graphql_over_http::{MediaType, request_error};
+use super::graphql_over_http::{MediaType, is_request_error, request_error};
+use crate::graphql_ws::{self, Execution, Json, Operation, Operations, Refusal};
 use crate::node::Node;
 
 pub(crate) async fn sse(node: Node, headers: &HeaderMap, request: async_graphql::Request) -> Response {
@@ -35,44 +35,50 @@ pub(crate) async fn sse(node: Node, headers: &HeaderMap, request: async_graphql:
         Ok::<_, Infallible>(Event::default().event("next").data(json))
     });
     let stream = stream.chain(futures::stream::once(async { Ok(Event::default().event("complete").data("")) }));
+    // A stopping node ends the stream (without `complete`: the subscription did not finish,
+    // the server went away), or its graceful shutdown would wait for it for ever.
+    let going_away = node.going_away.clone();
+    let stream = stream.take_until(async move { going_away.announced().await });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
 pub(crate) async fn websocket(node: Node, request: Request) -> Response {
-    let (mut parts, _body) = request.into_parts();
-    let protocol = match parts.extract::<GraphQLProtocol>().await {
-        Ok(p) => p,
-        Err(_) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                MediaType::Json,
-                "BAD_REQUEST",
-                "Sec-WebSocket-Protocol must be graphql-transport-ws or graphql-ws",
-            );
+    let going_away = node.going_away.clone();
+    graphql_ws::upgrade(request, Arc::new(NodeOperations(node)), going_away).await
+}
+
+/// The node's side of `graphql-transport-ws`: officers' bearer tokens, and the node's schema.
+struct NodeOperations(Node);
+
+impl Operations for NodeOperations {
+    type Session = Option<Principal>;
+
+    async fn connect(&self, authorization: Option<String>) -> Result<Option<Principal>, Refusal> {
+        authenticate_header(&self.0.services, authorization.as_deref()).await.map_err(|error| match error {
+            cadena_resolvers::ServiceError::Internal(_) => Refusal::Unavailable(error.to_string()),
+            refused => Refusal::Forbidden(refused.to_string()),
+        })
+    }
+
+    async fn execute(&self, principal: Option<Principal>, operation: Operation) -> Execution {
+        let mut request = async_graphql::Request::new(operation.query);
+        if let Some(name) = operation.operation_name {
+            request = request.operation_name(name);
         }
-    };
-    let upgrade = match parts.extract::<WebSocketUpgrade>().await {
-        Ok(u) => u,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let header_token = authorization(&parts.headers).map(str::to_owned);
-    let schema = node.schema.clone();
-    let services = node.services.clone();
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| async move {
-        GraphQLWebSocket::new(socket, schema, protocol)
-            .on_connection_init(move |payload| async move {
-                let from_payload = ["authorization", "Authorization"]
-                    .iter()
-                    .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
-                let token = from_payload.or(header_token);
-                let principal = authenticate_header(&services, token.as_deref())
-                    .await
-                    .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-                let mut data = Data::default();
-                data.insert(RequestPrincipal(principal));
-                Ok(data)
-            })
-            .serve()
-            .await;
-    })
+        if let Some(variables) = operation.variables {
+            request = request.variables(async_graphql::Variables::from_json(Value::Object(variables)));
+        }
+        let mut results = self.0.schema.execute_stream(request.data(RequestPrincipal(principal)));
+        // A request that cannot run answers at once with errors only: that is an `error`
+        // message; anything else (a subscription's first event, a query's result) is a `next`.
+        let Some(first) = results.next().await else { return Execution::Results(futures::stream::empty().boxed()) };
+        if is_request_error(&first) {
+            return Execution::Refused(json(&first.errors));
+        }
+        Execution::Results(futures::stream::once(async move { first }).chain(results).map(|r| json(&r)).boxed())
+    }
+}
+
+fn json(value: &impl serde::Serialize) -> Json {
+    serde_json::value::to_raw_value(value).expect("GraphQL responses serialise")
 }
