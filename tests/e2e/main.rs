@@ -27,3 +27,4 @@ mod partners;
 mod refused_input;
 mod roles;
 mod schema_drift;
+mod served;
