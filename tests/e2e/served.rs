@@ -176,9 +176,14 @@ async fn every_path_serves_the_credential_as_signed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cadena_refuses_serde_jsons_private_number_in_a_credential() {
     let app = TestApp::builder().spawn().await;
-    let id = app.granted("OEA-MX-S0002", "GODE561231GR8").await;
-    let signed = read(&served_credential(&app, &id).await, &AT);
-    let text = signed.to_string();
+    app.granted("OEA-MX-S0002", "GODE561231GR8").await;
+    // The credential as stored when it was signed (the node's only one).
+    let stored = {
+        use sea_orm::EntityTrait;
+        cadena_resolvers::storage::entities::credentials::Entity::find().one(app.node.storage.db()).await.unwrap()
+    };
+    let text = stored.expect("the granted certification's credential").document;
+    let signed = read(&text, &[]);
     let corrupted = text.replace(r#""certificateVersion":1"#, &format!(r#""certificateVersion":{PRIVATE_NUMBER}"#));
     assert_ne!(corrupted, text);
     // serde_json alone reads it as the signed credential; Digital Bazaar sees what it is.
