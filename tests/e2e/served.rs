@@ -1,13 +1,17 @@
 //! Credentials leave a node exactly as they were signed, on every path: GraphQL (the node's own
-//! records and a partner's), the VC API, status lists, `/anchors` and the partner channel.
+//! records and a partner's, and through the federation gateway), the VC API, status lists,
+//! `/anchors` and the partner channel.
 //! Digital Bazaar's verifier judges the text each path serves, not a copy re-encoded by the
 //! test. And cadena refuses a document carrying serde_json's private number encoding
 //! (`{"$serde_json::private::Number": "1"}`, what GraphQL once served), which serde_json alone
-//! reads as the signed number: over the VC API, GraphQL and the partner inbox.
+//! reads as the signed number: over the VC API, GraphQL (node and gateway) and the partner
+//! inbox.
 
 use std::time::Duration;
 
+use cadena_gateway::federated_gateway::GatewayLimits;
 use cadena_resolvers::services::partners::{MESSAGE_TYPE, PartnerMessage};
+use cadena_tests::federation::spawn_gateway;
 use cadena_tests::{TestApp, TestChain, digital_bazaar_on_served};
 use serde_json::{Value, json};
 
@@ -84,6 +88,27 @@ async fn every_path_serves_the_credential_as_signed() {
     .await;
     let held = aeo_credential_intact("CO's GraphQL", &at_co, &AT).await;
     assert_eq!(held, signed, "the partner holds the credential as signed");
+
+    // Through the federation gateway in front of MX, which refuses the private encoding in
+    // variables as the node does (else it would forward the number it reads it as).
+    let gateway = spawn_gateway(&[("node", &mx.graphql_url())], GatewayLimits::default()).await;
+    let token = mx.token("risk").await;
+    let post_to_gateway = |body: String| {
+        let request = mx.client.post(&gateway.url).header("content-type", "application/json").bearer_auth(&token);
+        async move {
+            let response = request.body(body).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, served) = post_to_gateway(json!({ "query": CREDENTIAL, "variables": { "id": id } }).to_string()).await;
+    assert_eq!(status, 200, "{served}");
+    aeo_credential_intact("the gateway", &served, &AT).await;
+    let corrupted =
+        signed.to_string().replace(r#""certificateVersion":1"#, &format!(r#""certificateVersion":{PRIVATE_NUMBER}"#));
+    let query = json!("query($c: JSON!) { verifyCredential(credential: $c) { verified } }");
+    let (status, answer) = post_to_gateway(format!(r#"{{"query": {query}, "variables": {{"c": {corrupted}}}}}"#)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("c.credentialSubject.certificateVersion.$serde_json::private::Number"), "{answer}");
 
     // And back: MX asks CO live what it holds of the operator, and verifies what comes back.
     let recognition = mx
