@@ -14,6 +14,8 @@
 //! - [`merkle`]: OpenZeppelin-compatible Merkle trees of credential digests, for anchoring.
 //! - [`validity`]: when a certification or credential is in force (one rule for all).
 //! - [`verification`]: the verification report of a credential or presentation.
+//! - [`json`]: JSON from outside read as written, refusing serde_json's private keys (a
+//!   number serialised by the wrong serializer must not pass for the signed document).
 //! - [`jose`]: compact JWS (EdDSA, ES256) and JWE (ECDH-ES with X25519, A256GCM) for the
 //!   encrypted partner channel; [`jose::seal`] signs, then encrypts.
 
@@ -26,6 +28,7 @@ pub mod fixtures;
 pub mod history;
 pub mod integrity;
 pub mod jose;
+pub mod json;
 pub mod keys;
 pub mod lifecycle;
 pub mod merkle;

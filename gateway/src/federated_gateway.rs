@@ -429,10 +429,17 @@ async fn get_graphql(
     let Some(query) = params.query else {
         return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", "`query` is required");
     };
-    let variables = match params.variables.as_deref().map(serde_json::from_str::<Value>) {
+    let variables = match params.variables.as_deref().map(cadena_credentials::json::from_str) {
         None => Value::Null,
         Some(Ok(v)) => v,
-        Some(Err(_)) => return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", "`variables` is not JSON"),
+        Some(Err(e)) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                media,
+                "BAD_REQUEST",
+                format!("`variables` is not JSON: {e}"),
+            );
+        }
     };
     gateway.run(&headers, media, GraphQLRequest { query, operation_name: params.operation_name, variables }, true).await
 }
@@ -449,7 +456,8 @@ async fn post_graphql(
     if let Some(response) = gateway.refuse_over_rate(&headers, peer.ip()) {
         return response;
     }
-    let request: GraphQLRequest = match serde_json::from_slice(&body) {
+    // Read as written: serde_json alone would forward a private number key as the number.
+    let request: GraphQLRequest = match cadena_credentials::json::from_slice_as(&body) {
         Ok(r) => r,
         Err(e) => {
             return request_error(

@@ -28,6 +28,7 @@ mod partners;
 mod refused_input;
 mod roles;
 mod schema_drift;
+mod served;
 mod unissuable;
 mod vc_api;
 mod websocket;

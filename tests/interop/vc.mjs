@@ -342,8 +342,28 @@ function requireObject(request, name) {
   return value;
 }
 
+// The credential to verify: "credential", or the one at path "at" in "served", the text of
+// a response exactly as a node served it, so that what is verified is what was served and not
+// a copy re-encoded on the way here.
+function credentialOf(request) {
+  if(request.served === undefined) {
+    return requireObject(request, 'credential');
+  }
+  if(typeof request.served !== 'string') {
+    throw new Error('"served" must be the JSON text of a response.');
+  }
+  let value = JSON.parse(request.served);
+  for(const step of request.at ?? []) {
+    value = value?.[step];
+  }
+  if(!value || typeof value !== 'object') {
+    throw new Error(`No object at ${JSON.stringify(request.at)} in "served".`);
+  }
+  return value;
+}
+
 async function verifyCredential(request) {
-  const credential = requireObject(request, 'credential');
+  const credential = credentialOf(request);
   const result = await vc.verifyCredential({
     credential,
     suite: VERIFY_SUITES,

@@ -379,11 +379,24 @@ impl TestApp {
 
     /// Posts a GraphQL request with a bearer token (None: anonymous).
     pub async fn gql_with_token(&self, token: Option<&str>, query: &str, variables: Value) -> GqlResponse {
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        let (status, content_type, text) = self.gql_text(token, body).await;
+        // Read as written: serde_json alone would take a serde_json private key (a number
+        // serialised by the wrong serializer) for the number it encodes.
+        let body = cadena_credentials::json::from_str(&text)
+            .unwrap_or_else(|e| panic!("not JSON as written (HTTP {status}): {e}: {text}"));
+        GqlResponse { status, content_type, body }
+    }
+
+    /// Posts the GraphQL request `body` (JSON text, sent as is) with a bearer token; the
+    /// status, `Content-Type` and the response text exactly as served.
+    pub async fn gql_text(&self, token: Option<&str>, body: String) -> (u16, String, String) {
         let mut request = self
             .client
             .post(self.graphql_url())
             .header("accept", "application/graphql-response+json")
-            .json(&json!({ "query": query, "variables": variables }));
+            .header("content-type", "application/json")
+            .body(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -391,9 +404,7 @@ impl TestApp {
         let status = response.status().as_u16();
         let content_type =
             response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let text = response.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON (HTTP {status}): {text}"));
-        GqlResponse { status, content_type, body }
+        (status, content_type, response.text().await.expect("body"))
     }
 
     /// Logs in (once per officer) and returns the token.
@@ -553,6 +564,12 @@ pub async fn digital_bazaar(request: Value) -> Value {
     interop_harness("vc.mjs", request).await
 }
 
+/// Digital Bazaar's verdict on the credential at `at` in `served`, the text of a response
+/// exactly as a node served it (the harness parses it; nothing re-encodes it on the way).
+pub async fn digital_bazaar_on_served(served: &str, at: &[&str], check_status: bool) -> Value {
+    digital_bazaar(json!({ "op": "verify-credential", "served": served, "at": at, "checkStatus": check_status })).await
+}
+
 /// Runs one request through the jose harness (`tests/interop/jose.mjs`: panva's `jose`) and
 /// returns its answer; a token jose refuses is an answer `{"error": {"code", "message"}}`.
 pub async fn jose(request: Value) -> Value {
@@ -614,7 +631,7 @@ impl TestApp {
             self.client.post(format!("{}{path}", self.base)).json(body).send().await.expect("request reaches the node");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text })))
+        (status, cadena_credentials::json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text })))
     }
 
     /// The credential of a granted certification, read through GraphQL.

@@ -240,6 +240,11 @@ impl<'a> Inspection<'a> {
                         continue;
                     }
                     self.path.push(PathStep::Key(key));
+                    // A number (or raw JSON) serialised by the wrong serializer: serde_json
+                    // would read it back as the number, but it is not what the issuer signed.
+                    if crate::json::is_private_key(key) {
+                        return Err(DocumentError::field(self.path(root), crate::json::PRIVATE_KEY_REASON));
+                    }
                     self.walk(child, root)?;
                     self.path.pop();
                 }

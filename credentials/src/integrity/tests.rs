@@ -276,4 +276,17 @@ fn hostile_documents_are_refused_with_a_clear_error() {
     assert_refused(&unsigned, |e| e.to_string().contains("not signed"), "no proof");
 
     assert_refused(&json!([1, 2]), |e| e.to_string().contains("JSON object"), "not an object");
+
+    // A number serialised by the wrong serializer (the form GraphQL once served): serde_json
+    // would read it back as the number the issuer signed, so it is refused, not judged.
+    let mut private = good.clone();
+    private["credentialSubject"]["certificateVersion"] = json!({"$serde_json::private::Number": "1"});
+    assert_refused(
+        &private,
+        |e| {
+            matches!(e, DocumentError::Field { field, .. }
+                if field == "verifiableCredential.credentialSubject.certificateVersion.$serde_json::private::Number")
+        },
+        "serde_json's private number",
+    );
 }

@@ -17,7 +17,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cadena_resolvers::graphql::RequestPrincipal;
+use cadena_credentials::json::{self, JsonError};
+use cadena_resolvers::graphql::{RequestPrincipal, json_to_graphql};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -100,7 +101,10 @@ pub(crate) fn build_request(body: GraphqlRequestBody) -> Result<async_graphql::R
     }
     match body.variables {
         None | Some(Value::Null) => {}
-        Some(v @ Value::Object(_)) => request = request.variables(async_graphql::Variables::from_json(v)),
+        // One to one, not through serde: numbers keep their text (see `cadena_resolvers::graphql::Json`).
+        Some(v @ Value::Object(_)) => {
+            request = request.variables(async_graphql::Variables::from_value(json_to_graphql(&v)))
+        }
         Some(_) => return Err("`variables` must be an object or null".into()),
     }
     match body.extensions {
@@ -173,8 +177,11 @@ pub(crate) async fn post_graphql(State(node): State<Node>, request: Request) -> 
             return request_error(status, media, code, format!("request body: {}", rejection.body_text()));
         }
     };
-    let body: GraphqlRequestBody = match serde_json::from_slice(&bytes) {
+    let body: GraphqlRequestBody = match json::from_slice_as(&bytes) {
         Ok(b) => b,
+        Err(e @ JsonError::PrivateKey { .. }) => {
+            return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", format!("request body: {e}"));
+        }
         Err(e) => {
             return request_error(
                 StatusCode::BAD_REQUEST,
@@ -196,10 +203,7 @@ pub(crate) async fn post_graphql(State(node): State<Node>, request: Request) -> 
 
 /// A query-string parameter that carries JSON (`variables`, `extensions`).
 fn json_param(params: &HashMap<String, String>, name: &str) -> Result<Option<Value>, String> {
-    params
-        .get(name)
-        .map(|raw| serde_json::from_str::<Value>(raw).map_err(|e| format!("`{name}` is not JSON: {e}")))
-        .transpose()
+    params.get(name).map(|raw| json::from_str(raw).map_err(|e| format!("`{name}` is not JSON: {e}"))).transpose()
 }
 
 #[tracing::instrument(skip_all)]

@@ -25,10 +25,11 @@
 //! credential that breaks VC Data Model 2.0 with a 400 whose fields name the rule broken.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use cadena_credentials::json::{self, JsonError};
 use cadena_credentials::verification::{Check, Outcome, PresentationReport, VerificationReport};
 use cadena_resolvers::ServiceError;
 use serde_json::{Value, json};
@@ -86,12 +87,34 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A body that is not JSON (or not an object) is a 400 that says so.
-fn body(request: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
-    match request {
-        Ok(Json(value)) if value.is_object() => Ok(value),
-        Ok(_) => Err(ServiceError::field("body", "must be a JSON object").into()),
-        Err(rejection) => Err(ApiError::Body(rejection.status(), rejection.body_text())),
+/// A JSON object request body, read by `cadena_credentials::json` rather than axum's `Json`:
+/// serde_json alone reads `{"$serde_json::private::Number": "1"}` as the number 1, and a
+/// document that was not signed would verify. Not JSON (or no JSON media type) is a 4xx that
+/// says so; a private key is a 400 naming where it is.
+#[derive(Debug)]
+pub struct JsonBody(Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let media = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let media = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !(media == "application/json" || media.starts_with("application/") && media.ends_with("+json")) {
+            return Err(ApiError::Body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expected request with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|r| ApiError::Body(r.status(), r.body_text()))?;
+        match json::from_slice(&bytes) {
+            Ok(value) if value.is_object() => Ok(JsonBody(value)),
+            Ok(_) => Err(ServiceError::field("body", "must be a JSON object").into()),
+            Err(JsonError::PrivateKey { path }) => Err(ServiceError::field(path, json::PRIVATE_KEY_REASON).into()),
+            Err(e) => {
+                Err(ApiError::Body(StatusCode::BAD_REQUEST, format!("Failed to parse the request body as JSON: {e}")))
+            }
+        }
     }
 }
 
@@ -139,9 +162,8 @@ pub async fn status_list(State(node): State<Node>, Path(name): Path<String>) -> 
 pub async fn issue(
     State(node): State<Node>,
     headers: HeaderMap,
-    request: Result<Json<Value>, JsonRejection>,
+    JsonBody(request): JsonBody,
 ) -> Result<Response, ApiError> {
-    let request = body(request)?;
     let principal = authenticate_header(&node.services, authorization(&headers)).await?;
     let credential = required(&request, "credential")?;
     let signed = node.services.credentials.issue(principal.as_ref(), credential).await?;
@@ -203,11 +225,7 @@ fn verdict(verified: bool, checks: &[&Check]) -> StatusCode {
 
 /// `POST /credentials/verify`
 #[tracing::instrument(skip_all)]
-pub async fn verify_credential(
-    State(node): State<Node>,
-    request: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let request = body(request)?;
+pub async fn verify_credential(State(node): State<Node>, JsonBody(request): JsonBody) -> Result<Response, ApiError> {
     let credential = required(&request, "verifiableCredential")?;
     let report = node.services.credentials.verify(credential).await?;
     let checks: Vec<&Check> = credential_checks(&report).into_iter().map(|(_, c)| c).collect();
@@ -234,11 +252,7 @@ fn presentation_result(report: &PresentationReport) -> Value {
 
 /// `POST /presentations/verify`
 #[tracing::instrument(skip_all)]
-pub async fn verify_presentation(
-    State(node): State<Node>,
-    request: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let request = body(request)?;
+pub async fn verify_presentation(State(node): State<Node>, JsonBody(request): JsonBody) -> Result<Response, ApiError> {
     let presentation = required(&request, "verifiablePresentation")?;
     let options = request.get("options").cloned().unwrap_or(Value::Null);
     let challenge = options

@@ -2,13 +2,12 @@
 //! the resolvers that mirror the VC API (`verifyCredential`, `presentationChallenge`,
 //! `verifyPresentation`).
 
-use async_graphql::{Context, Enum, Json, Object, Result, SimpleObject};
-use cadena_credentials::verification;
-use chrono::{DateTime, Utc};
-use serde_json::Value;
-
+use super::scalars::Json;
 use super::{principal, services};
 use crate::errors::GqlResult;
+use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use cadena_credentials::verification;
+use chrono::{DateTime, Utc};
 
 /// Outcome of one fragment of a verification.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,7 +166,7 @@ impl CredentialQuery {
     }
 
     /// Verifies a credential (anyone may): proof, issuer trust, status, validity, anchor.
-    async fn verify_credential(&self, ctx: &Context<'_>, credential: Json<Value>) -> Result<VerificationReport> {
+    async fn verify_credential(&self, ctx: &Context<'_>, credential: Json) -> Result<VerificationReport> {
         Ok(services(ctx).credentials.verify(&credential.0).await.gql()?.into())
     }
 
@@ -209,7 +208,7 @@ impl CredentialMutation {
     async fn verify_presentation(
         &self,
         ctx: &Context<'_>,
-        presentation: Json<Value>,
+        presentation: Json,
         challenge: String,
         domain: Option<String>,
     ) -> Result<PresentationReport> {

@@ -20,6 +20,7 @@ pub use limits::{QueryLimits, QueryLimitsConfig};
 pub use mutation::CertificationMutation;
 pub use partners::{PartnerMutation, PartnerQuery};
 pub use query::CertificationQuery;
+pub use scalars::{Json, graphql_to_json, json_to_graphql};
 pub use subscription::Subscription;
 
 /// Root query type.

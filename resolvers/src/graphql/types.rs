@@ -5,7 +5,7 @@ use cadena_credentials::aeo::AddressDraft;
 use cadena_credentials::{AeoDataSetDraft, HistoryEntry};
 use chrono::{DateTime, Utc};
 
-use super::scalars::Date;
+use super::scalars::{Date, Json};
 use super::{principal, services};
 use crate::auth::Role;
 use crate::errors::GqlResult;
@@ -226,12 +226,12 @@ impl Certification {
         self.0.operator_did.as_deref()
     }
     /// The W3C Verifiable Credential issued when this version was granted (null before).
-    async fn credential(&self, ctx: &Context<'_>) -> Result<Option<async_graphql::Json<serde_json::Value>>> {
+    async fn credential(&self, ctx: &Context<'_>) -> Result<Option<Json>> {
         let Some(id) = &self.0.credential_id else { return Ok(None) };
         if let Some(stored) = services(ctx).credentials.stored(id).await.gql()? {
-            return Ok(serde_json::from_str(&stored.document).ok().map(async_graphql::Json));
+            return Ok(serde_json::from_str(&stored.document).ok().map(Json));
         }
-        Ok(services(ctx).certifications.partner_credential(id).await.gql()?.map(async_graphql::Json))
+        Ok(services(ctx).certifications.partner_credential(id).await.gql()?.map(Json))
     }
     /// Where this version's credential sits on chain (null before it is granted, or while its
     /// batch waits, or when the node does not anchor).

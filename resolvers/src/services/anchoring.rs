@@ -598,7 +598,10 @@ impl ChainAnchorCheck {
         let response = self.http.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
         match response.status().as_u16() {
             404 => Ok(None),
-            200 => response.json::<AnchorProof>().await.map(Some).map_err(|e| format!("GET {url}: {e}")),
+            200 => {
+                let body = response.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
+                cadena_credentials::json::from_slice_as(&body).map(Some).map_err(|e| format!("GET {url}: {e}"))
+            }
             status => Err(format!("GET {url}: HTTP {status}")),
         }
     }

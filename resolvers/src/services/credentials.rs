@@ -265,7 +265,7 @@ impl HttpDocuments {
                 return Err(fail(format!("larger than {MAX_FETCHED_BYTES} bytes")));
             }
         }
-        let value: Value = serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
+        let value = cadena_credentials::json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
         let value = Arc::new(value);
         let mut entries = self.entries.lock().expect("lock");
         if entries.len() >= MAX_CACHED_DOCUMENTS {

@@ -774,8 +774,9 @@ impl PartnerService {
                 signed.aud
             )));
         }
+        // Read as written: serde_json alone would take a private number key for the number.
         let message: PartnerMessage =
-            serde_json::from_slice(&payload).map_err(|e| InboxError::Malformed(e.to_string()))?;
+            cadena_credentials::json::from_slice_as(&payload).map_err(|e| InboxError::Malformed(e.to_string()))?;
         if message.message_type != MESSAGE_TYPE {
             return Err(InboxError::Malformed(format!("unknown message type {}", message.message_type)));
         }
@@ -1200,7 +1201,9 @@ impl PartnerService {
         if !response.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", response.status()));
         }
-        let holdings: Vec<PartnerHolding> = response.json().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let body = response.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let holdings: Vec<PartnerHolding> =
+            cadena_credentials::json::from_slice_as(&body).map_err(|e| format!("GET {url}: {e}"))?;
         // What comes back is this node's own credentials: verify them as anyone would.
         let mut verified = true;
         for holding in &holdings {
