@@ -11,6 +11,7 @@ use cadena_resolvers::auth::TokenKeys;
 use cadena_resolvers::events::EventBus;
 use cadena_resolvers::graphql::{NodeSchema, NodeServices, QueryLimitsConfig, build_schema};
 use cadena_resolvers::services::anchoring::{AnchoringService, ChainAnchorCheck};
+use cadena_resolvers::services::fetch::GuardedHttp;
 use cadena_resolvers::services::partners::PartnerService;
 use cadena_resolvers::services::webhooks::{WebhookService, WebhookTarget};
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings, OfficerService};
@@ -99,6 +100,8 @@ impl Node {
             status_list_ttl: Duration::from_secs(config.credentials.status_list_ttl_secs),
             challenge_ttl: Duration::from_secs(config.credentials.challenge_ttl_secs),
             anchoring: config.chain.is_some(),
+            allow_private_addresses: config.credentials.allow_private_addresses,
+            anonymous_verifications_per_minute: config.credentials.anonymous_verifications_per_minute,
         };
         // The chain may be down when the node starts: the client is built without asking it,
         // and the worker checks the chain id on its first successful round.
@@ -112,9 +115,10 @@ impl Node {
             None => None,
         };
         let did = cadena_credentials::did::did_web_for_url(&settings.base_url)?;
-        let anchor_check = anchoring
-            .clone()
-            .map(|a| Arc::new(ChainAnchorCheck::new(did, a)) as Arc<dyn cadena_credentials::verification::AnchorCheck>);
+        let outbound = GuardedHttp::new(config.credentials.allow_private_addresses);
+        let anchor_check = anchoring.clone().map(|a| {
+            Arc::new(ChainAnchorCheck::new(did, a, outbound)) as Arc<dyn cadena_credentials::verification::AnchorCheck>
+        });
         let registry = anchoring.as_ref().map(|a| a.chain().clone());
         let credentials = CredentialService::with_trust(storage.clone(), settings, anchor_check, registry)
             .context("loading the issuer keys")?;
@@ -152,6 +156,7 @@ impl Node {
             max_depth: config.limits.max_depth,
             max_complexity: config.limits.max_complexity,
             max_aliases: config.limits.max_aliases,
+            anonymous_introspection: config.limits.anonymous_introspection,
             ..QueryLimitsConfig::default()
         };
         let schema = build_schema(Some(services.clone()), limits);
@@ -181,7 +186,8 @@ impl Node {
         if let Some(partners) = self.services.partners.clone() {
             workers.push(tokio::spawn(partners.run(until_stopped())));
         }
-        let router = crate::http::router(self);
+        // With each client's address: anonymous verifications are rate-limited per address.
+        let router = crate::http::router(self).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;

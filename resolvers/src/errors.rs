@@ -46,6 +46,14 @@ pub enum ServiceError {
     /// The change collides with existing data (a duplicate, or a concurrent change).
     #[error("{0}")]
     Conflict(String),
+    /// The caller asked too often; it may ask again after `retry_after_secs`.
+    #[error("too many requests: {limit}; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// The limit, in words.
+        limit: String,
+        /// Seconds until the next request is admitted.
+        retry_after_secs: u64,
+    },
     /// Wrong username or password (deliberately not saying which).
     #[error("invalid username or password")]
     BadCredentials,
@@ -79,6 +87,7 @@ impl ServiceError {
             ServiceError::FourEyes(_) => "FOUR_EYES",
             ServiceError::NotFound(_) => "NOT_FOUND",
             ServiceError::Conflict(_) => "CONFLICT",
+            ServiceError::RateLimited { .. } => "RATE_LIMITED",
             ServiceError::BadCredentials => "BAD_CREDENTIALS",
             ServiceError::Internal(_) => "INTERNAL",
         }

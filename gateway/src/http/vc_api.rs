@@ -15,9 +15,11 @@
 //! request that cannot be judged (not JSON, too large, unknown context, no proof) is a 400
 //! naming the field.
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cadena_credentials::verification::{Check, Outcome, PresentationReport, VerificationReport};
@@ -60,6 +62,7 @@ impl IntoResponse for ApiError {
             ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) | ServiceError::FourEyes(_) => {
                 StatusCode::CONFLICT
             }
+            ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -71,8 +74,13 @@ impl IntoResponse for ApiError {
             }
             _ => Vec::new(),
         };
-        (status, Json(json!({"error": {"code": error.code(), "message": error.to_string(), "fields": fields}})))
-            .into_response()
+        let mut response =
+            (status, Json(json!({"error": {"code": error.code(), "message": error.to_string(), "fields": fields}})))
+                .into_response();
+        if let ServiceError::RateLimited { retry_after_secs, .. } = &error {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        response
     }
 }
 
@@ -173,12 +181,26 @@ fn credential_result(report: &VerificationReport) -> Value {
     json!({ "verified": report.verified, "checks": checks, "errors": errors, "warnings": warnings, "report": report })
 }
 
+/// Admits a verification for the caller: an officer's token (checked) lifts the anonymous rate.
+async fn admit_verification(
+    node: &Node,
+    headers: &HeaderMap,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<(), ApiError> {
+    let principal = authenticate_header(&node.services, authorization(headers)).await?;
+    let client = client.map(|Extension(ConnectInfo(address))| address.ip());
+    Ok(node.services.credentials.admit_verification(principal.as_ref(), client)?)
+}
+
 /// `POST /credentials/verify`
 #[tracing::instrument(skip_all)]
 pub async fn verify_credential(
     State(node): State<Node>,
+    headers: HeaderMap,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     request: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    admit_verification(&node, &headers, client).await?;
     let request = body(request)?;
     let credential = required(&request, "verifiableCredential")?;
     let report = node.services.credentials.verify(credential).await?;
@@ -207,8 +229,11 @@ fn presentation_result(report: &PresentationReport) -> Value {
 #[tracing::instrument(skip_all)]
 pub async fn verify_presentation(
     State(node): State<Node>,
+    headers: HeaderMap,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     request: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    admit_verification(&node, &headers, client).await?;
     let request = body(request)?;
     let presentation = required(&request, "verifiablePresentation")?;
     let options = request.get("options").cloned().unwrap_or(Value::Null);
