@@ -110,6 +110,11 @@ pub fn did_web_document_url(did: &str) -> Result<String, DidError> {
         .ok_or_else(|| DidError::MalformedWeb(did.to_owned()))?
         .replace("%3A", ":")
         .replace("%3a", ":");
+    // A host and port, nothing else: userinfo (`evil@host`), other escapes or a path would make
+    // the URL point somewhere the DID does not say.
+    if !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) {
+        return Err(DidError::MalformedWeb(did.to_owned()));
+    }
     let path: Vec<&str> = segments.collect();
     if path.iter().any(|s| s.is_empty() || s.contains('/') || *s == "." || *s == "..") {
         return Err(DidError::MalformedWeb(did.to_owned()));
@@ -120,6 +125,15 @@ pub fn did_web_document_url(did: &str) -> Result<String, DidError> {
     } else {
         format!("{scheme}://{host}/{}/did.json", path.join("/"))
     })
+}
+
+/// The origin (`scheme://host[:port]`) a did:web DID's document is served from: where its
+/// issuer's status lists and anchor proofs must be, too.
+pub fn did_web_origin(did: &str) -> Result<String, DidError> {
+    let document = did_web_document_url(did)?;
+    let after_scheme = document.find("://").map_or(0, |i| i + 3);
+    let end = document[after_scheme..].find('/').map_or(document.len(), |i| after_scheme + i);
+    Ok(document[..end].to_owned())
 }
 
 /// The DID part of a DID URL (`did:web:x#key-1` → `did:web:x`).
@@ -237,6 +251,11 @@ mod tests {
         );
         // Only loopback hosts get plain HTTP.
         assert!(did_web_document_url("did:web:evil.example%3A80").unwrap().starts_with("https://"));
+        assert_eq!(did_web_origin("did:web:127.0.0.1%3A8701").unwrap(), "http://127.0.0.1:8701");
+        assert_eq!(did_web_origin("did:web:aduanas.example:cadena").unwrap(), "https://aduanas.example");
+        for bad in ["did:web:evil%40127.0.0.1", "did:web:a@b.example", "did:web:a%2Fb.example", "did:web:a b"] {
+            assert!(did_web_document_url(bad).is_err(), "{bad} is refused");
+        }
         assert!(did_web_document_url("did:web:a.example:..:x").is_err());
         assert!(did_web_document_url("did:key:z6Mk").is_err());
     }

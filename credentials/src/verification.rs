@@ -8,6 +8,13 @@
 //! | validity | now is within `validFrom`..`validUntil` | — |
 //! | anchor | the digest is anchored on chain by the issuer | the chain cannot be asked |
 //!
+//! The order is the security boundary: trust is decided first, from what the node holds (its
+//! configuration, the authority registry), before any network access; the issuer's DID
+//! document is fetched only for a trusted issuer; status lists and the anchor only for a
+//! trusted issuer's credential whose proof verifies, and status lists only from the origin of
+//! the issuer's did:web. A fragment not reached is SKIPPED, saying why. So a verification never
+//! makes the node fetch a URL of a stranger's choosing.
+//!
 //! A credential that is forged, revoked or expired is INVALID: a value in the report, never an
 //! error. `aeo_certification` says whether a credential that verifies is an AEO certification
 //! (anything a VC API issues is not). ERROR means the verifier could not decide (a DID that does not resolve). A document
@@ -27,7 +34,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::did::{DidError, ProofPurpose, did_key_public_key, did_of, key_in_document};
+use crate::did::{DidError, ProofPurpose, did_key_public_key, did_of, did_web_origin, key_in_document};
 use crate::integrity::{DocumentError, Integrity, PreparedProof, ProofOutcome};
 use crate::keys::PublicKey;
 use crate::status_list::{Bitstring, StatusEntry, StatusPurpose};
@@ -84,6 +91,12 @@ pub struct StatusReport {
     pub revoked: Option<bool>,
     /// Whether the suspension bit is set (None when not checked).
     pub suspended: Option<bool>,
+}
+
+impl StatusReport {
+    fn skipped(reason: &str) -> StatusReport {
+        StatusReport { check: Check::skipped(reason), revoked: None, suspended: None }
+    }
 }
 
 /// The report of one credential.
@@ -230,6 +243,30 @@ fn issuer_of(credential: &Value) -> Option<String> {
     }
 }
 
+/// The credential's `BitstringStatusListEntry`s; a malformed one is named.
+fn status_entries(credential: &Value, field: &str) -> Result<Vec<StatusEntry>, DocumentError> {
+    let mut entries = Vec::new();
+    for (i, entry) in as_list(credential.get("credentialStatus")).into_iter().enumerate() {
+        let at = format!("{field}.credentialStatus[{i}]");
+        match StatusEntry::from_json(entry, &at) {
+            Ok(Some(entry)) => entries.push(entry),
+            Ok(None) => {}
+            Err(message) => return Err(DocumentError::Field { field: at, message }),
+        }
+    }
+    Ok(entries)
+}
+
+/// Whether `url` is on the origin of `issuer`'s did:web (the host its DID document is served
+/// from); the reason when it is not.
+fn on_origin_of(url: &str, issuer: &str) -> Result<(), String> {
+    let origin = did_web_origin(issuer).map_err(|_| format!("{issuer} has no web origin to fetch it from"))?;
+    match url.strip_prefix(&origin) {
+        Some(path) if path.starts_with('/') => Ok(()),
+        _ => Err(format!("not on {issuer}'s origin {origin}, so it is not fetched")),
+    }
+}
+
 fn as_list(value: Option<&Value>) -> Vec<&Value> {
     match value {
         Some(Value::Array(items)) => items.iter().collect(),
@@ -350,16 +387,37 @@ impl Verifier {
             field: format!("{field}.issuer"),
             message: "is required (a DID)".into(),
         })?;
-        let integrity = self.check_proof(&proof, &issuer, ProofPurpose::AssertionMethod).await;
+        let entries = status_entries(credential, field)?;
+        // Trust first, from what this node holds (its configuration, the authority registry):
+        // nothing a credential names is fetched before its issuer is known to be trusted, so
+        // verification cannot be used to make the node fetch URLs of someone's choosing.
         let issuer_trust = match self.trust.trusted(&issuer).await {
             Ok(Some(authority)) => Check::valid(format!("{issuer} is {authority}")),
             Ok(None) => Check::invalid(format!("{issuer} is not a trusted customs authority")),
             Err(error) => Check::error(format!("trust in {issuer} cannot be established: {error}")),
         };
-        let status = self.check_status(credential, &issuer, now, field, lists).await?;
+        let trusted = issuer_trust.outcome == Outcome::Valid;
+        // Then integrity: the key comes from the trusted issuer's DID document (a did:key
+        // carries its key, so it is checked without any fetch, trusted or not).
+        let integrity = if trusted || issuer.starts_with("did:key:") {
+            self.check_proof(&proof, &issuer, ProofPurpose::AssertionMethod).await
+        } else {
+            Check::skipped(format!("not checked: the DID document of {issuer}, not a trusted issuer, is not fetched"))
+        };
+        // Then, for a trusted issuer's intact credential only, what lives at its origin.
+        let status = if !trusted {
+            StatusReport::skipped("not checked: the issuer is not trusted, so its status lists are not fetched")
+        } else if integrity.outcome != Outcome::Valid {
+            StatusReport::skipped("not checked: the proof does not verify, so no status list is fetched for it")
+        } else {
+            self.check_status(&entries, &issuer, now, lists).await
+        };
         let validity = validity(credential, now);
         let anchor = match &self.anchors {
-            Some(anchors) if integrity.outcome == Outcome::Valid => anchors.check(credential, &issuer, &status).await,
+            Some(anchors) if trusted && integrity.outcome == Outcome::Valid => {
+                anchors.check(credential, &issuer, &status).await
+            }
+            Some(_) if !trusted => Check::skipped("not checked: the issuer is not trusted"),
             Some(_) => Check::skipped("the proof does not verify, so its anchor proves nothing"),
             None => Check::skipped("anchoring is not configured on this verifier"),
         };
@@ -379,37 +437,23 @@ impl Verifier {
 
     async fn check_status(
         &self,
-        credential: &Value,
+        entries: &[StatusEntry],
         issuer: &str,
         now: DateTime<Utc>,
-        field: &str,
         lists: &HashMap<String, Arc<Value>>,
-    ) -> Result<StatusReport, DocumentError> {
-        let mut entries = Vec::new();
-        for (i, entry) in as_list(credential.get("credentialStatus")).into_iter().enumerate() {
-            let at = format!("{field}.credentialStatus[{i}]");
-            match StatusEntry::from_json(entry, &at) {
-                Ok(Some(entry)) => entries.push(entry),
-                Ok(None) => {}
-                Err(message) => return Err(DocumentError::Field { field: at, message }),
-            }
-        }
+    ) -> StatusReport {
         if entries.is_empty() {
-            return Ok(StatusReport {
-                check: Check::skipped("the credential has no BitstringStatusListEntry"),
-                revoked: None,
-                suspended: None,
-            });
+            return StatusReport::skipped("the credential has no BitstringStatusListEntry");
         }
         let (mut revoked, mut suspended) = (None, None);
-        for entry in &entries {
+        for entry in entries {
             let list = match self.checked_list(&entry.list_url, issuer, now, lists.get(&entry.list_url).cloned()).await
             {
                 Ok(list) => list,
-                Err(check) => return Ok(StatusReport { check, revoked, suspended }),
+                Err(check) => return StatusReport { check, revoked, suspended },
             };
             if list.purpose != entry.purpose {
-                return Ok(StatusReport {
+                return StatusReport {
                     check: Check::invalid(format!(
                         "{} is a {} list, but the entry says {}",
                         entry.list_url,
@@ -418,11 +462,11 @@ impl Verifier {
                     )),
                     revoked,
                     suspended,
-                });
+                };
             }
             let bit = match list.bits.get(entry.index) {
                 Ok(bit) => bit,
-                Err(e) => return Ok(StatusReport { check: Check::invalid(e.to_string()), revoked, suspended }),
+                Err(e) => return StatusReport { check: Check::invalid(e.to_string()), revoked, suspended },
             };
             let slot = if entry.purpose == StatusPurpose::Revocation { &mut revoked } else { &mut suspended };
             *slot = Some(slot.unwrap_or(false) || bit);
@@ -432,7 +476,7 @@ impl Verifier {
             (_, Some(true)) => Check::invalid("suspended"),
             _ => Check::valid("neither revoked nor suspended"),
         };
-        Ok(StatusReport { check, revoked, suspended })
+        StatusReport { check, revoked, suspended }
     }
 
     /// The verified list at `url`, fetched through the source and verified once per content.
@@ -443,6 +487,9 @@ impl Verifier {
         now: DateTime<Utc>,
         given: Option<Arc<Value>>,
     ) -> Result<Arc<CheckedList>, Check> {
+        // Only the issuer's own origin: a status list URL elsewhere (another host, an internal
+        // address) is never asked, whatever the credential says.
+        on_origin_of(url, issuer).map_err(|why| Check::error(format!("status list {url}: {why}")))?;
         let document = match given {
             Some(document) => document,
             None => self.status_lists.fetch(url).await.map_err(|e| Check::error(format!("status list {url}: {e}")))?,
@@ -521,7 +568,6 @@ impl Verifier {
             .map(str::to_owned)
             .or_else(|| Some(did_of(&proof.verification_method).to_owned()))
             .unwrap_or_default();
-        let integrity = self.check_proof(&proof, &holder, ProofPurpose::Authentication).await;
         let challenge_check = match (proof.challenge.as_deref(), proof.domain.as_deref(), domain) {
             (Some(c), _, _) if c != challenge => Check::invalid("the proof answers a different challenge"),
             (None, _, _) => Check::invalid("the proof carries no challenge"),
@@ -529,6 +575,13 @@ impl Verifier {
                 Check::invalid(format!("the proof is for domain {found:?}, not {expected}"))
             }
             _ => Check::valid("the proof answers this challenge"),
+        };
+        // The holder's DID document is fetched only for a proof that answers this node's
+        // challenge: the challenge is checked first, without any network.
+        let integrity = if challenge_check.outcome == Outcome::Valid {
+            self.check_proof(&proof, &holder, ProofPurpose::Authentication).await
+        } else {
+            Check::skipped("not checked: the proof does not answer this challenge, so the holder's DID is not resolved")
         };
         let mut credentials = Vec::new();
         let mut unbound = Vec::new();

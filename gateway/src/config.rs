@@ -46,6 +46,10 @@ pub struct Limits {
     pub max_complexity: usize,
     /// Most aliases in one document.
     pub max_aliases: usize,
+    /// Whether anonymous callers may introspect the schema (`__schema`, `__type`) and read the
+    /// subgraph's SDL (`_service { sdl }`). Off by default: a production node shows its schema
+    /// to officers only; `cadena dev` turns it on for GraphiQL and the gateway.
+    pub anonymous_introspection: bool,
 }
 
 impl Default for Limits {
@@ -56,6 +60,7 @@ impl Default for Limits {
             max_depth: q.max_depth,
             max_complexity: q.max_complexity,
             max_aliases: q.max_aliases,
+            anonymous_introspection: q.anonymous_introspection,
         }
     }
 }
@@ -195,6 +200,14 @@ pub struct CredentialsConfig {
     /// through `POST /credentials/issue`. Off by default: AEO certifications come only from the
     /// certification lifecycle, and a node that signs nothing else needs no such door.
     pub vc_api_issuance: bool,
+    /// Whether verifications may fetch (DID documents, status lists, anchor proofs) from
+    /// private, loopback and link-local addresses. Off by default: anyone may ask a node to
+    /// verify, and a node must not be made to probe its own network. `cadena dev` and tests
+    /// turn it on, since every node there is on 127.0.0.1.
+    pub allow_private_addresses: bool,
+    /// Verifications (credentials and presentations) an anonymous client may ask for per
+    /// minute, per address; 0: no limit. Officers are not limited.
+    pub anonymous_verifications_per_minute: u32,
 }
 
 impl Default for CredentialsConfig {
@@ -206,6 +219,8 @@ impl Default for CredentialsConfig {
             status_list_ttl_secs: 300,
             challenge_ttl_secs: 300,
             vc_api_issuance: false,
+            allow_private_addresses: false,
+            anonymous_verifications_per_minute: 60,
         }
     }
 }

@@ -54,8 +54,13 @@ use crate::operation_limits::{Admission, Limits, OperationLimits, Refusal};
 pub struct SubgraphConfig {
     /// Its name in the supergraph.
     pub name: String,
-    /// Its GraphQL endpoint; its SDL is read from it (`_service { sdl }`) at start-up.
+    /// Its GraphQL endpoint; its SDL is read from it (`_service { sdl }`) at start-up, unless
+    /// `sdl_file` is given.
     pub url: String,
+    /// A file holding its federation SDL, read instead of asking the subgraph: a production
+    /// node answers `_service { sdl }` to officers only (`cadena schema print` writes it).
+    #[serde(default)]
+    pub sdl_file: Option<std::path::PathBuf>,
 }
 
 /// Limits per operation and per client.
@@ -194,7 +199,11 @@ impl Gateway {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
         let mut subgraphs = Vec::new();
         for subgraph in &config.subgraphs {
-            let sdl = fetch_sdl(&http, subgraph).await?;
+            let sdl = match &subgraph.sdl_file {
+                Some(file) => std::fs::read_to_string(file)
+                    .with_context(|| format!("subgraph {}: reading its SDL from {}", subgraph.name, file.display()))?,
+                None => fetch_sdl(&http, subgraph).await?,
+            };
             subgraphs.push(Subgraph { name: subgraph.name.clone(), url: subgraph.url.clone(), sdl });
         }
         let supergraph = crate::federation::compose(&subgraphs).await.context("composing the supergraph")?;

@@ -11,6 +11,7 @@ use cadena_resolvers::auth::TokenKeys;
 use cadena_resolvers::events::EventBus;
 use cadena_resolvers::graphql::{NodeSchema, NodeServices, QueryLimitsConfig, build_schema};
 use cadena_resolvers::services::anchoring::{AnchoringService, ChainAnchorCheck};
+use cadena_resolvers::services::fetch::GuardedHttp;
 use cadena_resolvers::services::partners::PartnerService;
 use cadena_resolvers::services::webhooks::{WebhookService, WebhookTarget};
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings, OfficerService};
@@ -103,6 +104,8 @@ impl Node {
             challenge_ttl: Duration::from_secs(config.credentials.challenge_ttl_secs),
             anchoring: config.chain.is_some(),
             vc_api_issuance: config.credentials.vc_api_issuance,
+            allow_private_addresses: config.credentials.allow_private_addresses,
+            anonymous_verifications_per_minute: config.credentials.anonymous_verifications_per_minute,
         };
         // The chain may be down when the node starts: the client is built without asking it,
         // and the worker checks the chain id on its first successful round.
@@ -116,9 +119,10 @@ impl Node {
             None => None,
         };
         let did = cadena_credentials::did::did_web_for_url(&settings.base_url)?;
-        let anchor_check = anchoring
-            .clone()
-            .map(|a| Arc::new(ChainAnchorCheck::new(did, a)) as Arc<dyn cadena_credentials::verification::AnchorCheck>);
+        let outbound = GuardedHttp::new(config.credentials.allow_private_addresses);
+        let anchor_check = anchoring.clone().map(|a| {
+            Arc::new(ChainAnchorCheck::new(did, a, outbound)) as Arc<dyn cadena_credentials::verification::AnchorCheck>
+        });
         let registry = anchoring.as_ref().map(|a| a.chain().clone());
         let credentials = CredentialService::with_trust(storage.clone(), settings, anchor_check, registry)
             .context("loading the issuer keys")?;
@@ -156,6 +160,7 @@ impl Node {
             max_depth: config.limits.max_depth,
             max_complexity: config.limits.max_complexity,
             max_aliases: config.limits.max_aliases,
+            anonymous_introspection: config.limits.anonymous_introspection,
             ..QueryLimitsConfig::default()
         };
         let schema = build_schema(Some(services.clone()), limits);
@@ -188,7 +193,8 @@ impl Node {
             workers.push(tokio::spawn(partners.run(until_stopped())));
         }
         let going_away = self.going_away.clone();
-        let router = crate::http::router(self);
+        // With each client's address: anonymous verifications are rate-limited per address.
+        let router = crate::http::router(self).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let serving = axum::serve(listener, router).with_graceful_shutdown(going_away.after(shutdown));
         let served = going_away.serve(serving).await;
         // A worker stops between rounds; one in the middle of a round against a partner that is

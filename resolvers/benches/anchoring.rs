@@ -81,6 +81,8 @@ async fn node(dir: &std::path::Path, anchoring: bool) -> BenchResult<(Storage, C
         challenge_ttl: Duration::from_secs(300),
         anchoring,
         vc_api_issuance: false,
+        allow_private_addresses: false,
+        anonymous_verifications_per_minute: 0,
     };
     let credentials = CredentialService::new(storage.clone(), settings, None)?;
     let country = CountryCode::parse("MX")?;

@@ -123,6 +123,8 @@ fn certification_service(storage: &Storage, country: CountryCode, key_dir: &Path
         challenge_ttl: Duration::from_secs(300),
         anchoring: false,
         vc_api_issuance: false,
+        allow_private_addresses: false,
+        anonymous_verifications_per_minute: 0,
     };
     let credentials = CredentialService::new(storage.clone(), settings, None)?;
     Ok(CertificationService::new(storage.clone(), EventBus::default(), country, credentials))

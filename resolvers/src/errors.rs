@@ -54,6 +54,14 @@ pub enum ServiceError {
     /// SUBMITTED, so it can still be rejected (or approved once the cause is fixed).
     #[error("cannot grant: {0}")]
     NotIssuable(String),
+    /// The caller asked too often; it may ask again after `retry_after_secs`.
+    #[error("too many requests: {limit}; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// The limit, in words.
+        limit: String,
+        /// Seconds until the next request is admitted.
+        retry_after_secs: u64,
+    },
     /// Wrong username or password (deliberately not saying which).
     #[error("invalid username or password")]
     BadCredentials,
@@ -89,6 +97,7 @@ impl ServiceError {
             ServiceError::Conflict(_) => "CONFLICT",
             ServiceError::Disabled(_) => "DISABLED",
             ServiceError::NotIssuable(_) => "NOT_ISSUABLE",
+            ServiceError::RateLimited { .. } => "RATE_LIMITED",
             ServiceError::BadCredentials => "BAD_CREDENTIALS",
             ServiceError::Internal(_) => "INTERNAL",
         }

@@ -57,15 +57,17 @@ pub struct RunningGateway {
 
 /// Starts `cadena gateway` in-process on a free port over `subgraphs` (`(name, url)`).
 pub async fn spawn_gateway(subgraphs: &[(&str, &str)], limits: GatewayLimits) -> RunningGateway {
+    let subgraphs = subgraphs
+        .iter()
+        .map(|(name, url)| SubgraphConfig { name: (*name).to_owned(), url: (*url).to_owned(), sdl_file: None })
+        .collect();
+    spawn_gateway_over(subgraphs, limits).await
+}
+
+/// Starts `cadena gateway` in-process on a free port over `subgraphs` as configured.
+pub async fn spawn_gateway_over(subgraphs: Vec<SubgraphConfig>, limits: GatewayLimits) -> RunningGateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let config = GatewayConfig {
-        listen: listener.local_addr().expect("bound"),
-        subgraphs: subgraphs
-            .iter()
-            .map(|(name, url)| SubgraphConfig { name: (*name).to_owned(), url: (*url).to_owned() })
-            .collect(),
-        limits,
-    };
+    let config = GatewayConfig { listen: listener.local_addr().expect("bound"), subgraphs, limits };
     let gateway = Gateway::start(&config).await.expect("the gateway composes and starts");
     let url = format!("http://{}/graphql", config.listen);
     let (stop, stopped) = oneshot::channel::<()>();

@@ -113,6 +113,8 @@ pub struct TestAppBuilder {
     anchoring: (usize, u64),
     webhooks: Vec<(String, String)>,
     vc_api_issuance: bool,
+    /// (private addresses allowed, anonymous introspection, anonymous verifications a minute)
+    exposure: (bool, bool, u32),
 }
 
 impl TestAppBuilder {
@@ -120,6 +122,21 @@ impl TestAppBuilder {
     /// a node's configuration).
     pub fn vc_api_issuance(mut self) -> Self {
         self.vc_api_issuance = true;
+        self
+    }
+
+    /// As a production config has it: verifications fetch from public addresses only (so from
+    /// no test node), anonymous callers cannot introspect, and anonymous verifications are held
+    /// to the default rate. Tests otherwise run like `cadena dev`, open on all three.
+    pub fn production_exposure(mut self) -> Self {
+        let defaults = cadena_gateway::config::CredentialsConfig::default();
+        self.exposure = (false, false, defaults.anonymous_verifications_per_minute);
+        self
+    }
+
+    /// Anonymous clients may ask for `n` verifications a minute.
+    pub fn anonymous_verifications_per_minute(mut self, n: u32) -> Self {
+        self.exposure.2 = n;
         self
     }
 
@@ -207,6 +224,11 @@ impl TestAppBuilder {
         if let Some(suite) = &self.cryptosuite {
             config.credentials.cryptosuite = suite.clone();
         }
+        (
+            config.credentials.allow_private_addresses,
+            config.limits.anonymous_introspection,
+            config.credentials.anonymous_verifications_per_minute,
+        ) = self.exposure;
         if let Some(chain) = &self.chain {
             let did = cadena_credentials::did::did_web_for_url(&format!("http://{address}")).expect("did:web");
             let anchorer = chain.admit(country, &did).await;
@@ -281,6 +303,12 @@ pub struct Stopped {
 }
 
 impl Stopped {
+    /// With its `[[webhooks]]` removed from the configuration, as an operator would.
+    pub fn without_webhooks(mut self) -> Stopped {
+        self.config.webhooks.clear();
+        self
+    }
+
     /// Starts it again on the same address (so the same DID), database and keys.
     pub async fn start(self) -> TestApp {
         let listener = tokio::net::TcpListener::bind(self.config.listen).await.expect("the old address is free again");
@@ -360,6 +388,7 @@ impl TestApp {
             anchoring: (4096, 500),
             webhooks: Vec::new(),
             vc_api_issuance: false,
+            exposure: (true, true, 0),
         }
     }
 

@@ -11,14 +11,15 @@
 //! - `Accept: text/event-stream` or a WebSocket upgrade hand over to [`super::subscriptions`].
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cadena_credentials::json::{self, JsonError};
-use cadena_resolvers::graphql::{RequestPrincipal, json_to_graphql};
+use cadena_resolvers::graphql::{ClientAddress, RequestPrincipal, json_to_graphql};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -144,6 +145,7 @@ async fn execute(node: &Node, headers: &HeaderMap, media: MediaType, request: as
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post_graphql(State(node): State<Node>, request: Request) -> Response {
     let headers = request.headers().clone();
+    let client = client_address(&request);
     let Some(media) = negotiate(&headers) else {
         return request_error(
             StatusCode::NOT_ACCEPTABLE,
@@ -192,13 +194,18 @@ pub(crate) async fn post_graphql(State(node): State<Node>, request: Request) -> 
         }
     };
     let request = match build_request(body) {
-        Ok(r) => r,
+        Ok(r) => r.data(client),
         Err(message) => return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message),
     };
     if media == MediaType::EventStream {
         return subscriptions::sse(node, &headers, request).await;
     }
     execute(&node, &headers, media, request).await
+}
+
+/// The client's address, as the server saw the connection.
+fn client_address(request: &Request) -> ClientAddress {
+    ClientAddress(request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip()))
 }
 
 /// A query-string parameter that carries JSON (`variables`, `extensions`).
@@ -221,6 +228,7 @@ pub(crate) async fn get_graphql(
         return subscriptions::websocket(node, request).await;
     }
     let headers = request.headers().clone();
+    let client = client_address(&request);
     let Some(media) = negotiate(&headers) else {
         return request_error(
             StatusCode::NOT_ACCEPTABLE,
@@ -264,7 +272,7 @@ pub(crate) async fn get_graphql(
         extensions,
     };
     let request = match build_request(body) {
-        Ok(r) => r,
+        Ok(r) => r.data(client),
         Err(message) => return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message),
     };
     if media == MediaType::EventStream {

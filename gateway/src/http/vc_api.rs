@@ -24,9 +24,11 @@
 //! So 200 always means verified, and a result body always says why. Issuance refuses a
 //! credential that breaks VC Data Model 2.0 with a 400 whose fields name the rule broken.
 
-use axum::Json;
+use std::net::SocketAddr;
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
+use axum::{Extension, Json};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cadena_credentials::json::{self, JsonError};
@@ -71,6 +73,7 @@ impl IntoResponse for ApiError {
             ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) | ServiceError::FourEyes(_) => {
                 StatusCode::CONFLICT
             }
+            ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -82,8 +85,13 @@ impl IntoResponse for ApiError {
             }
             _ => Vec::new(),
         };
-        (status, Json(json!({"error": {"code": error.code(), "message": error.to_string(), "fields": fields}})))
-            .into_response()
+        let mut response =
+            (status, Json(json!({"error": {"code": error.code(), "message": error.to_string(), "fields": fields}})))
+                .into_response();
+        if let ServiceError::RateLimited { retry_after_secs, .. } = &error {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        response
     }
 }
 
@@ -223,9 +231,26 @@ fn verdict(verified: bool, checks: &[&Check]) -> StatusCode {
     }
 }
 
+/// Admits a verification for the caller: an officer's token (checked) lifts the anonymous rate.
+async fn admit_verification(
+    node: &Node,
+    headers: &HeaderMap,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<(), ApiError> {
+    let principal = authenticate_header(&node.services, authorization(headers)).await?;
+    let client = client.map(|Extension(ConnectInfo(address))| address.ip());
+    Ok(node.services.credentials.admit_verification(principal.as_ref(), client)?)
+}
+
 /// `POST /credentials/verify`
 #[tracing::instrument(skip_all)]
-pub async fn verify_credential(State(node): State<Node>, JsonBody(request): JsonBody) -> Result<Response, ApiError> {
+pub async fn verify_credential(
+    State(node): State<Node>,
+    headers: HeaderMap,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    JsonBody(request): JsonBody,
+) -> Result<Response, ApiError> {
+    admit_verification(&node, &headers, client).await?;
     let credential = required(&request, "verifiableCredential")?;
     let report = node.services.credentials.verify(credential).await?;
     let checks: Vec<&Check> = credential_checks(&report).into_iter().map(|(_, c)| c).collect();
@@ -252,7 +277,13 @@ fn presentation_result(report: &PresentationReport) -> Value {
 
 /// `POST /presentations/verify`
 #[tracing::instrument(skip_all)]
-pub async fn verify_presentation(State(node): State<Node>, JsonBody(request): JsonBody) -> Result<Response, ApiError> {
+pub async fn verify_presentation(
+    State(node): State<Node>,
+    headers: HeaderMap,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    JsonBody(request): JsonBody,
+) -> Result<Response, ApiError> {
+    admit_verification(&node, &headers, client).await?;
     let presentation = required(&request, "verifiablePresentation")?;
     let options = request.get("options").cloned().unwrap_or(Value::Null);
     let challenge = options

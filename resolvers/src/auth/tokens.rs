@@ -35,6 +35,8 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     issuer: String,
     ttl: Duration,
+    /// Keys [`TokenKeys::pseudonym`]; derived from the secret, so it never leaves the node.
+    pseudonym_key: [u8; 32],
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -52,7 +54,18 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(secret),
             issuer: issuer.into(),
             ttl,
+            pseudonym_key: hmac_sha256(secret, b"cadena log pseudonyms v1"),
         }
+    }
+
+    /// A pseudonymous reference to a username for logs (`u-` and 12 hex digits of a keyed
+    /// hash): the same name gives the same reference on this node, so repeated failed logins
+    /// for one account can be told apart from a spray over many, but a log reader without the
+    /// node's secret cannot recover the name, nor test guesses against it (a username typed
+    /// into the password field would otherwise end up in the log, too).
+    pub fn pseudonym(&self, username: &str) -> String {
+        let digest = hmac_sha256(&self.pseudonym_key, username.as_bytes());
+        format!("u-{}", hex::encode(&digest[..6]))
     }
 
     /// Signs a session for an officer; returns the token and its expiry.
@@ -85,6 +98,13 @@ impl TokenKeys {
             }
         })
     }
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

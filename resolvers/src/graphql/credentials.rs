@@ -3,11 +3,17 @@
 //! `verifyPresentation`).
 
 use super::scalars::Json;
-use super::{principal, services};
+use super::{ClientAddress, principal, services};
 use crate::errors::GqlResult;
 use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 use cadena_credentials::verification;
 use chrono::{DateTime, Utc};
+
+/// Admits one verification for this request's caller (anonymous ones are rate-limited).
+fn admit(ctx: &Context<'_>) -> Result<()> {
+    let client = ctx.data_opt::<ClientAddress>().and_then(|c| c.0);
+    services(ctx).credentials.admit_verification(principal(ctx), client).gql()
+}
 
 /// Outcome of one fragment of a verification.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +173,7 @@ impl CredentialQuery {
 
     /// Verifies a credential (anyone may): proof, issuer trust, status, validity, anchor.
     async fn verify_credential(&self, ctx: &Context<'_>, credential: Json) -> Result<VerificationReport> {
+        admit(ctx)?;
         Ok(services(ctx).credentials.verify(&credential.0).await.gql()?.into())
     }
 
@@ -212,6 +219,7 @@ impl CredentialMutation {
         challenge: String,
         domain: Option<String>,
     ) -> Result<PresentationReport> {
+        admit(ctx)?;
         let report = services(ctx)
             .credentials
             .verify_presentation(&presentation.0, &challenge, domain.as_deref())

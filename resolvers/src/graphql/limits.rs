@@ -21,6 +21,9 @@ pub struct QueryLimitsConfig {
     pub max_directives: usize,
     /// Longest document, in bytes.
     pub max_query_bytes: usize,
+    /// Whether anonymous callers may introspect and read `_service { sdl }` (see
+    /// [`super::introspection`]); off unless configured.
+    pub anonymous_introspection: bool,
 }
 
 impl Default for QueryLimitsConfig {
@@ -31,6 +34,7 @@ impl Default for QueryLimitsConfig {
             max_aliases: 30,
             max_directives: 8,
             max_query_bytes: 64 * 1024,
+            anonymous_introspection: false,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! caller as [`RequestPrincipal`] in the request data and the services in [`NodeServices`].
 
 mod credentials;
+mod introspection;
 mod limits;
 mod mutation;
 mod partners;
@@ -61,6 +62,11 @@ pub struct NodeServices {
 #[derive(Clone, Debug, Default)]
 pub struct RequestPrincipal(pub Option<Principal>);
 
+/// The network address of the request's client, when known (anonymous verifications are
+/// rate-limited per address).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
 pub(crate) fn principal<'a>(ctx: &'a Context<'_>) -> Option<&'a Principal> {
     ctx.data_opt::<RequestPrincipal>().and_then(|p| p.0.as_ref())
 }
@@ -78,7 +84,8 @@ pub fn build_schema(services: Option<NodeServices>, limits: QueryLimitsConfig) -
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_depth * 4)
         .limit_directives(limits.max_directives)
-        .extension(QueryLimits::new(limits));
+        .extension(QueryLimits::new(limits))
+        .extension(introspection::AnonymousIntrospection { allowed: limits.anonymous_introspection });
     if let Some(services) = services {
         builder = builder.data(services);
     }

@@ -578,13 +578,17 @@ impl AnchoringService {
 pub struct ChainAnchorCheck {
     own_did: String,
     anchoring: AnchoringService,
-    http: reqwest::Client,
+    http: crate::services::fetch::GuardedHttp,
 }
 
 impl ChainAnchorCheck {
-    /// The check of the node with DID `own_did`.
-    pub fn new(own_did: String, anchoring: AnchoringService) -> ChainAnchorCheck {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("HTTP client");
+    /// The check of the node with DID `own_did`, asking other nodes through `http` (the
+    /// verifier only asks it about trusted issuers, at their own origin).
+    pub fn new(
+        own_did: String,
+        anchoring: AnchoringService,
+        http: crate::services::fetch::GuardedHttp,
+    ) -> ChainAnchorCheck {
         ChainAnchorCheck { own_did, anchoring, http }
     }
 
@@ -595,12 +599,11 @@ impl ChainAnchorCheck {
         let document = cadena_credentials::did::did_web_document_url(issuer).map_err(|e| e.to_string())?;
         let base = document.strip_suffix("/.well-known/did.json").or_else(|| document.strip_suffix("/did.json"));
         let url = format!("{}/anchors/{digest}", base.unwrap_or(&document));
-        let response = self.http.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
-        match response.status().as_u16() {
+        let response = self.http.get(&url, "application/json").await.map_err(|e| format!("GET {url}: {e}"))?;
+        match response.status {
             404 => Ok(None),
             200 => {
-                let body = response.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
-                cadena_credentials::json::from_slice_as(&body).map(Some).map_err(|e| format!("GET {url}: {e}"))
+                cadena_credentials::json::from_slice_as(&response.body).map(Some).map_err(|e| format!("GET {url}: {e}"))
             }
             status => Err(format!("GET {url}: HTTP {status}")),
         }

@@ -8,9 +8,11 @@
 //! and signed, re-signed only when its version (bumped with every change) moved.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use cadena_credentials::aeo::{Address, PartnerIdentifier};
@@ -36,6 +38,7 @@ use uuid::Uuid;
 
 use crate::errors::ServiceError;
 use crate::services::anchoring::{ChainStatus, outbox_statement};
+use crate::services::fetch::{DocumentCache, GuardedHttp};
 use crate::storage::entities::{certifications, credentials, presentation_challenges, status_lists};
 use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
 
@@ -62,6 +65,12 @@ pub struct CredentialSettings {
     pub anchoring: bool,
     /// Whether ISSUERs may sign credentials (never AEO certifications) through the VC API.
     pub vc_api_issuance: bool,
+    /// Whether verifications may fetch from private and loopback addresses (the dev network
+    /// and tests, where every node is on 127.0.0.1); off in production.
+    pub allow_private_addresses: bool,
+    /// Verifications an anonymous client (by address) may ask for per minute; 0: no limit.
+    /// Officers are not limited.
+    pub anonymous_verifications_per_minute: u32,
 }
 
 /// The node as an issuer: its DID and keys.
@@ -199,88 +208,11 @@ pub struct Challenge {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Fetches JSON over HTTP for the verifier, caching each document for its TTL. Loopback URLs
-/// are allowed (the dev network and tests); bodies are capped.
-#[derive(Debug)]
-struct HttpDocuments {
-    client: reqwest::Client,
-    entries: Mutex<HashMap<String, Fetched>>,
-}
-
-/// A cached document: when it was fetched, until when it is fresh, and the document.
-type Fetched = (Instant, Instant, Arc<Value>);
-
-/// Largest DID document or status list fetched.
-const MAX_FETCHED_BYTES: usize = 256 * 1024;
-/// Most documents cached.
-const MAX_CACHED_DOCUMENTS: usize = 1024;
-/// A cached document is fetched again on demand at most this often.
-const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
-
-impl HttpDocuments {
-    fn new() -> HttpDocuments {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()
-            .expect("HTTP client");
-        HttpDocuments { client, entries: Mutex::new(HashMap::new()) }
-    }
-
-    /// Drops `url` from the cache, unless it was fetched moments ago: a stream of proofs naming
-    /// keys an issuer does not have must not turn into a stream of requests to that issuer.
-    fn forget(&self, url: &str) {
-        let mut entries = self.entries.lock().expect("lock");
-        if entries.get(url).is_some_and(|(fetched, _, _)| fetched.elapsed() >= MIN_REFETCH_INTERVAL) {
-            entries.remove(url);
-        }
-    }
-
-    /// The document at `url`, from the cache while fresh; `ttl` unless the response says
-    /// otherwise with `Cache-Control: max-age`.
-    async fn get(&self, url: &str, ttl: Duration) -> Result<Arc<Value>, ResolutionError> {
-        if let Some((_, expires, value)) = self.entries.lock().expect("lock").get(url).cloned()
-            && Instant::now() < expires
-        {
-            return Ok(value);
-        }
-        let fail = |why: String| ResolutionError(format!("GET {url}: {why}"));
-        let response =
-            self.client.get(url).header("accept", "application/json").send().await.map_err(|e| fail(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(fail(format!("HTTP {}", response.status())));
-        }
-        let max_age = response
-            .headers()
-            .get("cache-control")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').find_map(|d| d.trim().strip_prefix("max-age=")?.parse::<u64>().ok()))
-            .map(Duration::from_secs)
-            .unwrap_or(ttl);
-        let mut body = Vec::new();
-        let mut response = response;
-        while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.to_string()))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_FETCHED_BYTES {
-                return Err(fail(format!("larger than {MAX_FETCHED_BYTES} bytes")));
-            }
-        }
-        let value = cadena_credentials::json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
-        let value = Arc::new(value);
-        let mut entries = self.entries.lock().expect("lock");
-        if entries.len() >= MAX_CACHED_DOCUMENTS {
-            entries.retain(|_, (_, expires, _)| Instant::now() < *expires);
-        }
-        entries.insert(url.to_owned(), (Instant::now(), Instant::now() + max_age, value.clone()));
-        Ok(value)
-    }
-}
-
 /// The verifier's view of DIDs and status lists: this node's own from memory and storage,
 /// everyone else's over HTTP.
 struct NodeSources {
     inner: Weak<Inner>,
-    http: HttpDocuments,
+    http: DocumentCache,
 }
 
 /// How long a fetched DID document is trusted before it is fetched again.
@@ -334,7 +266,12 @@ struct Inner {
     signed_lists: Mutex<HashMap<(i32, StatusPurpose), SignedList>>,
     /// Status slots reserved from storage and not yet used.
     reserved: Mutex<VecDeque<(i32, i32)>>,
+    /// Anonymous verifications per client address (None: not limited).
+    anonymous_rate: Option<governor::DefaultKeyedRateLimiter<IpAddr>>,
 }
+
+/// Client addresses the anonymous rate limiter tracks before it forgets the idle ones.
+const MAX_RATE_LIMITED_CLIENTS: usize = 10_000;
 
 /// Status slots reserved per database round trip.
 const SLOT_BLOCK: i32 = 64;
@@ -389,8 +326,11 @@ impl CredentialService {
         let mut trusted = settings.trusted_issuers.clone();
         trusted.entry(identity.did().to_owned()).or_insert_with(|| "this node".to_owned());
         let trust: Arc<dyn IssuerTrust> = Arc::new(crate::services::anchoring::RegistryTrust::new(trusted, registry));
+        let anonymous_rate = NonZeroU32::new(settings.anonymous_verifications_per_minute)
+            .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n)));
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
-            let sources = Arc::new(NodeSources { inner: weak.clone(), http: HttpDocuments::new() });
+            let http = DocumentCache::new(GuardedHttp::new(settings.allow_private_addresses));
+            let sources = Arc::new(NodeSources { inner: weak.clone(), http });
             Inner {
                 storage,
                 identity,
@@ -399,6 +339,7 @@ impl CredentialService {
                 settings,
                 signed_lists: Mutex::new(HashMap::new()),
                 reserved: Mutex::new(VecDeque::new()),
+                anonymous_rate,
             }
         });
         Ok(CredentialService { inner })
@@ -713,6 +654,33 @@ impl CredentialService {
             .map_err(document_error)
     }
 
+    /// Admits one verification (of a credential or a presentation) for its caller. Verifying
+    /// makes the node fetch other nodes' documents, and anyone may ask for it, so an anonymous
+    /// client is held to `anonymous_verifications_per_minute` per address (callers whose
+    /// address is unknown share one allowance); officers are not limited.
+    pub fn admit_verification(
+        &self,
+        principal: Option<&Principal>,
+        client: Option<IpAddr>,
+    ) -> Result<(), ServiceError> {
+        let (None, Some(limiter)) = (principal, &self.inner.anonymous_rate) else { return Ok(()) };
+        if limiter.len() > MAX_RATE_LIMITED_CLIENTS {
+            limiter.retain_recent();
+        }
+        let key = client.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        limiter.check_key(&key).map_err(|not_until| {
+            use governor::clock::Clock as _;
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            ServiceError::RateLimited {
+                limit: format!(
+                    "at most {} anonymous verifications a minute from one address (log in for more)",
+                    self.inner.settings.anonymous_verifications_per_minute
+                ),
+                retry_after_secs: Ord::max(wait.as_secs(), 1),
+            }
+        })
+    }
+
     /// Verifies a credential (anyone may): a report, or the reason it cannot be judged.
     pub async fn verify(&self, credential: &Value) -> Result<VerificationReport, ServiceError> {
         self.inner
@@ -839,6 +807,8 @@ mod tests {
             challenge_ttl: Duration::from_secs(60),
             anchoring: false,
             vc_api_issuance: false,
+            allow_private_addresses: false,
+            anonymous_verifications_per_minute: 0,
         };
         CredentialService::new(storage, settings, None).unwrap()
     }

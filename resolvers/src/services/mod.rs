@@ -4,6 +4,7 @@
 pub mod anchoring;
 pub mod certifications;
 pub mod credentials;
+pub mod fetch;
 pub mod officers;
 pub mod partners;
 pub mod webhooks;

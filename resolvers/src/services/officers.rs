@@ -56,8 +56,9 @@ impl OfficerService {
         OfficerService { storage, keys }
     }
 
-    /// Checks a username and password and opens a session.
-    #[tracing::instrument(skip(self, password))]
+    /// Checks a username and password and opens a session. A failed attempt is logged with a
+    /// pseudonym of the name tried ([`TokenKeys::pseudonym`]), never the name itself.
+    #[tracing::instrument(skip_all)]
     pub async fn login(&self, username: &str, password: &str) -> Result<LoginOutcome, ServiceError> {
         let username = username.trim().to_lowercase();
         let officer =
@@ -78,7 +79,7 @@ impl OfficerService {
                 Ok(LoginOutcome { token, expires_at, officer })
             }
             _ => {
-                tracing::warn!(%username, "failed login");
+                tracing::warn!(username = %self.keys.pseudonym(&username), "failed login");
                 Err(ServiceError::BadCredentials)
             }
         }
@@ -245,5 +246,49 @@ impl OfficerService {
             .one(self.storage.db())
             .await?
             .ok_or_else(|| ServiceError::NotFound("officer".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Everything logged, as text.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_login_logs_a_pseudonym_not_the_username() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("node.sqlite").display());
+        let storage = Storage::connect_and_migrate(&url).await.unwrap();
+        let keys = TokenKeys::new(&[3; 32], "MX", Duration::from_secs(60));
+        let officers = OfficerService::new(storage, keys.clone());
+        officers.ensure("ana.lopez", "the right password", &[Role::Auditor]).await.unwrap();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        // A password typed into the username field is the classic leak.
+        for (username, password) in [("ana.lopez", "wrong"), ("the right password", "ana.lopez")] {
+            assert!(matches!(officers.login(username, password).await, Err(ServiceError::BadCredentials)));
+        }
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(log.matches("failed login").count(), 2, "{log}");
+        assert!(!log.contains("ana.lopez") && !log.contains("right password"), "{log}");
+        assert!(log.contains(&keys.pseudonym("ana.lopez")), "the same account is recognisable: {log}");
     }
 }

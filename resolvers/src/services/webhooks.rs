@@ -111,20 +111,29 @@ impl WebhookService {
             .all(self.storage.db())
             .await?;
         for delivery in &due {
-            let outcome = self.attempt(delivery).await;
+            // A delivery queued for a receiver that has since left the configuration is not
+            // sent: there is no secret to sign it with, and that URL is no longer ours to call.
+            let Some(target) = self.targets.iter().find(|t| t.url == delivery.url) else {
+                self.drop_unconfigured(delivery).await?;
+                continue;
+            };
+            let outcome = self.attempt(target, delivery).await;
             self.record(delivery, outcome).await?;
         }
         Ok(due.len())
     }
 
-    async fn attempt(&self, delivery: &webhook_deliveries::Model) -> Result<u16, (Option<u16>, String)> {
-        let secret = self.targets.iter().find(|t| t.url == delivery.url).map(|t| t.secret.as_str()).unwrap_or_default();
+    async fn attempt(
+        &self,
+        target: &WebhookTarget,
+        delivery: &webhook_deliveries::Model,
+    ) -> Result<u16, (Option<u16>, String)> {
         let t = Utc::now().timestamp();
         let response = self
             .http
             .post(&delivery.url)
             .header("content-type", "application/json")
-            .header("cadena-signature", signature(secret, t, &delivery.payload))
+            .header("cadena-signature", signature(&target.secret, t, &delivery.payload))
             .header("cadena-delivery", delivery.id.to_string())
             .body(delivery.payload.clone())
             .send()
@@ -132,6 +141,29 @@ impl WebhookService {
             .map_err(|e| (None, e.to_string()))?;
         let status = response.status().as_u16();
         if response.status().is_success() { Ok(status) } else { Err((Some(status), format!("HTTP {status}"))) }
+    }
+
+    /// Marks a delivery whose URL is no longer configured FAILED, without sending it.
+    async fn drop_unconfigured(&self, delivery: &webhook_deliveries::Model) -> Result<(), ServiceError> {
+        tracing::warn!(url = %delivery.url, id = delivery.id, "webhook delivery dropped: its URL is no longer configured");
+        let update = webhook_deliveries::Entity::update_many()
+            .col_expr(webhook_deliveries::Column::State, Expr::value("FAILED"))
+            .col_expr(
+                webhook_deliveries::Column::LastError,
+                Expr::value("not sent: no webhook is configured for this URL any more"),
+            )
+            .filter(webhook_deliveries::Column::Id.eq(delivery.id));
+        self.apply(update.build(self.storage.backend())).await
+    }
+
+    async fn apply(&self, statement: Statement) -> Result<(), ServiceError> {
+        let mut batch = WriteBatch::default();
+        batch.push(statement);
+        let mut gate = self.storage.write_gate().await;
+        self.storage.apply(&mut gate, batch).await.map_err(|e| match e {
+            ApplyError::Db(db) => db.into(),
+            ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
+        })
     }
 
     async fn record(
@@ -161,13 +193,7 @@ impl WebhookService {
                     .col_expr(webhook_deliveries::Column::NextAttemptAt, Expr::value(Utc::now() + wait));
             }
         }
-        let mut batch = WriteBatch::default();
-        batch.push(update.build(self.storage.backend()));
-        let mut gate = self.storage.write_gate().await;
-        self.storage.apply(&mut gate, batch).await.map_err(|e| match e {
-            ApplyError::Db(db) => db.into(),
-            ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
-        })
+        self.apply(update.build(self.storage.backend())).await
     }
 
     /// The delivery log, newest first.
