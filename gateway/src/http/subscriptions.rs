@@ -7,21 +7,18 @@
 //! payload (browsers cannot set headers on a WebSocket). A wrong token closes the socket
 //! before any subscription starts.
 
-use std::convert::Infallible;
-
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::RequestPartsExt;
 use axum::extract::{Request, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use cadena_resolvers::graphql::RequestPrincipal;
 use futures::StreamExt;
 
 use super::authentication::{authenticate_header, authorization};
-use super::graphql_over_http::{MediaType, request_error};
+use super::graphql_over_http::{MediaType, event_stream, request_error, response_body};
 use crate::node::Node;
 
 pub(crate) async fn sse(node: Node, headers: &HeaderMap, request: async_graphql::Request) -> Response {
@@ -30,12 +27,8 @@ pub(crate) async fn sse(node: Node, headers: &HeaderMap, request: async_graphql:
         Err(e) => return request_error(StatusCode::UNAUTHORIZED, MediaType::Json, e.code(), e.to_string()),
     };
     let request = request.data(RequestPrincipal(principal));
-    let stream = node.schema.execute_stream(request).map(|response| {
-        let json = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
-        Ok::<_, Infallible>(Event::default().event("next").data(json))
-    });
-    let stream = stream.chain(futures::stream::once(async { Ok(Event::default().event("complete").data("")) }));
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    let bodies = node.schema.execute_stream(request).map(|response| response_body(&response));
+    event_stream(bodies)
 }
 
 pub(crate) async fn websocket(node: Node, request: Request) -> Response {
