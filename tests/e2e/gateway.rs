@@ -271,6 +271,22 @@ async fn http_and_sse_are_served_as_the_node_serves_them(backend: Backend) {
     assert_eq!(events[0].0, "next", "{text}");
     let next: Value = serde_json::from_str(&events[0].1).unwrap();
     assert_eq!(next["data"]["certificationEvents"]["certification"]["certificateNumber"], "OEA-GW-SSE-1", "{next}");
+    // A subscription to a client that does not take an event stream: a request error, as the
+    // node answers it, not a stream it did not ask for.
+    let response = client
+        .post(&gw.url)
+        .header("accept", "application/json")
+        .bearer_auth(&token)
+        .json(&json!({ "query": subscription }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status().as_u16(), response.headers()["content-type"].to_str().unwrap()),
+        (200, "application/json")
+    );
+    let body: Value = response.json().await.unwrap();
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("text/event-stream"), "{body}");
     // A mutation over GET stays refused.
     let response = client
         .get(&gw.url)
