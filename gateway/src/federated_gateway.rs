@@ -8,21 +8,21 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `POST/GET /graphql` | GraphQL over HTTP (`application/json` or `application/graphql-response+json`; 400 for requests that cannot run; GET runs queries only) |
-//! | `POST /graphql` with `Accept: text/event-stream` | a subscription over SSE |
+//! | `POST/GET /graphql` | GraphQL over HTTP, read and answered as the node does ([`crate::http::graphql_over_http`]); GET runs no mutations |
+//! | `POST/GET /graphql` with `Accept: text/event-stream` | any operation over SSE (distinct connections mode) |
 //! | WebSocket upgrade on `/graphql` | any operation over `graphql-transport-ws` ([`crate::graphql_ws`], shared with the node) |
 //! | `GET /` | GraphiQL |
 //! | `GET /healthz` | the process is up |
 //!
 //! Clients authenticate with the node's bearer tokens: the gateway forwards `Authorization` to
-//! the subgraphs, and checks a WebSocket's token once, when it opens (`connection_init`, or
-//! the upgrade request's header), against the node (`me`). Subscriptions are authorised by role at the node. Before anything
+//! the subgraphs, and checks the token with the node (`me`) before anything runs (401 when
+//! it is wrong, as on the node), on each HTTP or SSE request and once per WebSocket, when it
+//! opens (`connection_init`). Subscriptions are authorised by role at the node. Before anything
 //! runs, each operation is held to limits on depth, aliases and cost (every field counted once
 //! per object it may be resolved on, lists multiplying by their page size: see
 //! [`crate::operation_limits`]), and each client (by token, else by address) to a request rate.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -31,10 +31,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures::StreamExt;
@@ -46,7 +44,15 @@ use crate::federation::{Engine, EngineOptions, GraphQLRequest, ResponseBody, Sub
 use crate::going_away::GoingAway;
 use crate::graphql_ws::{self, Execution, Operation, Operations};
 use crate::http::graphql_over_http::{MediaType, negotiate, request_error};
+use crate::http::graphql_over_http::{
+    MediaType, accepted_media, event_stream, graphql_request_error, graphql_response, mutation_over_get, read_get,
+    read_post, request_error,
+};
 use crate::operation_limits::{Admission, Limits, OperationLimits, Refusal};
+
+mod tokens;
+
+use tokens::{TokenCheck, TokenRefusal};
 
 /// A subgraph of the gateway's supergraph.
 #[derive(Clone, Debug, Deserialize)]
@@ -153,9 +159,8 @@ pub struct Gateway {
     limits: GatewayLimits,
     operation_limits: Arc<OperationLimits>,
     rate: Arc<RateLimiter>,
-    /// Where `me` is asked to check a WebSocket's token: the first subgraph, the node.
-    node_url: String,
-    http: reqwest::Client,
+    /// Checks clients' tokens with the node.
+    tokens: Arc<TokenCheck>,
     /// Operations (text, name) that passed the limits, with their kind: clients repeat a few
     /// operations with new variables, and each is measured once (again each time only when a
     /// variable sets a page size).
@@ -173,7 +178,7 @@ const ADMITTED_OPERATIONS: usize = 1024;
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").field("node_url", &self.node_url).finish_non_exhaustive()
+        f.debug_struct("Gateway").field("tokens", &self.tokens).finish_non_exhaustive()
     }
 }
 
@@ -229,8 +234,7 @@ impl Gateway {
             limits: config.limits.clone(),
             operation_limits: Arc::new(operation_limits),
             rate: Arc::default(),
-            node_url: config.subgraphs[0].url.clone(),
-            http,
+            tokens: Arc::new(TokenCheck::new(http, config.subgraphs[0].url.clone())),
             admitted: Arc::new(Mutex::new(LruCache::new(
                 NonZeroUsize::new(ADMITTED_OPERATIONS).expect("a positive capacity"),
             ))),
@@ -267,17 +271,17 @@ impl Gateway {
         self.operation_limits.check(&request.query, request.operation_name.as_deref(), &request.variables)
     }
 
-    /// The 400 answer to a refused operation: a syntax error as the engine reports it (with
-    /// its location), a limit as `LIMIT_EXCEEDED`.
+    /// The answer to a refused operation, a GraphQL request error: a syntax error as the
+    /// engine reports it (with its location), a limit as `LIMIT_EXCEEDED`.
     fn refuse(media: MediaType, request: &GraphQLRequest, refusal: Refusal) -> Response {
         match refusal {
             Refusal::Syntax(message) => match Engine::operation_kind(request) {
                 Err(error) => federation_error(media, &error),
                 // The engine's parser took what the limits' could not: refused all the same,
                 // since it could not be measured.
-                Ok(_) => request_error(StatusCode::BAD_REQUEST, media, "GRAPHQL_PARSE_FAILED", message),
+                Ok(_) => graphql_request_error(media, "GRAPHQL_PARSE_FAILED", message),
             },
-            Refusal::OverLimit(message) => request_error(StatusCode::BAD_REQUEST, media, "LIMIT_EXCEEDED", message),
+            Refusal::OverLimit(message) => graphql_request_error(media, "LIMIT_EXCEEDED", message),
         }
     }
 
@@ -303,7 +307,28 @@ impl Gateway {
         }
     }
 
+    /// Runs one checked request: its token confirmed, its operation within the limits, a
+    /// mutation only over POST, a subscription only over SSE; answered in `media`.
     async fn run(&self, headers: &HeaderMap, media: MediaType, request: GraphQLRequest, get: bool) -> Response {
+        if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+            let checked = match authorization.to_str() {
+                Ok(value) => self.authenticate(value).await,
+                Err(_) => Err(TokenRefusal::Invalid {
+                    code: "UNAUTHENTICATED".into(),
+                    message: "the Authorization header must be `Bearer <token>`".into(),
+                }),
+            };
+            match checked {
+                Ok(()) => {}
+                Err(TokenRefusal::Invalid { code, message }) => {
+                    return request_error(StatusCode::UNAUTHORIZED, media, &code, message);
+                }
+                Err(refusal @ TokenRefusal::Unchecked(_)) => {
+                    tracing::error!(%refusal, "gateway cannot check a token");
+                    return request_error(StatusCode::BAD_GATEWAY, media, "BAD_GATEWAY", refusal.to_string());
+                }
+            }
+        }
         let key = (request.query.clone(), request.operation_name.clone());
         let admitted = self.admitted.lock().expect("admitted lock").get(&key).copied();
         let kind = match admitted {
@@ -327,62 +352,36 @@ impl Gateway {
                 kind
             }
         };
-        if get && kind != "query" {
-            let mut response =
-                request_error(StatusCode::METHOD_NOT_ALLOWED, media, "METHOD_NOT_ALLOWED", "GET runs queries only");
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return response;
+        if get && kind == "mutation" {
+            return mutation_over_get(media);
         }
         if kind == "subscription" {
-            return self.sse(headers, request).await;
+            if media != MediaType::EventStream {
+                // As the node answers: the operation is fine, this transport cannot carry it.
+                let message = "a subscription needs Accept: text/event-stream, or a WebSocket";
+                return graphql_request_error(media, "BAD_REQUEST", message);
+            }
+            return match self.engine.subscribe(request, forwarded(headers)).await {
+                Ok(stream) => {
+                    // A stopping gateway ends the stream, or its graceful shutdown would wait for
+                    // it for ever.
+                    let going_away = self.going_away.clone();
+                    event_stream(
+                        stream.map(|body| body.to_string()).take_until(async move { going_away.announced().await }),
+                    )
+                }
+                Err(error) => federation_error(media, &error),
+            };
         }
         match self.engine.execute(request, forwarded(headers)).await {
-            Ok(body) => {
-                let mut response = (StatusCode::OK, body.to_string()).into_response();
-                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()));
-                response
-            }
+            Ok(body) => graphql_response(media, body.to_string(), true),
             Err(error) => federation_error(media, &error),
         }
     }
 
-    async fn sse(&self, headers: &HeaderMap, request: GraphQLRequest) -> Response {
-        match self.engine.subscribe(request, forwarded(headers)).await {
-            Ok(stream) => {
-                let going_away = self.going_away.clone();
-                let events = stream
-                    .map(|body| Ok::<_, Infallible>(Event::default().event("next").data(body.to_string())))
-                    .chain(futures::stream::once(async { Ok(Event::default().event("complete").data("")) }))
-                    // A stopping gateway ends the stream, or its graceful shutdown would wait
-                    // for it for ever.
-                    .take_until(async move { going_away.announced().await });
-                Sse::new(events).keep_alive(KeepAlive::default()).into_response()
-            }
-            Err(error) => federation_error(MediaType::Json, &error),
-        }
-    }
-
-    /// Checks a bearer token with the node (`me`): a WebSocket is authenticated once, when it
-    /// opens.
-    async fn authenticate(&self, authorization: &str) -> Result<(), graphql_ws::Refusal> {
-        let answer: Value = self
-            .http
-            .post(&self.node_url)
-            .header(header::AUTHORIZATION, authorization)
-            .json(&json!({ "query": "{ me { username } }" }))
-            .send()
-            .await
-            .map_err(|e| graphql_ws::Refusal::Unavailable(format!("the node cannot be asked: {e}")))?
-            .json()
-            .await
-            .map_err(|e| graphql_ws::Refusal::Unavailable(format!("the node answered strangely: {e}")))?;
-        if answer["data"]["me"]["username"].is_string() {
-            Ok(())
-        } else {
-            Err(graphql_ws::Refusal::Forbidden(
-                answer["errors"][0]["message"].as_str().unwrap_or("invalid token").to_owned(),
-            ))
-        }
+    /// Checks a bearer token (an `Authorization` value) with the node.
+    async fn authenticate(&self, authorization: &str) -> Result<(), TokenRefusal> {
+        self.tokens.check(authorization).await
     }
 }
 
@@ -395,24 +394,27 @@ fn forwarded(headers: &HeaderMap) -> HeaderMap {
     forwarded
 }
 
+/// The answer to an operation the engine refused: a GraphQL request error, or a failure of
+/// the gateway (500).
 fn federation_error(media: MediaType, error: &crate::federation::FederationError) -> Response {
-    let status = if error.is_request_error() { StatusCode::BAD_REQUEST } else { StatusCode::INTERNAL_SERVER_ERROR };
-    if status.is_server_error() {
-        tracing::error!(%error, "gateway failure");
+    if error.is_request_error() {
+        return graphql_response(media, error.response_body().to_string(), false);
     }
-    let mut response = (status, error.response_body().to_string()).into_response();
+    tracing::error!(%error, "gateway failure");
+    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, error.response_body().to_string()).into_response();
     let media = if media == MediaType::EventStream { MediaType::Json } else { media };
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()));
     response
 }
 
-/// GET parameters.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GetParams {
-    query: Option<String>,
-    operation_name: Option<String>,
-    variables: Option<String>,
+impl From<GraphqlParams> for GraphQLRequest {
+    fn from(params: GraphqlParams) -> Self {
+        GraphQLRequest {
+            query: params.query,
+            operation_name: params.operation_name,
+            variables: params.variables.map_or(Value::Null, Value::Object),
+        }
+    }
 }
 
 async fn get_graphql(
@@ -425,59 +427,36 @@ async fn get_graphql(
         let going_away = gateway.going_away.clone();
         return graphql_ws::upgrade(request, Arc::new(GatewayOperations(gateway)), going_away).await;
     }
-    let Some(media) = negotiate(&headers) else {
-        return request_error(StatusCode::NOT_ACCEPTABLE, MediaType::Json, "NOT_ACCEPTABLE", "accept application/json");
+    let media = match accepted_media(&headers) {
+        Ok(media) => media,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Some(response) = gateway.refuse_over_rate(&headers, peer.ip()) {
         return response;
     }
-    let Query(params) = match Query::<GetParams>::try_from_uri(request.uri()) {
-        Ok(q) => q,
-        Err(e) => return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", e.body_text()),
-    };
-    let Some(query) = params.query else {
-        return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", "`query` is required");
-    };
-    let variables = match params.variables.as_deref().map(cadena_credentials::json::from_str) {
-        None => Value::Null,
-        Some(Ok(v)) => v,
-        Some(Err(e)) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                media,
-                "BAD_REQUEST",
-                format!("`variables` is not JSON: {e}"),
-            );
-        }
-    };
-    gateway.run(&headers, media, GraphQLRequest { query, operation_name: params.operation_name, variables }, true).await
+    match read_get(request.uri(), media) {
+        Ok(params) => gateway.run(&headers, media, params.into(), true).await,
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 async fn post_graphql(
     State(gateway): State<Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
-    let Some(media) = negotiate(&headers) else {
-        return request_error(StatusCode::NOT_ACCEPTABLE, MediaType::Json, "NOT_ACCEPTABLE", "accept application/json");
+    let headers = request.headers().clone();
+    let media = match accepted_media(&headers) {
+        Ok(media) => media,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Some(response) = gateway.refuse_over_rate(&headers, peer.ip()) {
         return response;
     }
-    // Read as written: serde_json alone would forward a private number key as the number.
-    let request: GraphQLRequest = match cadena_credentials::json::from_slice_as(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                media,
-                "BAD_REQUEST",
-                format!("the body is not a GraphQL request: {e}"),
-            );
-        }
-    };
-    gateway.run(&headers, media, request, false).await
+    match read_post(request, media).await {
+        Ok(params) => gateway.run(&headers, media, params.into(), false).await,
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 /// The gateway's side of `graphql-transport-ws`: tokens checked with the node and forwarded
@@ -490,7 +469,10 @@ impl Operations for GatewayOperations {
 
     async fn connect(&self, authorization: Option<String>) -> Result<Option<String>, graphql_ws::Refusal> {
         if let Some(token) = &authorization {
-            self.0.authenticate(token).await?;
+            self.0.authenticate(token).await.map_err(|refusal| match refusal {
+                TokenRefusal::Invalid { message, .. } => graphql_ws::Refusal::Forbidden(message),
+                TokenRefusal::Unchecked(why) => graphql_ws::Refusal::Unavailable(why),
+            })?;
         }
         Ok(authorization)
     }

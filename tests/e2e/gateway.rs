@@ -2,13 +2,16 @@
 //! operator's local data, the risk system's field and its recognition at every MRA partner;
 //! with a partner down the query still answers, with an error for it. Subscriptions pass
 //! through over SSE and WebSocket, authenticated when they open; limits refuse what is too
-//! deep or costly.
+//! deep or costly. GraphQL over HTTP and over SSE are served as the node serves them, and
+//! `graphql-http`'s audits are all ok.
 
 use std::time::Duration;
 
 use cadena_gateway::federated_gateway::GatewayLimits;
 use cadena_tests::federation::{RunningGateway, spawn_gateway, spawn_risk_subgraph};
-use cadena_tests::{Backend, TestApp, TestChain};
+use cadena_tests::{
+    Backend, TestApp, TestChain, assert_graphql_http_audits_ok, open_event_stream, sse_events, sse_single_result,
+};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -22,9 +25,12 @@ async fn post(url: &str, token: Option<&str>, query: &str) -> (u16, Value) {
     post_with_variables(url, token, query, json!({})).await
 }
 
+/// Posts as a client of `application/graphql-response+json`, which reads request errors by
+/// their 400 (an `application/json` client gets them with 200).
 async fn post_with_variables(url: &str, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
     let body = json!({ "query": query, "variables": variables });
-    let mut request = reqwest::Client::new().post(url).header("accept", "application/json").json(&body);
+    let mut request =
+        reqwest::Client::new().post(url).header("accept", "application/graphql-response+json").json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -192,4 +198,107 @@ async fn limits_refuse_deep_costly_and_frequent_requests(backend: Backend) {
     assert!(limited, "more than 20 requests a minute are refused");
 }
 
-on_both_backends!(one_query_spans_node_risk_system_and_partners, limits_refuse_deep_costly_and_frequent_requests);
+async fn http_and_sse_are_served_as_the_node_serves_them(backend: Backend) {
+    let mx = TestApp::builder().backend(backend).spawn().await;
+    let risk = spawn_risk_subgraph().await;
+    let gw = gateway(&mx, &risk, GatewayLimits::default()).await;
+    let token = mx.token("risk").await;
+    let client = reqwest::Client::new();
+
+    assert_graphql_http_audits_ok(&gw.url).await;
+
+    // A body that is not declared JSON is refused, not run.
+    let plain = client.post(&gw.url).header("content-type", "text/plain").body(r#"{"query":"{ riskModel }"}"#);
+    assert_eq!(plain.send().await.unwrap().status(), 415);
+
+    // A wrong token is 401 (the node's answer), over HTTP and SSE, even for the risk
+    // subgraph's own field: never anonymous, never a gateway failure.
+    let subscription = "subscription { certificationEvents { transition certification { certificateNumber } } }";
+    for (accept, query) in [
+        ("application/json", "{ riskModel }"),
+        ("text/event-stream", "{ riskModel }"),
+        ("text/event-stream", subscription),
+    ] {
+        let response = client
+            .post(&gw.url)
+            .header("accept", accept)
+            .bearer_auth("not.a.token")
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{accept} {query}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body}");
+    }
+
+    // GraphQL request errors: 200 to an application/json client, 400 to an
+    // application/graphql-response+json one, as on the node.
+    for request in crate::graphql_over_http::graphql_request_errors() {
+        for (accept, expected) in [("application/json", 200), ("application/graphql-response+json", 400)] {
+            let response = client.post(&gw.url).header("accept", accept).json(&request).send().await.unwrap();
+            assert_eq!(response.status(), expected, "{accept} {request}");
+            assert_eq!(response.headers()["content-type"], accept);
+            let body: Value = response.json().await.unwrap();
+            assert!(body["errors"][0]["message"].is_string() && body.get("data").is_none(), "{body}");
+        }
+    }
+
+    // A query over SSE is an event stream: its result as `next`, then `complete`.
+    let query = client.post(&gw.url).bearer_auth(&token).json(&json!({ "query": "{ riskModel nodeCountry }" }));
+    let next = sse_single_result(query).await;
+    assert_eq!(next, json!({ "data": { "riskModel": "aduana-riesgo-v3", "nodeCountry": "MX" } }));
+    // A refused document over SSE: the errors as a `next` event.
+    let next = sse_single_result(client.get(&gw.url).query(&[("query", "{")])).await;
+    assert_eq!(next["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED", "{next}");
+
+    // A subscription over GET (an EventSource's only method) streams its events.
+    let request = client.get(&gw.url).query(&[("query", subscription)]).bearer_auth(&token);
+    let mut body = open_event_stream(request).await.bytes_stream();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    mx.submit(mx.certification_input("OEA-GW-SSE-1", "GODE561231GR8")).await.data();
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        // The whole event: its data line ends with a blank line.
+        while !(text.contains("OEA-GW-SSE-1") && text.ends_with("\n\n")) {
+            text.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("an event within 10 s: {text}"));
+    let events = sse_events(&text);
+    assert_eq!(events[0].0, "next", "{text}");
+    let next: Value = serde_json::from_str(&events[0].1).unwrap();
+    assert_eq!(next["data"]["certificationEvents"]["certification"]["certificateNumber"], "OEA-GW-SSE-1", "{next}");
+    // A subscription to a client that does not take an event stream: a request error, as the
+    // node answers it, not a stream it did not ask for.
+    let response = client
+        .post(&gw.url)
+        .header("accept", "application/json")
+        .bearer_auth(&token)
+        .json(&json!({ "query": subscription }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status().as_u16(), response.headers()["content-type"].to_str().unwrap()),
+        (200, "application/json")
+    );
+    let body: Value = response.json().await.unwrap();
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("text/event-stream"), "{body}");
+    // A mutation over GET stays refused.
+    let response = client
+        .get(&gw.url)
+        .query(&[("query", "mutation { login(username: \"a\", password: \"b\") { token } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+}
+
+on_both_backends!(
+    one_query_spans_node_risk_system_and_partners,
+    limits_refuse_deep_costly_and_frequent_requests,
+    http_and_sse_are_served_as_the_node_serves_them
+);

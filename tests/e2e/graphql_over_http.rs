@@ -1,6 +1,7 @@
-//! The GraphQL-over-HTTP contract: media types, status codes, GET, health endpoints.
+//! The GraphQL-over-HTTP contract: media types, status codes, GET, health endpoints; and The
+//! Guild's `graphql-http` audits, every one ok.
 
-use cadena_tests::{Backend, TestApp};
+use cadena_tests::{Backend, TestApp, assert_graphql_http_audits_ok, sse_single_result};
 use serde_json::{Value, json};
 
 async fn post(app: &TestApp, accept: Option<&str>, content_type: &str, body: String) -> (u16, String, String) {
@@ -88,6 +89,42 @@ async fn get_runs_queries_but_not_mutations(backend: Backend) {
     assert_eq!(response.headers()["allow"], "POST");
 }
 
+/// GraphQL request errors: a document that does not parse, one that does not validate, a
+/// variable that does not coerce (the requests of `graphql-http`'s audits 572B, FDE2, 7B9B).
+pub(crate) fn graphql_request_errors() -> [Value; 3] {
+    [
+        json!({ "query": "{" }),
+        json!({ "query": "{ noSuchField }" }),
+        json!({ "query": "query CoerceFailure($id: ID!) { __typename }", "variables": { "id": null } }),
+    ]
+}
+
+async fn request_errors_answer_per_accepted_media_type(backend: Backend) {
+    let app = TestApp::builder().backend(backend).spawn().await;
+    for request in graphql_request_errors() {
+        // application/json: 200, since a client of that type reads the body only on 200.
+        let (status, media, body) = post(&app, Some("application/json"), "application/json", request.to_string()).await;
+        assert_eq!((status, media.as_str()), (200, "application/json"), "{request}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert!(body["errors"][0]["message"].is_string() && body.get("data").is_none(), "{request}: {body}");
+        // application/graphql-response+json: 400, without data.
+        let (status, media, body) =
+            post(&app, Some("application/graphql-response+json"), "application/json", request.to_string()).await;
+        assert_eq!((status, media.as_str()), (400, "application/graphql-response+json"), "{request}: {body}");
+        assert!(serde_json::from_str::<Value>(&body).unwrap().get("data").is_none(), "{request}: {body}");
+    }
+    // Over SSE, GET as POST: a `next` event carrying the errors, then `complete` (a 400 would
+    // fail an EventSource without telling why).
+    let next = sse_single_result(app.client.get(app.graphql_url()).query(&[("query", "{")])).await;
+    assert!(next["errors"][0]["message"].as_str().unwrap().contains("expected"), "{next}");
+    assert!(next.get("data").is_none(), "{next}");
+}
+
+async fn graphql_http_audits_are_all_ok(backend: Backend) {
+    let app = TestApp::builder().backend(backend).spawn().await;
+    assert_graphql_http_audits_ok(&app.graphql_url()).await;
+}
+
 async fn health_graphiql_and_readiness(backend: Backend) {
     let app = TestApp::builder().backend(backend).spawn().await;
     let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
@@ -102,5 +139,7 @@ async fn health_graphiql_and_readiness(backend: Backend) {
 on_both_backends!(
     media_types_and_status_codes_follow_the_spec,
     get_runs_queries_but_not_mutations,
+    request_errors_answer_per_accepted_media_type,
+    graphql_http_audits_are_all_ok,
     health_graphiql_and_readiness
 );

@@ -611,11 +611,77 @@ pub async fn graphql_ws(request: Value) -> Value {
     run_harness(interop_dir().join("graphql-ws"), "node_modules/graphql-ws/package.json", "ws.mjs", request).await
 }
 
+/// The events of a `text/event-stream` body, as `(event, data)`: the `data:` lines of an event
+/// joined by newlines, as the SSE spec reads them.
+pub fn sse_events(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let (mut event, mut data) = (None, Vec::new());
+            for line in block.lines() {
+                if let Some(name) = line.strip_prefix("event:") {
+                    event = Some(name.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push(value.strip_prefix(' ').unwrap_or(value));
+                }
+            }
+            // A block of comments only (keep-alives) is no event.
+            (event.is_some() || !data.is_empty()).then(|| (event.unwrap_or_else(|| "message".into()), data.join("\n")))
+        })
+        .collect()
+}
+
+/// Reads a `text/event-stream` response until its `complete` event (at most 10 s).
+pub async fn sse_until_complete(response: reqwest::Response) -> Vec<(String, String)> {
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !sse_events(&text).iter().any(|(event, _)| event == "complete") {
+            match body.next().await {
+                Some(chunk) => text.push_str(&String::from_utf8_lossy(&chunk.expect("stream chunk"))),
+                None => panic!("the stream ended without `complete`: {text}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no `complete` event within 10 s: {text}"));
+    sse_events(&text)
+}
+
+/// Sends a request that must open an event stream (200, `text/event-stream`).
+pub async fn open_event_stream(request: reqwest::RequestBuilder) -> reqwest::Response {
+    let response = request.header("accept", "text/event-stream").send().await.expect("the server answers");
+    assert_eq!(response.status(), 200);
+    let media = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(media.starts_with("text/event-stream"), "{media}");
+    response
+}
+
+/// The one result of a query (or of a refused request) over SSE: the stream must be exactly
+/// one `next` event and then `complete`, with empty data; returns the `next` event's JSON.
+pub async fn sse_single_result(request: reqwest::RequestBuilder) -> Value {
+    let events = sse_until_complete(open_event_stream(request).await).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].0, "next", "{events:?}");
+    assert_eq!(events[1], ("complete".to_owned(), String::new()));
+    serde_json::from_str(&events[0].1).unwrap_or_else(|_| panic!("`next` carries JSON: {events:?}"))
+}
+
+/// Runs `graphql-http`'s GraphQL-over-HTTP audits (`tests/interop/graphql_http.mjs`) against
+/// the server at `url` and requires every one of them (61 in the pinned version) to be `ok`:
+/// not an error, and not a warning (a SHOULD the server does not follow).
+pub async fn assert_graphql_http_audits_ok(url: &str) {
+    let answer = interop_harness("graphql_http.mjs", json!({ "op": "audit-server", "url": url })).await;
+    let results = answer["results"].as_array().unwrap_or_else(|| panic!("no audit results: {answer}"));
+    assert_eq!(results.len(), 61, "the pinned suite has 61 audits: {answer}");
+    let not_ok: Vec<&Value> = results.iter().filter(|r| r["status"] != "ok").collect();
+    assert!(not_ok.is_empty(), "audits not ok at {url}: {not_ok:#?}");
+}
+
 /// One request, on stdin, to a harness script of `tests/interop/`; its answer from stdout.
 async fn interop_harness(script: &str, request: Value) -> Value {
-    // One package.json serves these harnesses; `jose` was added to it last, so an install that
-    // has it is current.
-    run_harness(interop_dir(), "node_modules/jose/package.json", script, request).await
+    // One package.json serves these harnesses; `graphql-http` was added to it last, so an
+    // install that has it is current.
+    run_harness(interop_dir(), "node_modules/graphql-http/package.json", script, request).await
 }
 
 /// One request, on stdin, to `script` in `dir` (its npm packages installed with `npm ci` on

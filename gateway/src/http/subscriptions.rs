@@ -7,12 +7,10 @@
 //! payload (browsers cannot set headers on a WebSocket). A wrong token closes the socket
 //! (`4403`) before any operation runs.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use cadena_resolvers::auth::Principal;
 use cadena_resolvers::graphql::RequestPrincipal;
@@ -20,7 +18,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::authentication::{authenticate_header, authorization};
-use super::graphql_over_http::{MediaType, is_request_error, request_error};
+use super::graphql_over_http::{MediaType, event_stream, is_request_error, request_error, response_body};
 use crate::graphql_ws::{self, Execution, Json, Operation, Operations, Refusal};
 use crate::node::Node;
 
@@ -30,16 +28,10 @@ pub(crate) async fn sse(node: Node, headers: &HeaderMap, request: async_graphql:
         Err(e) => return request_error(StatusCode::UNAUTHORIZED, MediaType::Json, e.code(), e.to_string()),
     };
     let request = request.data(RequestPrincipal(principal));
-    let stream = node.schema.execute_stream(request).map(|response| {
-        let json = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
-        Ok::<_, Infallible>(Event::default().event("next").data(json))
-    });
-    let stream = stream.chain(futures::stream::once(async { Ok(Event::default().event("complete").data("")) }));
-    // A stopping node ends the stream (without `complete`: the subscription did not finish,
-    // the server went away), or its graceful shutdown would wait for it for ever.
+    let bodies = node.schema.execute_stream(request).map(|response| response_body(&response));
+    // A stopping node ends the stream, or its graceful shutdown would wait for it for ever.
     let going_away = node.going_away.clone();
-    let stream = stream.take_until(async move { going_away.announced().await });
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    event_stream(bodies.take_until(async move { going_away.announced().await }))
 }
 
 pub(crate) async fn websocket(node: Node, request: Request) -> Response {
