@@ -43,10 +43,9 @@ use serde_json::{Value, json};
 use crate::federation::{Engine, EngineOptions, GraphQLRequest, ResponseBody, Subgraph};
 use crate::going_away::GoingAway;
 use crate::graphql_ws::{self, Execution, Operation, Operations};
-use crate::http::graphql_over_http::{MediaType, negotiate, request_error};
 use crate::http::graphql_over_http::{
-    MediaType, accepted_media, event_stream, graphql_request_error, graphql_response, mutation_over_get, read_get,
-    read_post, request_error,
+    GraphqlParams, MediaType, accepted_media, event_stream, graphql_request_error, graphql_response, mutation_over_get,
+    read_get, read_post, request_error,
 };
 use crate::operation_limits::{Admission, Limits, OperationLimits, Refusal};
 

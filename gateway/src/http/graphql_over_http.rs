@@ -255,10 +255,7 @@ pub(crate) fn read_get(uri: &Uri, media: MediaType) -> Result<GraphqlParams, Ref
     let Query(params) = Query::<HashMap<String, String>>::try_from_uri(uri)
         .map_err(|e| bad_request(format!("query string: {}", e.body_text())))?;
     let json_param = |name: &str| {
-        params
-            .get(name)
-            .map(|raw| json::from_str(raw).map_err(|e| format!("`{name}` is not JSON: {e}")))
-            .transpose()
+        params.get(name).map(|raw| json::from_str(raw).map_err(|e| format!("`{name}` is not JSON: {e}"))).transpose()
     };
     let raw = RawParams {
         query: params.get("query").cloned().map(Value::String),
@@ -284,7 +281,7 @@ fn node_request(params: GraphqlParams) -> async_graphql::Request {
 
 /// A response whose `data` is absent: the request never executed (parse, validation or limit
 /// error). Field errors always carry a path; these never do.
-fn is_request_error(response: &async_graphql::Response) -> bool {
+pub(crate) fn is_request_error(response: &async_graphql::Response) -> bool {
     response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty())

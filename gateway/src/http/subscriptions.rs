@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use cadena_resolvers::auth::Principal;
 use cadena_resolvers::graphql::RequestPrincipal;
 use futures::StreamExt;

@@ -28,9 +28,9 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
-use axum::{Extension, Json};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use cadena_credentials::json::{self, JsonError};
 use cadena_credentials::verification::{Check, Outcome, PresentationReport, VerificationReport};
 use cadena_resolvers::ServiceError;

@@ -36,6 +36,7 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::auth::Principal;
 use crate::errors::ServiceError;
 use crate::services::anchoring::{ChainStatus, outbox_statement};
 use crate::services::fetch::{DocumentCache, GuardedHttp};

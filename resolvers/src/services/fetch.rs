@@ -235,7 +235,8 @@ impl DocumentCache {
         if !(200..300).contains(&fetched.status) {
             return Err(fail(format!("HTTP {}", fetched.status)));
         }
-        let value: Value = cadena_credentials::json::from_slice(&fetched.body).map_err(|e| fail(format!("not JSON: {e}")))?;
+        let value: Value =
+            cadena_credentials::json::from_slice(&fetched.body).map_err(|e| fail(format!("not JSON: {e}")))?;
         let value = Arc::new(value);
         let max_age = fetched.max_age.unwrap_or(ttl);
         let mut entries = self.entries.lock().expect("lock");
