@@ -72,7 +72,7 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, m
 async fn every_path_serves_the_credential_as_signed() {
     let chain = TestChain::start().await;
     let spawn = |country: &str| TestApp::builder().country(country).chain(&chain).anchoring(100, 200);
-    let mx = spawn("MX").spawn().await;
+    let mx = spawn("MX").vc_api_issuance().spawn().await;
     let co = spawn("CO").spawn().await;
     mx.establish_mra(&co, json!(["SECURITY_AND_SAFETY", "CUSTOMS_SIMPLIFICATIONS", "FULL"])).await;
     let id = mx.granted("OEA-MX-S0001", "GODE561231GR8").await;
@@ -148,7 +148,7 @@ async fn every_path_serves_the_credential_as_signed() {
     let response = mx
         .client
         .post(format!("{}/credentials/issue", mx.base))
-        .bearer_auth(mx.token("approver").await)
+        .bearer_auth(mx.token("issuer").await)
         .json(&json!({ "credential": {
             "@context": ["https://www.w3.org/ns/credentials/v2"],
             "type": ["VerifiableCredential"],
