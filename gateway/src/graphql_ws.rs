@@ -401,8 +401,14 @@ enum ClientMessage {
 
 /// Reads a client message, or says what is wrong with it (the `4400` reason).
 fn parse(text: &str) -> Result<ClientMessage, String> {
-    let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(text) else {
-        return Err("Invalid message received: not a JSON object".into());
+    // Read as written: serde_json alone turns its private number key into the number it names,
+    // so a document in `variables` would reach the verifier as something never signed.
+    let mut message = match cadena_credentials::json::from_str(text) {
+        Ok(Value::Object(message)) => message,
+        Err(e @ cadena_credentials::json::JsonError::PrivateKey { .. }) => {
+            return Err(format!("Invalid message received: {e}"));
+        }
+        _ => return Err("Invalid message received: not a JSON object".into()),
     };
     let kind = match message.get("type") {
         Some(Value::String(kind)) => kind.clone(),
@@ -496,6 +502,10 @@ mod tests {
             ),
             (r#"{"type":"subscribe","id":"1","payload":{"query":"{a}","variables":[]}}"#, "`variables`"),
             (r#"{"type":"complete"}"#, "`id` of `complete`"),
+            (
+                r#"{"type":"subscribe","id":"1","payload":{"query":"{a}","variables":{"n":{"$serde_json::private::Number":"1"}}}}"#,
+                "payload.variables.n.$serde_json::private::Number",
+            ),
         ] {
             let error = parse(text).expect_err(text);
             assert!(error.contains(reason), "{text}: {error}");
