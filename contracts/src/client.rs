@@ -510,6 +510,18 @@ impl ChainClient {
         self.inner.provider.get_block_number().await.map_err(|e| self.transport_error(e, Target::Anchor))
     }
 
+    /// The block that holds transaction `tx_hash` on the chain as it is now; `None` when the
+    /// chain does not hold it (never mined, or taken away by a reorg or a restored node).
+    pub async fn mined_in(&self, tx_hash: B256) -> Result<Option<u64>, ChainError> {
+        let receipt = self
+            .inner
+            .provider
+            .get_transaction_receipt(tx_hash)
+            .await
+            .map_err(|e| self.transport_error(e, Target::Anchor))?;
+        Ok(receipt.and_then(|r| r.block_number))
+    }
+
     /// The last sequence number `country` used (0 before its first batch).
     pub async fn last_sequence(&self, country: [u8; 2]) -> Result<u64, ChainError> {
         self.anchor_registry()?

@@ -107,6 +107,19 @@ pub struct NodeConfig {
     /// Risk-management systems told of every certification event (`[[webhooks]]`).
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// What the replicas of this node share besides the database (`[redis]`); absent for a
+    /// single process.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+}
+
+/// `[redis]`: the replicas of one node tell each other of commits through it (every replica's
+/// subscribers then hear every event at once; without it they hear it within a poll).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port/db` (`CADENA_REDIS__URL`).
+    pub url: Secret,
 }
 
 /// A webhook receiver.
@@ -133,6 +146,11 @@ pub struct AnchoringConfig {
     pub max_status_batch: usize,
     /// A batch goes out once its oldest entry waited this long (milliseconds).
     pub max_wait_ms: u64,
+    /// Confirmed batches this many blocks from the head are checked again now and then, and
+    /// sent again if the chain lost them (a restored node, a reorg on a non-BFT chain). On
+    /// LACChain's IBFT a block is final once added, so only a node restored from an older state
+    /// loses blocks; keep this above the number of blocks such a restore can lose.
+    pub recheck_depth_blocks: u64,
 }
 
 impl Default for AnchoringConfig {
@@ -144,6 +162,7 @@ impl Default for AnchoringConfig {
             max_batch: defaults.max_batch,
             max_status_batch: defaults.max_status_batch,
             max_wait_ms: defaults.max_wait.as_millis() as u64,
+            recheck_depth_blocks: defaults.recheck_depth,
         }
     }
 }
@@ -167,6 +186,7 @@ impl AnchoringConfig {
             max_batch: self.max_batch,
             max_status_batch: self.max_status_batch,
             max_wait: std::time::Duration::from_millis(self.max_wait_ms),
+            recheck_depth: self.recheck_depth_blocks,
             ..Default::default()
         }
     }
@@ -266,6 +286,7 @@ impl NodeConfig {
             chain: None,
             anchoring: AnchoringConfig::default(),
             webhooks: Vec::new(),
+            redis: None,
         }
     }
 

@@ -366,7 +366,9 @@ impl Gateway {
                     // it for ever.
                     let going_away = self.going_away.clone();
                     event_stream(
-                        stream.map(|body| body.to_string()).take_until(async move { going_away.announced().await }),
+                        stream
+                            .map(|body| (None, body.to_string()))
+                            .take_until(async move { going_away.announced().await }),
                     )
                 }
                 Err(error) => federation_error(media, &error),

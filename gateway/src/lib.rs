@@ -12,6 +12,7 @@ pub mod graphql_ws;
 pub mod http;
 pub mod node;
 pub mod operation_limits;
+pub mod replicas;
 pub mod telemetry;
 
 pub use config::NodeConfig;

@@ -192,6 +192,17 @@ impl Node {
         if let Some(partners) = self.services.partners.clone() {
             workers.push(tokio::spawn(partners.run(until_stopped())));
         }
+        // The log's reader: subscribers of this process hear every event, whichever replica
+        // committed it.
+        workers.push(tokio::spawn(self.services.certifications.event_log().run(until_stopped())));
+        if let Some(redis) = &self.config.redis {
+            workers.push(tokio::spawn(crate::replicas::relay_commits(
+                redis.url.expose().to_owned(),
+                self.config.country.clone(),
+                self.services.certifications.bus().clone(),
+                until_stopped(),
+            )));
+        }
         let going_away = self.going_away.clone();
         // With each client's address: anonymous verifications are rate-limited per address.
         let router = crate::http::router(self).into_make_service_with_connect_info::<std::net::SocketAddr>();

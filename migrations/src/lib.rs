@@ -11,6 +11,9 @@ mod m20261126_000003_credentials;
 mod m20261127_000004_anchoring;
 mod m20261128_000005_partners;
 mod m20261203_000006_vc_api_issuance;
+mod m20261203_000007_partner_refusals;
+mod m20261203_000008_certification_events;
+mod m20261203_000009_worker_leases;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -26,6 +29,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_anchoring::Migration),
             Box::new(m20261128_000005_partners::Migration),
             Box::new(m20261203_000006_vc_api_issuance::Migration),
+            Box::new(m20261203_000007_partner_refusals::Migration),
+            Box::new(m20261203_000008_certification_events::Migration),
+            Box::new(m20261203_000009_worker_leases::Migration),
         ]
     }
 }

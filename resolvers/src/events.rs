@@ -1,22 +1,23 @@
-//! Certification events, published after the transaction that caused them commits.
-//!
-//! In-process fan-out over a broadcast channel: every subscriber sees every event in commit
-//! order. A subscriber too slow to keep up loses its place and is told so (its stream ends with
-//! an error) rather than silently missing transitions; it can re-read `certificationHistory`.
+//! Certification events: written to the event log in the transaction that causes them
+//! ([`crate::event_log`]), then fanned out in-process over a broadcast channel by the log's
+//! reader, each stamped with its cursor. Every subscriber sees every event in commit order; one
+//! that falls behind the channel catches up from the log.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cadena_credentials::{Status, Transition};
 use chrono::{DateTime, Utc};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::storage::entities::certifications;
 
 /// One transition of one certification, as subscribers receive it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CertificationEvent {
-    /// Node-local sequence number, increasing in commit order from 1 at start-up.
+    /// The event's cursor in the node's log: increasing in commit order, from 1, kept across
+    /// restarts and shared by every replica (0 until the log assigned it).
+    #[serde(skip)]
     pub sequence: u64,
     /// What happened.
     pub transition: Transition,
@@ -38,25 +39,62 @@ pub struct CertificationEvent {
     pub origin: Option<String>,
 }
 
-/// Publishes events to every current subscriber.
+/// Fans events out to every current subscriber of this process.
 #[derive(Clone, Debug)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<CertificationEvent>>,
-    sequence: Arc<AtomicU64>,
+    /// Counts this process's commits that logged events: the log's reader (and a replica
+    /// relay) wake on each.
+    commits: Arc<watch::Sender<u64>>,
+    /// Rung when another replica committed events (told through Redis).
+    elsewhere: Arc<Notify>,
+    /// The cursor of the last event published.
+    published: Arc<AtomicU64>,
 }
 
 impl EventBus {
-    /// A bus whose subscribers may fall `capacity` events behind before they are cut off.
+    /// A bus whose subscribers may fall `capacity` events behind before they catch up from the
+    /// log.
     pub fn new(capacity: usize) -> EventBus {
         let (sender, _) = broadcast::channel(capacity);
-        EventBus { sender, sequence: Arc::new(AtomicU64::new(0)) }
+        EventBus {
+            sender,
+            commits: Arc::new(watch::channel(0).0),
+            elsewhere: Arc::default(),
+            published: Arc::default(),
+        }
     }
 
-    /// Stamps the event with the next sequence number and sends it to every subscriber.
-    pub fn publish(&self, mut event: CertificationEvent) {
-        event.sequence = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
-        // No subscriber is not an error: events are also in the history.
-        let _ = self.sender.send(Arc::new(event));
+    /// Sends an event read from the log (its `sequence` set) to every subscriber.
+    pub fn publish(&self, event: Arc<CertificationEvent>) {
+        self.published.fetch_max(event.sequence, Ordering::SeqCst);
+        // No subscriber is not an error: events are also in the log.
+        let _ = self.sender.send(event);
+    }
+
+    /// Says that a transaction of this process with events committed.
+    pub fn committed(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes on every [`EventBus::committed`].
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    /// Says that another replica of this node committed events.
+    pub fn committed_elsewhere(&self) {
+        self.elsewhere.notify_one();
+    }
+
+    /// Waits for [`EventBus::committed_elsewhere`].
+    pub async fn wait_elsewhere(&self) {
+        self.elsewhere.notified().await
+    }
+
+    /// The cursor of the last event this process published (0: none yet).
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::SeqCst)
     }
 
     /// How many receivers are open: every `certificationEvents` subscription, and the

@@ -8,7 +8,9 @@
 
 pub mod auth;
 pub mod errors;
+pub mod event_log;
 pub mod events;
+pub mod fault;
 pub mod graphql;
 pub mod services;
 pub mod storage;

@@ -267,7 +267,90 @@ async fn status_changes_are_chain_events_and_history_shows_their_blocks(backend:
     assert_eq!(report["report"]["status"]["revoked"], true);
 }
 
+/// The chain loses the blocks of confirmed batches (anvil reverted to a snapshot, as a reorg or a
+/// Besu node restored from an older state would): the node notices, sends the lost batches again
+/// under their own sequence numbers, every credential ends anchored exactly once on the chain as
+/// it now is, and in between verification says the anchor is pending, not INVALID.
+async fn a_chain_that_rolls_back_gets_its_lost_batches_again(backend: Backend) {
+    let chain = TestChain::start().await;
+    let app = TestApp::builder().backend(backend).chain(&chain).anchoring(100, 200).spawn().await;
+    let tin = "GODE561231GR8";
+    let kept = app.granted("OEA-MX-K0001", tin).await;
+    eventually(Duration::from_secs(30), "the first grant anchored", || async {
+        anchor_of(&app, &kept).await["txHash"].is_string()
+    })
+    .await;
+    let snapshot = chain.snapshot().await;
+
+    // Three batches of grants and one of a status change, each confirmed, then lost.
+    let mut lost = Vec::new();
+    for i in 1..=3 {
+        let id = app.granted(&format!("OEA-MX-K{i:04}X"), tin).await;
+        eventually(Duration::from_secs(30), "the grant anchored", || async {
+            anchor_of(&app, &id).await["txHash"].is_string()
+        })
+        .await;
+        lost.push(id);
+    }
+    app.transition("approver", "suspendCertification", &lost[0], Some("audit")).await.data();
+    let suspended = cadena_credentials::credential::credential_digest(&app.credential_of(&lost[0]).await);
+    let suspension_on_chain = || async {
+        let head = chain.governance.block_number().await.unwrap();
+        let events = chain.governance.status_history(*b"MX", B256::from(suspended), 0, head).await.unwrap();
+        events.iter().filter(|e| e.status == 2).count()
+    };
+    eventually(Duration::from_secs(30), "the suspension on chain", || async { suspension_on_chain().await == 1 }).await;
+    let confirmed_before: u64 = chain.governance.last_sequence(*b"MX").await.unwrap();
+    assert!(confirmed_before >= 5, "five batches confirmed: {confirmed_before}");
+
+    // The chain goes back; nothing is mined until the verifier had its look.
+    chain.roll_back_to(snapshot).await;
+    chain.rpc("evm_setAutomine", json!([false])).await;
+    assert_eq!(chain.governance.last_sequence(*b"MX").await.unwrap(), 1, "the chain lost every batch but the first");
+    for id in &lost {
+        let report = app.verify(&app.credential_of(id).await).await;
+        assert_eq!(report["report"]["anchor"]["outcome"], "SKIPPED", "{report}");
+        assert!(report["report"]["anchor"]["reason"].as_str().unwrap().contains("anchor pending"), "{report}");
+        assert_eq!(report["report"]["integrity"]["outcome"], "VALID", "{report}");
+    }
+    let report = app.verify(&app.credential_of(&kept).await).await;
+    assert_eq!(report["report"]["anchor"]["outcome"], "VALID", "what the chain kept still verifies: {report}");
+
+    chain.rpc("evm_setAutomine", json!([true])).await;
+    chain.rpc("evm_mine", json!([])).await;
+    eventually(Duration::from_secs(60), "the lost batches anchored again", || async {
+        let mut all = true;
+        for id in &lost {
+            let report = app.verify(&app.credential_of(id).await).await;
+            all &= report["report"]["anchor"]["outcome"] == "VALID";
+        }
+        all && suspension_on_chain().await == 1
+    })
+    .await;
+
+    // Exactly once on the chain as it now is: every batch the node formed, under its own
+    // sequence number, once; every credential's root among them.
+    let head = chain.governance.block_number().await.unwrap();
+    let anchored = chain.governance.batch_anchored_by(*b"MX", 0, head).await.unwrap();
+    let statuses = chain.governance.status_batches_by(*b"MX", 0, head).await.unwrap();
+    let mut sequences: Vec<u64> =
+        anchored.iter().map(|e| e.sequence).chain(statuses.iter().map(|(sequence, _, _)| *sequence)).collect();
+    sequences.sort_unstable();
+    let last = chain.governance.last_sequence(*b"MX").await.unwrap();
+    assert_eq!(sequences, (1..=last).collect::<Vec<_>>(), "each batch once, none missing");
+    assert_eq!(last, confirmed_before, "the same batches, sent again under their own numbers");
+    let roots: HashSet<String> = anchored.iter().map(|e| hex::encode(e.root)).collect();
+    for id in lost.iter().chain([&kept]) {
+        let anchor = anchor_of(&app, id).await;
+        let root = anchor["root"].as_str().unwrap().trim_start_matches("0x").to_owned();
+        assert!(roots.contains(&root), "{id} anchored on the chain as it now is: {anchor}");
+        let block = anchor["block"].as_i64().unwrap() as u64;
+        assert!(block <= head, "its block is on the chain: {anchor}");
+    }
+}
+
 on_both_backends!(
     issuance_goes_on_while_the_chain_is_down,
-    status_changes_are_chain_events_and_history_shows_their_blocks
+    status_changes_are_chain_events_and_history_shows_their_blocks,
+    a_chain_that_rolls_back_gets_its_lost_batches_again,
 );

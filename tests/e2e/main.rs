@@ -19,6 +19,7 @@ macro_rules! on_both_backends {
 
 mod anchoring;
 mod credentials;
+mod events;
 mod exposure;
 mod gateway;
 mod graphql_over_http;

@@ -218,24 +218,38 @@ async fn the_seed_flow_reaches_partners_and_only_them(backend: Backend) {
 
 /// Seals a message as `from` for `to`, numbered `seq`, about `credential`.
 fn seal(from: &TestApp, to: &TestApp, seq: i64, credential: &Value, signer: Option<&SecretKey>) -> String {
+    let (kid, key) = from.node.services.credentials.identity().signing_key();
+    let event = json!({ "transition": "SUSPEND", "status": "SUSPENDED", "certificationId": uuid::Uuid::now_v7(), "lineageId": uuid::Uuid::now_v7(), "version": 1 });
+    let route = Route { from: &from.country, to: &to.country, signer: (&kid, signer.unwrap_or(&key)), recipient: to };
+    seal_as(route, seq, event, credential)
+}
+
+/// Who a hand-made message is from and for.
+struct Route<'a> {
+    from: &'a str,
+    to: &'a str,
+    signer: (&'a str, &'a SecretKey),
+    recipient: &'a TestApp,
+}
+
+fn seal_as(route: Route<'_>, seq: i64, event: Value, credential: &Value) -> String {
     let message = PartnerMessage {
         message_type: MESSAGE_TYPE.into(),
-        from: from.country.clone(),
-        to: to.country.clone(),
+        from: route.from.to_owned(),
+        to: route.to.to_owned(),
         seq,
         sent_at: chrono::Utc::now(),
-        event: json!({ "transition": "SUSPEND", "status": "SUSPENDED", "certificationId": uuid::Uuid::now_v7(), "lineageId": uuid::Uuid::now_v7(), "version": 1 }),
+        event,
         credential: credential.clone(),
         anchor: None,
         status_lists: vec![],
     };
-    let (kid, key) = from.node.services.credentials.identity().signing_key();
-    let (recipient_kid, secret) = to.node.services.credentials.identity().agreement();
+    let (recipient_kid, secret) = route.recipient.node.services.credentials.identity().agreement();
     let recipient = x25519_dalek::PublicKey::from(&secret);
     cadena_credentials::jose::seal(
         &serde_json::to_vec(&message).unwrap(),
-        signer.unwrap_or(&key),
-        &kid,
+        route.signer.1,
+        route.signer.0,
         &recipient,
         &recipient_kid,
     )
@@ -280,6 +294,18 @@ async fn forged_replayed_out_of_scope_and_non_partner_messages_are_refused(backe
     let (status, body) = post_inbox(&cr, seal(&mx, &cr, 1, &credential, None)).await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("OUT_OF_SCOPE")), "{body}");
     assert_eq!(partner_rows(&cr, "MX").await, vec![(1, "REFUSED".to_owned())]);
+    // CR's officers see the refusal and why.
+    let refused = cr
+        .gql(
+            Some("auditor"),
+            "{ partnerMessages(direction: RECEIVED, refusedOnly: true) { partner seq outcome reason } }",
+            json!({}),
+        )
+        .await;
+    let refused = &refused.data()["partnerMessages"];
+    assert_eq!((refused[0]["partner"].as_str(), refused[0]["seq"].as_i64()), (Some("MX"), Some(1)), "{refused}");
+    assert_eq!(refused[0]["outcome"], "REFUSED");
+    assert!(refused[0]["reason"].as_str().unwrap().contains("out of scope"), "{refused}");
 
     // Not a partner: CO writing to CR.
     let co_credential =
@@ -338,7 +364,69 @@ async fn a_partner_down_for_a_while_ends_with_every_event_in_order(backend: Back
     );
 }
 
+/// The sender dies while the receiver verifies its message (the receiver cannot fetch the
+/// sender's DID document or anchor proof): the receiver must not spend the number on a refusal.
+/// It answers 503, stores nothing, and takes the message when the sender, back, sends it again.
+async fn a_sender_dying_mid_verification_loses_no_message(backend: Backend) {
+    let Network { mx, co, chain: _chain, .. } = network(backend).await;
+    let co = co.stop().await;
+    let id = mx.granted("OEA-MX-S0001", "GODE561231GR8").await;
+    let credential = mx.credential_of(&id).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let report = mx.verify(&credential).await;
+        if report["report"]["anchor"]["outcome"] == "VALID" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "MX anchors its grant: {report}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // MX's message 1 to CO, exactly as MX's worker would send it, and then MX dies.
+    let (kid, key) = mx.node.services.credentials.identity().signing_key();
+    let event = json!({ "transition": "APPROVE", "status": "GRANTED", "certificationId": id, "lineageId": uuid::Uuid::now_v7(), "version": 1 });
+    let mx = mx.stop().await;
+    let co = co.start().await;
+    let sealed = seal_as(Route { from: "MX", to: "CO", signer: (&kid, &key), recipient: &co }, 1, event, &credential);
+
+    let response = co.client.post(format!("{}/partner/inbox", co.base)).body(sealed).send().await.unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("UNDECIDED")), "{body}");
+    assert!(retry_after.is_some(), "a temporary answer says when to come back");
+    assert!(partner_rows(&co, "MX").await.is_empty(), "the number stays open: nothing recorded");
+
+    // MX is back: its own message 1 reaches CO and is taken; both sides' officers see it held.
+    let mx = mx.start().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(75);
+    while partner_rows(&co, "MX").await != vec![(1, "ACCEPTED".to_owned())] {
+        let rows = partner_rows(&co, "MX").await;
+        assert!(tokio::time::Instant::now() < deadline, "CO takes MX's message once MX is back: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let held = co.gql(Some("risk"), "query($id: ID!) { certification(id: $id) { status } }", json!({ "id": id })).await;
+    assert_eq!(held.data()["certification"]["status"], "GRANTED");
+    let log = "query($d: PartnerMessageDirection!, $p: String) { partnerMessages(direction: $d, partner: $p) { partner seq outcome reason } }";
+    // MX records the acknowledgement just after CO committed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent = mx.gql(Some("auditor"), log, json!({ "d": "SENT", "p": "CO" })).await;
+        let sent = sent.data()["partnerMessages"].clone();
+        if sent == json!([{ "partner": "CO", "seq": 1, "outcome": "ACCEPTED", "reason": null }]) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "MX's log shows CO holds message 1: {sent}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let received = co.gql(Some("auditor"), log, json!({ "d": "RECEIVED", "p": null })).await;
+    assert_eq!(
+        received.data()["partnerMessages"],
+        json!([{ "partner": "MX", "seq": 1, "outcome": "ACCEPTED", "reason": null }])
+    );
+}
+
 on_both_backends!(
+    a_sender_dying_mid_verification_loses_no_message,
     the_seed_flow_reaches_partners_and_only_them,
     forged_replayed_out_of_scope_and_non_partner_messages_are_refused,
     a_partner_down_for_a_while_ends_with_every_event_in_order,

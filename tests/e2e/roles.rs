@@ -27,10 +27,11 @@ enum Op {
     ReadMras,
     ManageMras,
     ReadWebhookLog,
+    ReadPartnerMessages,
     ReadIssuanceLog,
 }
 
-const OPS: [Op; 21] = [
+const OPS: [Op; 22] = [
     Op::CreateOfficer,
     Op::ListOfficers,
     Op::Submit,
@@ -51,6 +52,7 @@ const OPS: [Op; 21] = [
     Op::ReadMras,
     Op::ManageMras,
     Op::ReadWebhookLog,
+    Op::ReadPartnerMessages,
     Op::ReadIssuanceLog,
 ];
 
@@ -68,7 +70,7 @@ fn allowed(op: Op) -> &'static [&'static str] {
         Op::ReadRecognition => &["verifier", "registrar", "approver", "risk", "auditor"],
         Op::ReadMras => &["admin", "registrar", "approver", "risk", "auditor"],
         Op::ManageMras => &["admin"],
-        Op::ReadWebhookLog => &["admin", "risk", "auditor"],
+        Op::ReadWebhookLog | Op::ReadPartnerMessages => &["admin", "risk", "auditor"],
         Op::ReadIssuanceLog => &["auditor"],
     }
 }
@@ -174,6 +176,7 @@ async fn attempt(app: &TestApp, op: Op, who: Option<&str>, n: usize) -> GqlRespo
             app.gql(who, "mutation { proposeMra(partner: \"CO\", scope: [FULL]) { partner } }", json!({})).await
         }
         Op::ReadWebhookLog => app.gql(who, "{ webhookDeliveries { id } }", json!({})).await,
+        Op::ReadPartnerMessages => app.gql(who, "{ partnerMessages(direction: RECEIVED) { seq } }", json!({})).await,
         Op::ReadIssuanceLog => app.gql(who, "{ vcApiIssuances { credentialId } }", json!({})).await,
         Op::IssueCredential => {
             // The VC API over REST; its error code is put where the GraphQL checks read it.

@@ -794,6 +794,26 @@ impl TestChain {
         self.config.clone()
     }
 
+    /// One of anvil's JSON-RPC methods (`evm_snapshot`, `evm_revert`, `evm_setAutomine`, ...).
+    pub async fn rpc(&self, method: &str, params: Value) -> Value {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let response: Value =
+            reqwest::Client::new().post(&self.config.rpc_url).json(&body).send().await.unwrap().json().await.unwrap();
+        assert!(response["error"].is_null(), "{method}: {response}");
+        response["result"].clone()
+    }
+
+    /// Remembers the chain as it is now, for [`TestChain::roll_back_to`].
+    pub async fn snapshot(&self) -> Value {
+        self.rpc("evm_snapshot", json!([])).await
+    }
+
+    /// Rolls the chain back to a [`TestChain::snapshot`]: every block (and transaction) since
+    /// is gone, as after a reorg or a node restored from an older state.
+    pub async fn roll_back_to(&self, snapshot: Value) {
+        assert_eq!(self.rpc("evm_revert", json!([snapshot])).await, json!(true), "anvil reverted");
+    }
+
     /// Admits `country` with `did` (or points it at `did`) and returns its anchorer's key.
     pub async fn admit(&self, country: CountryCode, did: &str) -> String {
         let mut admitted = self.admitted.lock().await;

@@ -155,7 +155,7 @@ pub(crate) fn mutation_over_get(media: MediaType) -> Response {
 /// a GraphQL request error (the body then has `errors` and no `data`).
 pub(crate) fn graphql_response(media: MediaType, body: String, executed: bool) -> Response {
     if media == MediaType::EventStream {
-        return event_stream(futures::stream::once(async { body }));
+        return event_stream(futures::stream::once(async { (None, body) }));
     }
     let status = if executed { StatusCode::OK } else { media.request_error_status() };
     let mut response = (status, body).into_response();
@@ -163,11 +163,17 @@ pub(crate) fn graphql_response(media: MediaType, body: String, executed: bool) -
     response
 }
 
-/// GraphQL over SSE, distinct connections mode: each body a `next` event, then `complete`
-/// (with an empty `data`, which `EventSource` needs to dispatch it).
-pub(crate) fn event_stream(bodies: impl Stream<Item = String> + Send + 'static) -> Response {
+/// GraphQL over SSE, distinct connections mode: each body a `next` event (with its `id:` when
+/// it has one), then `complete` (with an empty `data`, which `EventSource` needs to dispatch it).
+pub(crate) fn event_stream(bodies: impl Stream<Item = (Option<String>, String)> + Send + 'static) -> Response {
     let events = bodies
-        .map(|body| Ok::<_, Infallible>(Event::default().event("next").data(body)))
+        .map(|(id, body)| {
+            let event = Event::default().event("next").data(body);
+            Ok::<_, Infallible>(match id {
+                Some(id) => event.id(id),
+                None => event,
+            })
+        })
         .chain(futures::stream::once(async { Ok(Event::default().event("complete").data("")) }));
     Sse::new(events).keep_alive(KeepAlive::default()).into_response()
 }

@@ -9,7 +9,10 @@
 //! Every refusal is logged and answered with a status and a JSON error saying why: 400 a
 //! message that cannot be decrypted or read, 401 a bad signature, 403 a sender that is no
 //! active MRA partner, 409 a replayed number (or a gap, with the number expected), 422 data
-//! outside the MRA's scope.
+//! outside the MRA's scope (the number is spent, the refusal recorded). 503 (`UNDECIDED`, with
+//! `Retry-After`) says the message could not be judged now (the sender's documents or the chain
+//! unreachable, its anchor pending): nothing was stored and the sender sends it again. A 200
+//! acknowledgement `{seq, accepted, reason}` means the message is held for good, taken or refused.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -54,8 +57,14 @@ impl IntoResponse for Refusal {
             InboxError::Replay { .. } => (StatusCode::CONFLICT, "REPLAY"),
             InboxError::Gap { .. } => (StatusCode::CONFLICT, "GAP"),
             InboxError::OutOfScope { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "OUT_OF_SCOPE"),
+            InboxError::Undecided(_) => (StatusCode::SERVICE_UNAVAILABLE, "UNDECIDED"),
             InboxError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
         };
+        if let InboxError::Undecided(reason) = &error {
+            // Not a failure of this node: the sender keeps the number open and sends it again.
+            let body = json!({ "error": { "code": code, "message": error.to_string() }, "reason": reason });
+            return (status, [(axum::http::header::RETRY_AFTER, "5")], Json(body)).into_response();
+        }
         if status.is_server_error() {
             tracing::error!(%error, "partner channel failed");
         } else {

@@ -1,6 +1,7 @@
 //! Subscriptions over WebSocket (`graphql-transport-ws`, served by [`crate::graphql_ws`]) and
 //! over Server-Sent Events (the graphql-sse "distinct connections" mode: `next` events, then
-//! `complete`).
+//! `complete`). Over SSE each event of `certificationEvents` carries its cursor as `id:`, and a
+//! request with `Last-Event-ID` resumes after it.
 //!
 //! Authentication happens once, when the connection opens: from the `Authorization` header of
 //! the upgrade or SSE request, or from `authorization` in the WebSocket `connection_init`
@@ -13,7 +14,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use cadena_resolvers::auth::Principal;
-use cadena_resolvers::graphql::RequestPrincipal;
+use cadena_resolvers::graphql::{LastCursor, RequestPrincipal, ResumeAfter, json_to_graphql};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -27,8 +28,18 @@ pub(crate) async fn sse(node: Node, headers: &HeaderMap, request: async_graphql:
         Ok(p) => p,
         Err(e) => return request_error(StatusCode::UNAUTHORIZED, MediaType::Json, e.code(), e.to_string()),
     };
-    let request = request.data(RequestPrincipal(principal));
-    let bodies = node.schema.execute_stream(request).map(|response| response_body(&response));
+    let mut request = request.data(RequestPrincipal(principal));
+    // A reconnecting EventSource sends the last `id:` it saw: the subscription resumes there.
+    if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()) {
+        request = request.data(ResumeAfter(last));
+    }
+    let cursor = LastCursor::default();
+    let request = request.data(cursor.clone());
+    // Each message carries the cursor of the event it holds (none for a query's result).
+    let bodies = node.schema.execute_stream(request).map(move |response| {
+        let id = cursor.0.swap(0, std::sync::atomic::Ordering::SeqCst);
+        ((id > 0).then(|| id.to_string()), response_body(&response))
+    });
     // A stopping node ends the stream, or its graceful shutdown would wait for it for ever.
     let going_away = node.going_away.clone();
     event_stream(bodies.take_until(async move { going_away.announced().await }))
@@ -58,7 +69,9 @@ impl Operations for NodeOperations {
             request = request.operation_name(name);
         }
         if let Some(variables) = operation.variables {
-            request = request.variables(async_graphql::Variables::from_json(Value::Object(variables)));
+            // One to one, not through serde: numbers keep their text (see `cadena_resolvers::graphql::Json`).
+            request =
+                request.variables(async_graphql::Variables::from_value(json_to_graphql(&Value::Object(variables))));
         }
         let mut results = self.0.schema.execute_stream(request.data(RequestPrincipal(principal)));
         // A request that cannot run answers at once with errors only: that is an `error`

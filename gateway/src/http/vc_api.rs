@@ -322,6 +322,7 @@ pub async fn anchor_proof(State(node): State<Node>, Path(digest): Path<String>) 
     let Some(anchoring) = &node.services.anchoring else {
         return Err(ServiceError::NotFound("anchors: this node does not anchor".into()).into());
     };
+    cadena_resolvers::fault::crash_point("serving-anchor");
     match anchoring.proof_of(&digest.to_ascii_lowercase()).await? {
         Some(proof) => Ok(Json(proof).into_response()),
         None => Err(ServiceError::NotFound(format!("an anchor for {digest}")).into()),

@@ -124,12 +124,13 @@ pub enum Operation {
     ReadMras,
     ManageMras,
     ReadWebhookLog,
+    ReadPartnerMessages,
     ReadIssuanceLog,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 18] = [
+    pub const ALL: [Operation; 19] = [
         Operation::ManageOfficers,
         Operation::SubmitCertification,
         Operation::AmendCertification,
@@ -147,6 +148,7 @@ impl Operation {
         Operation::ReadMras,
         Operation::ManageMras,
         Operation::ReadWebhookLog,
+        Operation::ReadPartnerMessages,
         Operation::ReadIssuanceLog,
     ];
 
@@ -158,7 +160,7 @@ impl Operation {
             Operation::ManageOfficers | Operation::ManageMras => &[Admin],
             Operation::ReadRecognition => &[Verifier, RiskOfficer, Auditor, Approver, Registrar],
             Operation::ReadMras => &[Admin, RiskOfficer, Auditor, Approver, Registrar],
-            Operation::ReadWebhookLog => &[Admin, RiskOfficer, Auditor],
+            Operation::ReadWebhookLog | Operation::ReadPartnerMessages => &[Admin, RiskOfficer, Auditor],
             Operation::IssueCredential => &[Issuer],
             Operation::ReadIssuanceLog => &[Auditor],
             Operation::SubmitCertification | Operation::AmendCertification => &[Registrar],
@@ -194,6 +196,7 @@ impl Operation {
             Operation::ReadMras => "reading MRAs",
             Operation::ManageMras => "managing MRAs",
             Operation::ReadWebhookLog => "reading the webhook delivery log",
+            Operation::ReadPartnerMessages => "reading the log of messages with MRA partners",
             Operation::ReadIssuanceLog => "reading the log of credentials issued through the VC API",
         }
     }

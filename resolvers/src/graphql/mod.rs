@@ -22,7 +22,7 @@ pub use mutation::CertificationMutation;
 pub use partners::{PartnerMutation, PartnerQuery};
 pub use query::CertificationQuery;
 pub use scalars::{Json, graphql_to_json, json_to_graphql};
-pub use subscription::Subscription;
+pub use subscription::{LastCursor, ResumeAfter, Subscription};
 
 /// Root query type.
 #[derive(MergedObject, Debug, Default)]

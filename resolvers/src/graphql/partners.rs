@@ -11,6 +11,7 @@ use crate::auth::Operation;
 use crate::auth::roles::authorize;
 use crate::errors::{GqlResult, ServiceError};
 use crate::services::certifications::{confers_benefits, effective_status};
+use crate::services::partners::MessageDirection;
 
 /// An MRA of this node's customs authority, as the chain records it.
 #[derive(SimpleObject, Clone, Debug)]
@@ -128,6 +129,45 @@ fn partners<'a>(ctx: &'a Context<'_>) -> Result<&'a crate::services::partners::P
         .ok_or_else(|| ServiceError::NotFound("the partner network (this node has no chain configured)".into()))
 }
 
+/// Which way a partner message went.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartnerMessageDirection {
+    /// From a partner to this node.
+    Received,
+    /// From this node to a partner.
+    Sent,
+}
+
+/// What became of a partner message.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartnerMessageOutcome {
+    /// Held for good and taken.
+    Accepted,
+    /// Held for good and refused, for a reason no resend can change.
+    Refused,
+    /// Sent, not yet held by the partner (it retries).
+    Pending,
+}
+
+/// One message between this node and an MRA partner.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PartnerMessage {
+    /// Which way it went.
+    pub direction: PartnerMessageDirection,
+    /// The partner's country.
+    pub partner: String,
+    /// Its number (per partner and direction, from 1, without gaps).
+    pub seq: i64,
+    /// What became of it.
+    pub outcome: PartnerMessageOutcome,
+    /// Why it was refused, or (PENDING) why its last delivery failed.
+    pub reason: Option<String>,
+    /// Delivery attempts so far (SENT only).
+    pub attempts: Option<i32>,
+    /// When it was received, delivered, or queued.
+    pub at: DateTime<Utc>,
+}
+
 /// Partner queries, merged into `Query`.
 #[derive(Debug, Default)]
 pub struct PartnerQuery;
@@ -177,6 +217,51 @@ impl PartnerQuery {
                     valid_from: Date(row.valid_from),
                     valid_until: row.valid_until.map(Date),
                 }
+            })
+            .collect())
+    }
+
+    /// Messages between this node and its MRA partners, newest first: what partners sent
+    /// (RECEIVED: taken, or refused with the reason) and what this node sent (SENT: held by the
+    /// partner, refused by it with its reason, or PENDING with the last delivery error).
+    async fn partner_messages(
+        &self,
+        ctx: &Context<'_>,
+        direction: PartnerMessageDirection,
+        partner: Option<String>,
+        #[graphql(default = false)] refused_only: bool,
+        first: Option<i32>,
+    ) -> Result<Vec<PartnerMessage>> {
+        authorize(principal(ctx), Operation::ReadPartnerMessages).gql()?;
+        let Some(partners) = &services(ctx).partners else { return Ok(Vec::new()) };
+        if let Some(partner) = &partner {
+            partner_code(partner).gql()?;
+        }
+        let first = first.unwrap_or(100).clamp(1, 1000) as u64;
+        let direction = match direction {
+            PartnerMessageDirection::Received => MessageDirection::Received,
+            PartnerMessageDirection::Sent => MessageDirection::Sent,
+        };
+        Ok(partners
+            .message_log(direction, partner.as_deref(), refused_only, first)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|m| PartnerMessage {
+                direction: match m.direction {
+                    MessageDirection::Received => PartnerMessageDirection::Received,
+                    MessageDirection::Sent => PartnerMessageDirection::Sent,
+                },
+                partner: m.partner,
+                seq: m.seq,
+                outcome: match m.outcome {
+                    "ACCEPTED" => PartnerMessageOutcome::Accepted,
+                    "REFUSED" => PartnerMessageOutcome::Refused,
+                    _ => PartnerMessageOutcome::Pending,
+                },
+                reason: m.reason,
+                attempts: m.attempts,
+                at: m.at,
             })
             .collect())
     }

@@ -1,6 +1,9 @@
-//! Root `Subscription`: certification events as they commit.
+//! Root `Subscription`: certification events as they commit, resumable by cursor.
 
-use async_graphql::{Context, Result, Subscription as SubscriptionDerive};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_graphql::{Context, ID, Result, Subscription as SubscriptionDerive};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -8,36 +11,92 @@ use super::types::{CertificationEventFilter, CertificationEventObject};
 use super::{principal, services};
 use crate::auth::Operation;
 use crate::auth::roles::authorize;
-use crate::errors::GqlResult;
+use crate::errors::{GqlResult, ServiceError};
+use crate::event_log::PAGE;
 
 /// Root subscription type.
 #[derive(Debug, Default)]
 pub struct Subscription;
 
+/// Where a transport asks a subscription to resume when the client did not say `after` (SSE's
+/// `Last-Event-ID`).
+#[derive(Clone, Copy, Debug)]
+pub struct ResumeAfter(pub u64);
+
+/// The cursor of the event a subscription yielded last, for transports that label each message
+/// with it (SSE's `id:`). The subscription sets it before yielding each event.
+#[derive(Clone, Debug, Default)]
+pub struct LastCursor(pub Arc<AtomicU64>);
+
+fn parse_cursor(after: &ID) -> Result<u64, ServiceError> {
+    after
+        .parse::<u64>()
+        .map_err(|_| ServiceError::field("after", format!("{:?} is not an event cursor", after.as_str())))
+}
+
 #[SubscriptionDerive]
 impl Subscription {
-    /// Every transition of this node's certifications that matches `filter`, from now on, in
-    /// commit order. A subscriber that falls too far behind receives an error and the stream
-    /// ends; it should re-read `certificationHistory` and subscribe again.
+    /// Every transition of this node's certifications (and of those MRA partners sent) that
+    /// matches `filter`, in commit order: from now on, or every one after the cursor `after`
+    /// (an event's `cursor`; `"0"` is the beginning). A subscriber that reconnects, to this
+    /// replica or another, resumes after the last cursor it received and misses nothing; over
+    /// SSE, `Last-Event-ID` does the same.
     async fn certification_events(
         &self,
         ctx: &Context<'_>,
         filter: Option<CertificationEventFilter>,
+        after: Option<ID>,
     ) -> Result<impl Stream<Item = Result<CertificationEventObject>>> {
         authorize(principal(ctx), Operation::SubscribeEvents).gql()?;
         let filter = filter.unwrap_or_default();
-        let mut receiver = services(ctx).certifications.bus().subscribe();
+        let after = match after {
+            Some(after) => Some(parse_cursor(&after).gql()?),
+            None => ctx.data_opt::<ResumeAfter>().map(|r| r.0),
+        };
+        let log = services(ctx).certifications.event_log();
+        let cursor_cell = ctx.data_opt::<LastCursor>().cloned();
+        // Where the stream stands before listening: anything published from here on arrives
+        // on the receiver, anything before it with a larger cursor is read from the log.
+        let mut last = after.unwrap_or_else(|| log.bus().published());
+        let mut receiver = log.bus().subscribe();
+        let mut behind = after.is_some();
         Ok(async_stream::stream! {
             loop {
-                match receiver.recv().await {
-                    Ok(event) if filter.matches(&event) => yield Ok(CertificationEventObject(event)),
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(missed)) => {
-                        yield Err(async_graphql::Error::new(format!(
-                            "this subscriber fell {missed} events behind and was cut off; re-read certificationHistory and subscribe again"
-                        )));
-                        break;
+                if behind {
+                    match log.after(last, PAGE).await {
+                        Ok(events) => {
+                            behind = events.len() as u64 == PAGE;
+                            for event in events {
+                                last = event.sequence;
+                                if filter.matches(&event) {
+                                    if let Some(cell) = &cursor_cell {
+                                        cell.0.store(last, Ordering::SeqCst);
+                                    }
+                                    yield Ok(CertificationEventObject(event));
+                                }
+                            }
+                        }
+                        Err(error) => {
+                            yield Err(error).gql();
+                            break;
+                        }
                     }
+                    continue;
+                }
+                match receiver.recv().await {
+                    Ok(event) if event.sequence <= last => {}
+                    Ok(event) if event.sequence == last + 1 => {
+                        last = event.sequence;
+                        if filter.matches(&event) {
+                            if let Some(cell) = &cursor_cell {
+                                cell.0.store(last, Ordering::SeqCst);
+                            }
+                            yield Ok(CertificationEventObject(event));
+                        }
+                    }
+                    // Events before this one were published before this stream listened, or
+                    // while it lagged: the log has them all.
+                    Ok(_) | Err(RecvError::Lagged(_)) => behind = true,
                     Err(RecvError::Closed) => break,
                 }
             }

@@ -580,9 +580,15 @@ pub struct CertificationEventObject(pub std::sync::Arc<CertificationEvent>);
 
 #[Object(name = "CertificationEvent")]
 impl CertificationEventObject {
-    /// Node-local sequence number, increasing in commit order.
+    /// The event's position in the node's log, increasing in commit order (the number in
+    /// `cursor`).
     async fn sequence(&self) -> u64 {
         self.0.sequence
+    }
+    /// Where to resume: `certificationEvents(after: cursor)` (or SSE `Last-Event-ID`) gives
+    /// every event after this one.
+    async fn cursor(&self) -> ID {
+        ID(self.0.sequence.to_string())
     }
     /// What happened.
     async fn transition(&self) -> CertificationTransition {

@@ -37,6 +37,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::errors::ServiceError;
+use crate::fault::crash_point;
+use crate::services::lease::Lease;
+use crate::services::retry::Backoff;
 use crate::storage::entities::{anchor_batches, anchor_outbox, chain_checkpoints, credential_anchors, credentials};
 use crate::storage::{ApplyError, Storage, WriteBatch};
 
@@ -120,6 +123,12 @@ pub struct AnchoringSettings {
     pub poll: Duration,
     /// Longest pause after repeated failures.
     pub max_backoff: Duration,
+    /// Confirmed batches whose block lies within this many blocks of the head are checked again
+    /// (every `recheck_every`, and at once when the head goes back): a reorg or a restored node
+    /// can take them away, and then they are sent again.
+    pub recheck_depth: u64,
+    /// How often recent confirmed batches are checked against the chain.
+    pub recheck_every: Duration,
 }
 
 impl Default for AnchoringSettings {
@@ -130,6 +139,8 @@ impl Default for AnchoringSettings {
             max_wait: Duration::from_secs(5),
             poll: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
+            recheck_depth: 256,
+            recheck_every: Duration::from_secs(10),
         }
     }
 }
@@ -202,20 +213,8 @@ pub struct AnchoringService {
     head: Arc<AtomicU64>,
     /// Whether the node was found to serve the configured chain id.
     chain_checked: Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// Fault injection for the crash tests: with `FAULT_INJECTION_SIGKILL_AT=<point>` the process
-/// sends itself SIGKILL when the worker reaches `point` (`formed`: a batch is stored, not sent;
-/// `sending`: just before the transaction; `sent`: mined, not yet recorded). A real SIGKILL,
-/// so nothing is flushed or rolled back: as if the machine lost power there. Unset, this costs
-/// one comparison.
-fn crash_point(point: &str) {
-    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if AT.get_or_init(|| std::env::var("FAULT_INJECTION_SIGKILL_AT").ok()).as_deref() == Some(point) {
-        tracing::warn!(point, "fault injection: SIGKILL");
-        let _ = std::process::Command::new("kill").args(["-KILL", &std::process::id().to_string()]).status();
-        std::thread::sleep(Duration::from_secs(60));
-    }
+    /// When recent confirmed batches were last checked against the chain.
+    last_recheck: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
 
 fn hex32(text: &str) -> Result<B256, AnchoringError> {
@@ -244,6 +243,7 @@ impl AnchoringService {
             settings,
             head: Arc::new(AtomicU64::new(0)),
             chain_checked: Arc::default(),
+            last_recheck: Arc::default(),
         }
     }
 
@@ -252,25 +252,26 @@ impl AnchoringService {
         &self.chain
     }
 
-    /// Runs rounds until `shutdown` completes; failures back off (doubling, up to
-    /// `max_backoff`) and are logged, never fatal: the outbox keeps everything until it lands.
+    /// Runs rounds until `shutdown` completes; failures back off (the one [`Backoff`], from
+    /// `poll` up to `max_backoff`) and are logged, never fatal: the outbox keeps everything
+    /// until it lands.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
-        let mut backoff = self.settings.poll;
+        let backoff = Backoff { base: self.settings.poll, max: self.settings.max_backoff };
+        let lease = Lease::new(self.storage.clone(), "anchoring");
+        let mut failures = 0;
         loop {
-            let pause = match self.round().await {
-                Ok(true) => {
-                    backoff = self.settings.poll;
-                    Duration::ZERO
-                }
-                Ok(false) => {
-                    backoff = self.settings.poll;
-                    self.settings.poll
+            // Another replica anchors while it holds the lease.
+            let round = if lease.hold().await { self.round().await } else { Ok(false) };
+            let pause = match round {
+                Ok(busy) => {
+                    failures = 0;
+                    if busy { Duration::ZERO } else { self.settings.poll }
                 }
                 Err(error) => {
-                    tracing::warn!(%error, retry_in = ?backoff, "anchoring round failed");
-                    let pause = backoff;
-                    backoff = (backoff * 2).min(self.settings.max_backoff);
+                    let pause = backoff.after(failures);
+                    failures += 1;
+                    tracing::warn!(%error, retry_in = ?pause, "anchoring round failed");
                     pause
                 }
             };
@@ -290,7 +291,8 @@ impl AnchoringService {
             self.chain_checked.store(true, Ordering::Relaxed);
         }
         let head = self.chain.block_number().await?;
-        self.head.store(head, Ordering::Relaxed);
+        let previous = self.head.swap(head, Ordering::Relaxed);
+        self.recheck(head, head < previous).await?;
         self.index(head).await?;
         if let Some(batch) = self.oldest_unconfirmed().await? {
             self.send(batch).await?;
@@ -342,6 +344,78 @@ impl AnchoringService {
         let mut batch = WriteBatch::default();
         batch.push(chain_checkpoints::save(CHECKPOINT, head, self.storage.backend()));
         self.apply(batch).await
+    }
+
+    /// Finds confirmed batches that the chain as it is now no longer holds (a reorg, a restored
+    /// node, a chain reset) and puts them back to be sent again under their own sequence
+    /// numbers: the lost batches are the newest, so the contract's next sequence is the first of
+    /// them. Their credentials keep their Merkle proofs (same root, same leaf) and verify as
+    /// "anchor pending" meanwhile. Runs every `recheck_every`, and at once when the head went
+    /// back.
+    async fn recheck(&self, head: u64, went_back: bool) -> Result<(), AnchoringError> {
+        {
+            let mut last = self.last_recheck.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !went_back && last.is_some_and(|at| at.elapsed() < self.settings.recheck_every) {
+                return Ok(());
+            }
+            *last = Some(tokio::time::Instant::now());
+        }
+        let db = self.storage.db();
+        let since = head.saturating_sub(self.settings.recheck_depth) as i64;
+        let recent = anchor_batches::Entity::find()
+            .filter(anchor_batches::Column::State.eq(CONFIRMED))
+            .filter(anchor_batches::Column::BlockNumber.gt(since))
+            .order_by_asc(anchor_batches::Column::Sequence)
+            .all(db)
+            .await?;
+        let backend = self.storage.backend();
+        let mut writes = WriteBatch::default();
+        let mut lost = Vec::new();
+        let mut lowest_lost_block = u64::MAX;
+        for batch in recent {
+            let (Some(tx_hash), Some(block)) = (batch.tx_hash.as_deref(), batch.block_number) else { continue };
+            match self.chain.mined_in(hex32(tx_hash)?).await? {
+                Some(now) if now as i64 == block => {}
+                // Re-mined in another block by a reorg: still anchored, elsewhere.
+                Some(now) => writes.push(
+                    anchor_batches::Entity::update_many()
+                        .col_expr(anchor_batches::Column::BlockNumber, Expr::value(now as i64))
+                        .filter(anchor_batches::Column::Sequence.eq(batch.sequence))
+                        .build(backend),
+                ),
+                None => {
+                    lowest_lost_block = lowest_lost_block.min(block as u64);
+                    lost.push(batch.sequence);
+                    writes.push(
+                        anchor_batches::Entity::update_many()
+                            .col_expr(anchor_batches::Column::State, Expr::value(FORMED))
+                            .col_expr(anchor_batches::Column::TxHash, Expr::value(Option::<String>::None))
+                            .col_expr(anchor_batches::Column::BlockNumber, Expr::value(Option::<i64>::None))
+                            .col_expr(anchor_batches::Column::GasUsed, Expr::value(Option::<i64>::None))
+                            .col_expr(
+                                anchor_batches::Column::ConfirmedAt,
+                                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+                            )
+                            .filter(anchor_batches::Column::Sequence.eq(batch.sequence))
+                            .filter(anchor_batches::Column::State.eq(CONFIRMED))
+                            .build(backend),
+                    );
+                }
+            }
+        }
+        // The indexer must read again whatever lies past the chain as it is now: the batches
+        // sent again land there, and "already on chain" relies on their events being indexed.
+        let read_up_to = chain_checkpoints::next_block(db, CHECKPOINT).await?.checked_sub(1);
+        if let Some(read_up_to) = read_up_to {
+            let rewound = read_up_to.min(head).min(lowest_lost_block.saturating_sub(1));
+            if rewound < read_up_to {
+                writes.push(chain_checkpoints::save(CHECKPOINT, rewound, backend));
+            }
+        }
+        if !lost.is_empty() {
+            tracing::warn!(?lost, head, "the chain no longer holds these confirmed batches; sending them again");
+        }
+        self.apply(writes).await
     }
 
     async fn apply(&self, batch: WriteBatch) -> Result<(), AnchoringError> {
@@ -622,7 +696,7 @@ impl cadena_credentials::verification::AnchorCheck for ChainAnchorCheck {
             let digest = hex::encode(cadena_credentials::credential::credential_digest(credential));
             let proof = match self.proof(issuer, &digest).await {
                 Ok(Some(proof)) if !proof.root.is_empty() => proof,
-                Ok(_) => return Check::skipped("not anchored yet: its batch has not gone out"),
+                Ok(_) => return Check::skipped("anchor pending: its batch has not gone out yet"),
                 Err(error) => return Check::error(format!("the anchor proof cannot be fetched: {error}")),
             };
             if !AnchoringService::verify_locally(&proof) {
@@ -632,7 +706,20 @@ impl cadena_credentials::verification::AnchorCheck for ChainAnchorCheck {
             let chain = &self.anchoring.chain;
             let record = match chain.anchor_of(root).await {
                 Ok(Some(record)) => record,
-                Ok(None) => return Check::invalid(format!("root {} is not anchored on chain", proof.root)),
+                // Not (or no longer) on the chain as it is now: a batch not yet sent, or one a
+                // rollback of the chain took away, which the issuer sends again. The signature
+                // already holds the issuer to the credential; the anchor is only late.
+                Ok(None) => {
+                    return Check::skipped(format!(
+                        "anchor pending: root {} is not on the chain as it is now{}",
+                        proof.root,
+                        if proof.tx_hash.is_some() {
+                            " (the chain rolled back; the issuer sends it again)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
                 Err(error) => return Check::error(format!("the chain cannot be asked: {error}")),
             };
             let country = String::from_utf8_lossy(&record.country).into_owned();

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal, Role};
 use crate::errors::ServiceError;
+use crate::event_log::{self, EventLog};
 use crate::events::{CertificationEvent, EventBus};
 use crate::services::anchoring::ChainStatus;
 use crate::services::credentials::{CredentialService, IssuedCredential};
@@ -358,24 +359,32 @@ impl CertificationService {
         Ok(set)
     }
 
-    /// Applies a plan's batch, then tells subscribers. Returns the last event's certification.
+    /// Applies a plan's batch with its events appended to the event log, then wakes the log's
+    /// reader (subscribers hear them from there). Returns the last event's certification.
     async fn commit(
         &self,
         gate: &mut WriteGuard<'_>,
-        batch: WriteBatch,
+        mut batch: WriteBatch,
         events: Vec<CertificationEvent>,
         on_duplicate: impl FnOnce() -> ServiceError,
     ) -> Result<certifications::Model, ServiceError> {
+        batch.extend(event_log::append_statements(self.storage.backend(), &events));
         self.storage.apply(gate, batch).await.map_err(|e| match e {
             ApplyError::Conflict(message) => ServiceError::Conflict(message.into()),
             ApplyError::Db(db) if is_unique_violation(&db) => on_duplicate(),
             ApplyError::Db(db) => db.into(),
         })?;
-        let result = events.last().map(|e| e.certification.clone());
-        for event in events {
-            self.bus.publish(event);
-        }
-        result.ok_or_else(|| ServiceError::Internal("a write without events".into()))
+        self.bus.committed();
+        events
+            .into_iter()
+            .next_back()
+            .map(|e| e.certification)
+            .ok_or_else(|| ServiceError::Internal("a write without events".into()))
+    }
+
+    /// The event log transitions are appended to.
+    pub fn event_log(&self) -> EventLog {
+        EventLog::new(self.storage.clone(), self.bus.clone())
     }
 
     /// A certification for a write, read under the write's gate.

@@ -5,8 +5,10 @@ pub mod anchoring;
 pub mod certifications;
 pub mod credentials;
 pub mod fetch;
+pub mod lease;
 pub mod officers;
 pub mod partners;
+pub mod retry;
 pub mod webhooks;
 
 pub use certifications::{CertificationFilter, CertificationPage, CertificationService, HistoryView};

@@ -85,8 +85,11 @@ impl WebhookService {
     /// Delivers until `shutdown`.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
+        let lease = crate::services::lease::Lease::new(self.storage.clone(), "webhooks");
         loop {
-            let pause = match self.deliver_due().await {
+            // Another replica delivers while it holds the lease.
+            let round = if lease.hold().await { self.deliver_due().await } else { Ok(0) };
+            let pause = match round {
                 Ok(0) => Duration::from_millis(200),
                 Ok(_) => Duration::ZERO,
                 Err(error) => {
@@ -183,7 +186,7 @@ impl WebhookService {
                     .col_expr(webhook_deliveries::Column::DeliveredAt, Expr::value(Utc::now()));
             }
             Err((status, error)) => {
-                let wait = Duration::from_secs(1u64 << attempts.clamp(0, 12) as u64).min(Duration::from_secs(3600));
+                let wait = crate::services::retry::Backoff::WEBHOOK.after(delivery.attempts.max(0) as u32);
                 let state = if attempts >= MAX_ATTEMPTS { "FAILED" } else { "PENDING" };
                 tracing::warn!(url = %delivery.url, id = delivery.id, attempts, %error, "webhook delivery failed");
                 update = update

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One version of an AEO certification issued by this node.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "certifications")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

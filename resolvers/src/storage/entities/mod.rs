@@ -2,6 +2,7 @@
 
 pub mod anchor_batches;
 pub mod anchor_outbox;
+pub mod certification_events;
 pub mod certification_history;
 pub mod certifications;
 pub mod chain_checkpoints;

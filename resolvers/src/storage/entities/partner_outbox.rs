@@ -16,6 +16,10 @@ pub struct Model {
     pub last_error: Option<String>,
     pub next_attempt_at: DateTimeUtc,
     pub delivered_at: Option<DateTimeUtc>,
+    /// The partner's reason when it refused the message for good (it was delivered, and not
+    /// taken).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub refusal: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -24,6 +24,17 @@
 //! verified in full (proof, issuer per the registry, anchor on chain, status) before it is
 //! stored as a read-only partner record; the event then goes to `certificationEvents`
 //! subscribers and to the signed webhooks.
+//!
+//! **Refusal is not delivery.** The inbox acknowledges a message only once it holds it for
+//! good: taken, or refused for a reason no resend can change (forged, another issuer, not an
+//! AEO certification, out of scope), and then the refusal is recorded on both sides
+//! ([`message_log`]). A message that cannot be judged now (the sender's DID document or
+//! anchor proof unreachable because the sender died mid-delivery, the chain unreachable, an
+//! anchor pending after a rollback) is answered 503: nothing is stored, its number stays open,
+//! and the sender sends it again.
+
+mod message_log;
+pub use message_log::{MessageDirection, MessageLogEntry};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +60,7 @@ use crate::errors::ServiceError;
 use crate::events::{CertificationEvent, EventBus};
 use crate::services::anchoring::AnchoringService;
 use crate::services::credentials::CredentialService;
+use crate::services::retry::Backoff;
 use crate::services::webhooks::WebhookService;
 use crate::storage::entities::{
     certifications, chain_checkpoints, mra_partners, partner_certifications, partner_events, partner_inbox,
@@ -170,9 +182,26 @@ pub enum InboxError {
         /// The type.
         certificate_type: String,
     },
+    /// The message cannot be judged now (the sender's documents or the chain unreachable, its
+    /// anchor pending): nothing was stored, its number stays open, and the sender sends it again.
+    #[error("the message cannot be judged now, send it again later: {0}")]
+    Undecided(String),
     /// This node failed (storage, chain).
     #[error("internal error")]
     Internal(#[from] ServiceError),
+}
+
+/// What the receiver makes of a message it could read.
+#[derive(Debug)]
+enum Verdict {
+    /// Verified: the partner record to store.
+    Accept(Box<partner_certifications::Model>),
+    /// Refused for a reason a resend cannot change (forged, another issuer, not an AEO
+    /// certification): the number is spent and the refusal recorded on both sides.
+    Refuse(String),
+    /// Not decided (a fragment could not be checked, or the anchor is pending): nothing is
+    /// stored and the sender tries again.
+    Undecided(String),
 }
 
 /// The inbox's answer to a message it took.
@@ -180,7 +209,8 @@ pub enum InboxError {
 pub struct InboxAck {
     /// The number acknowledged.
     pub seq: i64,
-    /// Whether its content was accepted (a refused one is still consumed, and logged).
+    /// Whether its content was accepted (a refused one is still consumed, and recorded with its
+    /// reason on both sides; one that could not be judged is not acknowledged at all).
     pub accepted: bool,
     /// Why not.
     pub reason: Option<String>,
@@ -222,11 +252,6 @@ fn code(country: &str) -> [u8; 2] {
 
 fn country_of(code: [u8; 2]) -> String {
     String::from_utf8_lossy(&code).into_owned()
-}
-
-/// Backoff after `attempts` failures: 1 s doubling, up to 30 s.
-fn backoff(attempts: i32) -> Duration {
-    Duration::from_secs(1u64 << attempts.clamp(0, 5) as u64).min(Duration::from_secs(30))
 }
 
 impl PartnerService {
@@ -280,8 +305,17 @@ impl PartnerService {
         // The first round pulls at once: a node back from downtime catches up without waiting.
         let mut last_pull: Option<tokio::time::Instant> = None;
         let mut last_follow: Option<tokio::time::Instant> = None;
+        let lease = crate::services::lease::Lease::new(self.storage.clone(), "partners");
         loop {
             let mut busy = false;
+            // Another replica talks to partners while it holds the lease.
+            if !lease.hold().await {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+                continue;
+            }
             if last_follow.is_none_or(|at| at.elapsed() > Duration::from_secs(1)) {
                 last_follow = Some(tokio::time::Instant::now());
                 if let Err(error) = self.follow_mras().await {
@@ -453,6 +487,7 @@ impl PartnerService {
                         last_error: Set(None),
                         next_attempt_at: Set(Utc::now()),
                         delivered_at: Set(None),
+                        refusal: Set(None),
                         created_at: Set(Utc::now()),
                     })
                     .build(backend),
@@ -573,8 +608,11 @@ impl PartnerService {
                 // them in order.
                 let Some(message) = self.message(&row).await? else { break };
                 match self.send(&partner, &message).await {
-                    Ok(()) => {
-                        self.mark_delivered(&row).await?;
+                    Ok(refusal) => {
+                        if let Some(reason) = &refusal {
+                            tracing::warn!(partner = %partner.country, seq = row.seq, %reason, "the partner refused the message");
+                        }
+                        self.mark_delivered(&row, refusal.as_deref()).await?;
                         delivered += 1;
                     }
                     Err(error) => {
@@ -588,7 +626,10 @@ impl PartnerService {
         Ok(delivered)
     }
 
-    async fn send(&self, partner: &mra_partners::Model, message: &PartnerMessage) -> Result<(), String> {
+    /// Sends one message; Ok once the partner holds it for good, with the partner's reason when
+    /// it refused it (a refusal no resend can change). Anything else, a 503 from a partner that
+    /// could not judge it yet included, is an error: the message is sent again.
+    async fn send(&self, partner: &mra_partners::Model, message: &PartnerMessage) -> Result<Option<String>, String> {
         let jwe = self.seal(partner, message).await?;
         let url = format!("{}/partner/inbox", Self::base_url(&partner.did)?);
         let response = self
@@ -602,19 +643,27 @@ impl PartnerService {
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         match status {
-            200 => Ok(()),
+            200 => match serde_json::from_value::<InboxAck>(body.clone()) {
+                Ok(ack) if ack.seq == message.seq => {
+                    Ok((!ack.accepted).then(|| ack.reason.unwrap_or_else(|| "refused without a reason".into())))
+                }
+                _ => Err(format!("POST {url}: HTTP 200 without an acknowledgement of {}: {body}", message.seq)),
+            },
+            // Spent and recorded as refused at the partner (outside the MRA's scope).
+            422 => Ok(Some(body["error"]["message"].as_str().unwrap_or("out of scope").to_owned())),
             // The partner already has it (a replay of the same message is acknowledged too).
-            409 if body["expected"].as_i64().is_some_and(|e| e > message.seq) => Ok(()),
+            409 if body["expected"].as_i64().is_some_and(|e| e > message.seq) => Ok(None),
             _ => Err(format!("POST {url}: HTTP {status}: {body}")),
         }
     }
 
-    async fn mark_delivered(&self, row: &partner_outbox::Model) -> Result<(), ServiceError> {
+    async fn mark_delivered(&self, row: &partner_outbox::Model, refusal: Option<&str>) -> Result<(), ServiceError> {
         let mut batch = WriteBatch::default();
         batch.push(
             partner_outbox::Entity::update_many()
                 .col_expr(partner_outbox::Column::DeliveredAt, Expr::value(Utc::now()))
                 .col_expr(partner_outbox::Column::LastError, Expr::value(Option::<String>::None))
+                .col_expr(partner_outbox::Column::Refusal, Expr::value(refusal.map(str::to_owned)))
                 .filter(partner_outbox::Column::Partner.eq(&row.partner))
                 .filter(partner_outbox::Column::Seq.eq(row.seq))
                 .build(self.storage.backend()),
@@ -623,7 +672,7 @@ impl PartnerService {
     }
 
     async fn mark_failed(&self, row: &partner_outbox::Model, error: &str) -> Result<(), ServiceError> {
-        let next = Utc::now() + backoff(row.attempts);
+        let next = Utc::now() + Backoff::PARTNER.after(row.attempts.max(0) as u32);
         let mut batch = WriteBatch::default();
         batch.push(
             partner_outbox::Entity::update_many()
@@ -732,11 +781,16 @@ impl PartnerService {
     }
 
     /// The key of a verification method named by a partner (from its DID document, re-read once
-    /// if the method is not there: the partner may have rotated).
-    async fn signing_key_of(&self, kid: &str) -> Result<PublicKey, String> {
+    /// if the method is not there: the partner may have rotated). A document that cannot be
+    /// fetched now leaves the message undecided; a key that is not in it is a bad signature.
+    async fn signing_key_of(&self, kid: &str) -> Result<PublicKey, InboxError> {
         let did = cadena_credentials::did::did_of(kid);
         for fresh in [false, true] {
-            let document = self.credentials.resolve_did(did, fresh).await.map_err(|e| e.to_string())?;
+            let document = self
+                .credentials
+                .resolve_did(did, fresh)
+                .await
+                .map_err(|e| InboxError::Undecided(format!("the sender's DID document cannot be read now: {e}")))?;
             match cadena_credentials::did::key_in_document(
                 &document,
                 kid,
@@ -744,10 +798,10 @@ impl PartnerService {
             ) {
                 Ok(key) => return Ok(key),
                 Err(cadena_credentials::did::DidError::MethodNotFound { .. }) if !fresh => continue,
-                Err(error) => return Err(error.to_string()),
+                Err(error) => return Err(InboxError::BadSignature(error.to_string())),
             }
         }
-        Err(format!("{kid} not found"))
+        Err(InboxError::BadSignature(format!("{kid} not found")))
     }
 
     // ---------------------------------------------------------------- receiving
@@ -764,7 +818,7 @@ impl PartnerService {
             header["kid"].as_str().ok_or_else(|| InboxError::BadSignature("the message has no kid".into()))?.to_owned();
         let did = cadena_credentials::did::did_of(&kid).to_owned();
         let partner = self.active_partner_by_did(&did).await?.ok_or_else(|| InboxError::NotPartner(did.clone()))?;
-        let key = self.signing_key_of(&kid).await.map_err(InboxError::BadSignature)?;
+        let key = self.signing_key_of(&kid).await?;
         let (signed, payload) = jose::verify_jws(&jws, |k| (k == kid).then(|| key.clone()))
             .map_err(|e| InboxError::BadSignature(e.to_string()))?;
         // Signed for this node: a partner cannot re-encrypt another node's message to us.
@@ -822,18 +876,25 @@ impl PartnerService {
             self.record(&partner.country, message.seq, &digest, Err(error.to_string())).await?;
             return Err(error);
         }
-        let verdict = self.judge(&partner, &message).await?;
-        let ack = InboxAck { seq: message.seq, accepted: verdict.is_ok(), reason: verdict.as_ref().err().cloned() };
-        self.record(&partner.country, message.seq, &digest, verdict.map(|record| (record, message))).await?;
+        let seq = message.seq;
+        let outcome = match self.judge(&partner, &message).await? {
+            Verdict::Accept(record) => Ok((*record, message)),
+            Verdict::Refuse(reason) => Err(reason),
+            Verdict::Undecided(reason) => {
+                tracing::info!(partner = %partner.country, seq = message.seq, %reason, "partner message not judged yet; the sender retries");
+                return Err(InboxError::Undecided(reason));
+            }
+        };
+        let ack = InboxAck { seq, accepted: outcome.is_ok(), reason: outcome.as_ref().err().cloned() };
+        self.record(&partner.country, ack.seq, &digest, outcome).await?;
         Ok(ack)
     }
 
-    /// Verifies the message's credential in full; the partner record to store, or why not.
-    async fn judge(
-        &self,
-        partner: &mra_partners::Model,
-        message: &PartnerMessage,
-    ) -> Result<Result<partner_certifications::Model, String>, InboxError> {
+    /// Verifies the message's credential in full. A fragment that is INVALID refuses it for
+    /// good; one that could not be checked (ERROR), or an anchor still pending (SKIPPED), leaves
+    /// it undecided: the sender dying mid-verification, or a chain that rolled back, must not
+    /// cost a partner a message.
+    async fn judge(&self, partner: &mra_partners::Model, message: &PartnerMessage) -> Result<Verdict, InboxError> {
         let lists: HashMap<String, Arc<Value>> = message
             .status_lists
             .iter()
@@ -841,10 +902,10 @@ impl PartnerService {
             .collect();
         let report = match self.credentials.verify_with_lists(&message.credential, lists).await {
             Ok(report) => report,
-            Err(error) => return Ok(Err(format!("the credential cannot be judged: {error}"))),
+            Err(error) => return Ok(Verdict::Refuse(format!("the credential cannot be read: {error}"))),
         };
         if report.issuer.as_deref() != Some(partner.did.as_str()) {
-            return Ok(Err(format!(
+            return Ok(Verdict::Refuse(format!(
                 "the credential is issued by {:?}, not by the partner {}",
                 report.issuer, partner.did
             )));
@@ -852,12 +913,18 @@ impl PartnerService {
         for (name, check) in
             [("integrity", &report.integrity), ("issuer", &report.issuer_trust), ("anchor", &report.anchor)]
         {
-            if check.outcome != Outcome::Valid {
-                return Ok(Err(format!("{name}: {}", check.reason)));
+            match check.outcome {
+                Outcome::Valid => {}
+                Outcome::Invalid => return Ok(Verdict::Refuse(format!("{name}: {}", check.reason))),
+                Outcome::Error | Outcome::Skipped => {
+                    return Ok(Verdict::Undecided(format!("{name}: {}", check.reason)));
+                }
             }
         }
         if !cadena_credentials::credential::claims_aeo_certification(&message.credential) {
-            return Ok(Err("the credential is not an AEO certification (a VC API credential, or untyped)".into()));
+            return Ok(Verdict::Refuse(
+                "the credential is not an AEO certification (a VC API credential, or untyped)".into(),
+            ));
         }
         let subject = &message.credential["credentialSubject"];
         let event = &message.event;
@@ -869,9 +936,9 @@ impl PartnerService {
             parse_uuid(&event["lineageId"]),
             date(&message.credential["validFrom"]),
         ) else {
-            return Ok(Err("the event lacks its certification ids or the credential its validFrom".into()));
+            return Ok(Verdict::Refuse("the event lacks its certification ids or the credential its validFrom".into()));
         };
-        Ok(Ok(partner_certifications::Model {
+        Ok(Verdict::Accept(Box::new(partner_certifications::Model {
             credential_id: text(&message.credential["id"]),
             partner: partner.country.clone(),
             certification_id,
@@ -888,7 +955,7 @@ impl PartnerService {
             verification: serde_json::to_string(&report).unwrap_or_default(),
             last_seq: message.seq,
             updated_at: Utc::now(),
-        }))
+        })))
     }
 
     /// Stores a received message's number and outcome, and on acceptance the partner record,
@@ -915,7 +982,7 @@ impl PartnerService {
             })
             .build(backend),
         );
-        let mut publish = None;
+        let mut taken = false;
         if let Ok((record, message)) = outcome {
             if let Some(replaced) = message.event["replaces"].as_str() {
                 batch.push(
@@ -941,13 +1008,14 @@ impl PartnerService {
             );
             let event = partner_event(&record, &message);
             batch.extend(self.webhooks.enqueue_statements(&webhook_payload(&event, &message)));
-            publish = Some(event);
+            batch.extend(crate::event_log::append_statements(backend, std::slice::from_ref(&event)));
+            taken = true;
         } else {
             tracing::warn!(partner, seq, reason = ?reason, "partner message refused");
         }
         self.apply(batch).await?;
-        if let Some(event) = publish {
-            self.bus.publish(event);
+        if taken {
+            self.bus.committed();
         }
         Ok(())
     }
@@ -1121,7 +1189,7 @@ impl PartnerService {
         let kid = header["kid"].as_str().ok_or_else(|| InboxError::BadSignature("the token has no kid".into()))?;
         let did = cadena_credentials::did::did_of(kid).to_owned();
         let partner = self.active_partner_by_did(&did).await?.ok_or_else(|| InboxError::NotPartner(did.clone()))?;
-        let key = self.signing_key_of(kid).await.map_err(InboxError::BadSignature)?;
+        let key = self.signing_key_of(kid).await?;
         let (_, claims) = jose::verify_jws(token, |k| (k == kid).then(|| key.clone()))
             .map_err(|e| InboxError::BadSignature(e.to_string()))?;
         let claims: Value = serde_json::from_slice(&claims).map_err(|e| InboxError::Malformed(e.to_string()))?;

@@ -1,0 +1,64 @@
+//! Which replica runs a background worker. Several replicas of one node share one PostgreSQL
+//! database; each kind of worker works on the replica holding its lease, renewed every round,
+//! and taken over by another replica once it expires (the holder was killed, or stuck).
+//!
+//! A lease avoids doing work twice; it is not what keeps work correct. Every worker's work is
+//! idempotent on its own (the contract takes a batch's sequence once, a partner acknowledges a
+//! message it holds, webhook receivers de-duplicate by delivery id), so a holder that outlives
+//! its lease in the middle of a round does no harm. On SQLite there is one process: it always
+//! holds.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use crate::storage::Storage;
+
+/// How long a lease lasts without renewal.
+pub const TTL: Duration = Duration::from_secs(10);
+
+/// This process's name as a lease holder.
+fn holder() -> &'static str {
+    static HOLDER: OnceLock<String> = OnceLock::new();
+    HOLDER.get_or_init(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// The lease of one kind of worker.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    storage: Storage,
+    name: &'static str,
+}
+
+impl Lease {
+    /// The lease named `name` (`anchoring`, `partners`, `webhooks`).
+    pub fn new(storage: Storage, name: &'static str) -> Lease {
+        Lease { storage, name }
+    }
+
+    /// Takes or renews the lease; whether this process holds it now. A database error is
+    /// "not held" (the round is skipped and tried again).
+    pub async fn hold(&self) -> bool {
+        if self.storage.backend() != DbBackend::Postgres {
+            return true;
+        }
+        let now = Utc::now();
+        let until = now + TTL;
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO worker_leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE worker_leases.holder = excluded.holder OR worker_leases.expires_at < $4",
+            [self.name.into(), holder().into(), until.into(), now.into()],
+        );
+        match self.storage.db().execute_raw(statement).await {
+            Ok(result) => result.rows_affected() == 1,
+            Err(error) => {
+                tracing::warn!(lease = self.name, %error, "taking the worker lease failed");
+                false
+            }
+        }
+    }
+}
