@@ -8,8 +8,8 @@ mod processes;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use cadena_contracts::anvil::{Anvil, AnvilOptions, DEV_PRIVATE_KEYS};
-use cadena_contracts::{B256, ChainClient};
+use cadena_contracts::B256;
+use cadena_contracts::anvil::DEV_PRIVATE_KEYS;
 use processes::{Running, certification_input, create_officers, gql, start, token, wait_killed};
 use serde_json::{Value, json};
 
@@ -54,12 +54,7 @@ async fn grant(node: &Running, first: usize, count: usize) -> usize {
 async fn sigkill_mid_batch_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // One-second blocks: a sent transaction stays pending long enough to be killed over.
-    let anvil = Anvil::spawn_with(AnvilOptions { block_time: Some(Duration::from_secs(1)), ..Default::default() })
-        .await
-        .unwrap();
-    let governance = ChainClient::connect(anvil.chain_config(), anvil.signer(0)).await.unwrap();
-    let contracts = governance.deploy(anvil.address(0)).await.unwrap().addresses();
-    let governance = governance.with_contracts(contracts);
+    let (anvil, governance, contracts) = processes::chain(Some(Duration::from_secs(1))).await;
 
     let files =
         processes::write_node_config(dir.path(), "MX", &anvil, contracts, DEV_PRIVATE_KEYS[1], Default::default());

@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cadena_contracts::ChainClient;
-use cadena_contracts::anvil::{Anvil, DEV_PRIVATE_KEYS};
+use cadena_contracts::anvil::DEV_PRIVATE_KEYS;
 use processes::{NodeFiles, Running, certification_input, create_officers, gql, start, token};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -173,10 +172,7 @@ async fn held(partner: &mut Officer) -> BTreeMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partners_end_with_the_issuers_truth_through_sigkills() {
     let dir = tempfile::tempdir().unwrap();
-    let anvil = Anvil::spawn().await.unwrap();
-    let governance = ChainClient::connect(anvil.chain_config(), anvil.signer(0)).await.unwrap();
-    let contracts = governance.deploy(anvil.address(0)).await.unwrap().addresses();
-    let governance = governance.with_contracts(contracts);
+    let (anvil, governance, contracts) = processes::chain(None).await;
     let (hooks, heard) = webhook_receiver().await;
 
     let mut files = HashMap::new();

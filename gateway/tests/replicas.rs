@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cadena_contracts::anvil::{Anvil, AnvilOptions, DEV_PRIVATE_KEYS};
-use cadena_contracts::{B256, ChainClient};
+use cadena_contracts::B256;
+use cadena_contracts::anvil::DEV_PRIVATE_KEYS;
 use futures::StreamExt;
 use processes::{Extra, NodeFiles, Running, certification_input, create_officers, gql, start, token};
 use serde_json::{Value, json};
@@ -71,12 +71,7 @@ async fn subscribe(graphql: String, token: String, after: Option<u64>, heard: Ar
 async fn three_replicas_anchor_once_and_every_subscriber_hears_everything() {
     let dir = tempfile::tempdir().unwrap();
     // One-second blocks: a batch's transaction stays pending long enough to be killed over.
-    let anvil = Anvil::spawn_with(AnvilOptions { block_time: Some(Duration::from_secs(1)), ..Default::default() })
-        .await
-        .unwrap();
-    let governance = ChainClient::connect(anvil.chain_config(), anvil.signer(0)).await.unwrap();
-    let contracts = governance.deploy(anvil.address(0)).await.unwrap().addresses();
-    let governance = governance.with_contracts(contracts);
+    let (anvil, governance, contracts) = processes::chain(Some(Duration::from_secs(1))).await;
 
     // Three replicas: one database, one issuer key, one session secret, one public name.
     let database = create_database();

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use cadena_contracts::ContractAddresses;
-use cadena_contracts::anvil::Anvil;
+use cadena_contracts::anvil::{Anvil, AnvilOptions};
+use cadena_contracts::{ChainClient, ContractAddresses};
 use serde_json::{Value, json};
 
 /// Every officer's password.
@@ -19,6 +19,15 @@ pub const PASSWORD: &str = "a long enough password";
 /// The `cadena` binary under test.
 pub fn cadena() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_cadena"))
+}
+
+/// A real anvil (blocks every `block_time`, or at once) with the registries deployed, and a
+/// client signing as governance.
+pub async fn chain(block_time: Option<Duration>) -> (Anvil, ChainClient, ContractAddresses) {
+    let anvil = Anvil::spawn_with(AnvilOptions { block_time, ..Default::default() }).await.unwrap();
+    let governance = ChainClient::connect(anvil.chain_config(), anvil.signer(0)).await.unwrap();
+    let contracts = governance.deploy(anvil.address(0)).await.unwrap().addresses();
+    (anvil, governance.with_contracts(contracts), contracts)
 }
 
 /// A free port on 127.0.0.1.
