@@ -54,6 +54,10 @@ pub enum ServiceError {
     /// SUBMITTED, so it can still be rejected (or approved once the cause is fixed).
     #[error("cannot grant: {0}")]
     NotIssuable(String),
+    /// Another node (an MRA partner) this call needs did not answer or could not be used; the
+    /// call may succeed later.
+    #[error("a partner is unavailable: {0}")]
+    PartnerUnavailable(String),
     /// The caller asked too often; it may ask again after `retry_after_secs`.
     #[error("too many requests: {limit}; retry in {retry_after_secs} s")]
     RateLimited {
@@ -97,6 +101,7 @@ impl ServiceError {
             ServiceError::Conflict(_) => "CONFLICT",
             ServiceError::Disabled(_) => "DISABLED",
             ServiceError::NotIssuable(_) => "NOT_ISSUABLE",
+            ServiceError::PartnerUnavailable(_) => "PARTNER_UNAVAILABLE",
             ServiceError::RateLimited { .. } => "RATE_LIMITED",
             ServiceError::BadCredentials => "BAD_CREDENTIALS",
             ServiceError::Internal(_) => "INTERNAL",

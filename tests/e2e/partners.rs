@@ -425,7 +425,61 @@ async fn a_sender_dying_mid_verification_loses_no_message(backend: Backend) {
     );
 }
 
+/// A partner's holdings diverge from what MX sent (a record lost and another rolled back, as
+/// after restoring an old backup of them): reconciliation finds both, names them, and repairs
+/// them from MX's messages, verified again.
+async fn diverging_holdings_are_found_and_repaired(backend: Backend) {
+    use cadena_resolvers::storage::entities::partner_certifications as held;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let Network { mx, co, chain: _chain, .. } = network(backend).await;
+    let first = mx.granted("OEA-MX-C0001", "GODE561231GR8").await;
+    let second = mx.granted("OEA-MX-C0002", "GODE561231GR8").await;
+    mx.transition("approver", "suspendCertification", &first, Some("audit")).await.data();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    while partner_rows(&co, "MX").await.len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "CO takes MX's three messages");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first_id = mx.credential_of(&first).await["id"].as_str().unwrap().to_owned();
+    let second_id = mx.credential_of(&second).await["id"].as_str().unwrap().to_owned();
+    let db = co.node.storage.db();
+    held::Entity::update_many()
+        .col_expr(held::Column::Status, Expr::value("GRANTED"))
+        .filter(held::Column::CredentialId.eq(&first_id))
+        .exec(db)
+        .await
+        .unwrap();
+    held::Entity::delete_many().filter(held::Column::CredentialId.eq(&second_id)).exec(db).await.unwrap();
+
+    let reconcile = "mutation { reconcilePartner(partner: \"MX\") { partner compared found { credentialId expected held } remaining { credentialId } } }";
+    let report = co.gql(Some("admin"), reconcile, json!({})).await;
+    let report = &report.data()["reconcilePartner"];
+    assert_eq!(report["compared"], true, "{report}");
+    let mut found = report["found"].as_array().unwrap().clone();
+    found.sort_by_key(|d| d["credentialId"].as_str().map(|id| id != first_id));
+    assert_eq!(
+        json!(found),
+        json!([
+            { "credentialId": first_id, "expected": "SUSPENDED", "held": "GRANTED" },
+            { "credentialId": second_id, "expected": "GRANTED", "held": null },
+        ]),
+        "{report}"
+    );
+    assert_eq!(report["remaining"], json!([]), "repaired: {report}");
+    for (id, status) in [(&first, "SUSPENDED"), (&second, "GRANTED")] {
+        let at_co =
+            co.gql(Some("risk"), "query($id: ID!) { certification(id: $id) { status } }", json!({ "id": id })).await;
+        assert_eq!(at_co.data()["certification"]["status"], status);
+    }
+    let again = co.gql(Some("admin"), reconcile, json!({})).await;
+    assert_eq!(again.data()["reconcilePartner"]["found"], json!([]), "nothing differs any more");
+    // Only an ADMIN asks for it.
+    let refused = co.gql(Some("risk"), reconcile, json!({})).await;
+    assert_eq!(refused.error_code(), "FORBIDDEN");
+}
+
 on_both_backends!(
+    diverging_holdings_are_found_and_repaired,
     a_sender_dying_mid_verification_loses_no_message,
     the_seed_flow_reaches_partners_and_only_them,
     forged_replayed_out_of_scope_and_non_partner_messages_are_refused,

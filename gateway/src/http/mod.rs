@@ -6,7 +6,7 @@
 //! | `POST/GET /graphql` | GraphQL over HTTP; `Accept: text/event-stream` for SSE; WebSocket upgrade (`graphql-transport-ws`) |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the database answers |
-//! | `/partner/inbox`, `/partner/feed`, `/partner/recognition` | the MRA partner channel ([`partner_channel`]) |
+//! | `/partner/inbox`, `/partner/feed`, `/partner/recognition`, `/partner/state` | the MRA partner channel ([`partner_channel`]) |
 //! | `/.well-known/did.json`, `/contexts/…`, `/status-lists/…`, `/credentials/…`, `/presentations/verify`, `/challenges` | the VC API ([`vc_api`]) |
 
 mod authentication;
@@ -44,6 +44,7 @@ pub fn router(node: Node) -> Router {
         .route("/partner/inbox", post(partner_channel::inbox))
         .route("/partner/feed", get(partner_channel::feed))
         .route("/partner/recognition", get(partner_channel::recognition))
+        .route("/partner/state", get(partner_channel::state))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(node)

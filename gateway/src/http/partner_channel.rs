@@ -5,6 +5,7 @@
 //! | `POST /partner/inbox` | one message: a JWE (`application/jose`) sealing a JWS-signed partner message |
 //! | `GET /partner/feed?after=N` | the caller's messages after number N, sealed for it (`Authorization: Cadena-Partner <JWS>`) |
 //! | `GET /partner/recognition?country=&tin=` | what this node holds of an operator the caller certified (same authentication) |
+//! | `GET /partner/state` | what the caller must hold of this node's certifications, for reconciliation (same authentication) |
 //!
 //! Every refusal is logged and answered with a status and a JSON error saying why: 400 a
 //! message that cannot be decrypted or read, 401 a bad signature, 403 a sender that is no
@@ -140,4 +141,14 @@ pub async fn recognition(
     let token = token(&headers)?;
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
     Ok(Json(partners.holdings_for(token, path, &query.country, &query.tin).await?).into_response())
+}
+
+/// `GET /partner/state`: what the calling partner must hold of this node's certifications
+/// (reconciliation; same authentication as the feed).
+#[tracing::instrument(skip_all)]
+pub async fn state(State(node): State<Node>, headers: HeaderMap, uri: Uri) -> Result<Response, Refusal> {
+    let partners = partners(&node)?;
+    let token = token(&headers)?;
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
+    Ok(Json(partners.state_for(token, path).await?).into_response())
 }

@@ -74,6 +74,7 @@ impl IntoResponse for ApiError {
                 StatusCode::CONFLICT
             }
             ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::PartnerUnavailable(_) => StatusCode::BAD_GATEWAY,
             ServiceError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR

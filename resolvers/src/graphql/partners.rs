@@ -339,6 +339,59 @@ impl PartnerMutation {
     async fn terminate_mra(&self, ctx: &Context<'_>, partner: String) -> Result<Vec<Mra>> {
         mra_change(ctx, &partner, |chain, code| async move { chain.terminate_mra(code).await }).await
     }
+
+    /// Compares what this node holds of `partner`'s certifications with what `partner` says it
+    /// sent, now, and repairs any difference by taking the partner's messages about it again
+    /// (it also runs every five minutes).
+    async fn reconcile_partner(&self, ctx: &Context<'_>, partner: String) -> Result<PartnerReconciliation> {
+        authorize(principal(ctx), Operation::ManageMras).gql()?;
+        partner_code(&partner).gql()?;
+        let service = partners(ctx).gql()?;
+        let model = service
+            .partners()
+            .await
+            .gql()?
+            .into_iter()
+            .find(|m| m.country == partner && m.state == "ACTIVE")
+            .ok_or_else(|| ServiceError::field("partner", format!("{partner} is no active MRA partner")))
+            .gql()?;
+        let report = service.reconcile(&model).await.map_err(ServiceError::PartnerUnavailable).gql()?;
+        let divergence = |d: crate::services::partners::Divergence| PartnerDivergence {
+            credential_id: d.credential_id,
+            expected: d.expected,
+            held: d.held,
+        };
+        Ok(PartnerReconciliation {
+            partner: report.partner,
+            compared: report.compared,
+            found: report.found.into_iter().map(divergence).collect(),
+            remaining: report.remaining.into_iter().map(divergence).collect(),
+        })
+    }
+}
+
+/// One credential held otherwise than the partner says it sent.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PartnerDivergence {
+    /// The credential.
+    pub credential_id: String,
+    /// The status the partner's messages give it (null: never sent).
+    pub expected: Option<String>,
+    /// The status held here (null: not held).
+    pub held: Option<String>,
+}
+
+/// The outcome of reconciling with one partner.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PartnerReconciliation {
+    /// The partner.
+    pub partner: String,
+    /// Whether the holdings were compared (false while messages are still on their way).
+    pub compared: bool,
+    /// What differed.
+    pub found: Vec<PartnerDivergence>,
+    /// What still differs after the repair (empty: repaired).
+    pub remaining: Vec<PartnerDivergence>,
 }
 
 /// `Operator.recognition`: asks every MRA partner live; a partner that fails or times out is

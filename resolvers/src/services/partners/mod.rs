@@ -31,10 +31,13 @@
 //! ([`message_log`]). A message that cannot be judged now (the sender's DID document or
 //! anchor proof unreachable because the sender died mid-delivery, the chain unreachable, an
 //! anchor pending after a rollback) is answered 503: nothing is stored, its number stays open,
-//! and the sender sends it again.
+//! and the sender sends it again. Every five minutes (and when an ADMIN asks) each partner's
+//! holdings are reconciled with what the sender says it sent ([`reconciliation`]).
 
 mod message_log;
+mod reconciliation;
 pub use message_log::{MessageDirection, MessageLogEntry};
+pub use reconciliation::{Divergence, PartnerState, Reconciliation};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -73,6 +76,8 @@ pub const MESSAGE_TYPE: &str = "cadena.partner.certification-event/v1";
 const CHECKPOINT: &str = "mras";
 /// How far a partner's feed request's `iat` may be from now.
 const FEED_CLOCK_SKEW: i64 = 60;
+/// How often holdings are reconciled with each partner.
+const RECONCILE_EVERY: Duration = Duration::from_secs(300);
 
 /// The bit of a certificate type in an MRA scope.
 pub fn scope_bit(certificate_type: &str) -> i16 {
@@ -305,6 +310,7 @@ impl PartnerService {
         // The first round pulls at once: a node back from downtime catches up without waiting.
         let mut last_pull: Option<tokio::time::Instant> = None;
         let mut last_follow: Option<tokio::time::Instant> = None;
+        let mut last_reconciliation: Option<tokio::time::Instant> = None;
         let lease = crate::services::lease::Lease::new(self.storage.clone(), "partners");
         loop {
             let mut busy = false;
@@ -335,6 +341,10 @@ impl PartnerService {
                 if let Err(error) = self.pull_all().await {
                     tracing::warn!(%error, "pulling partner feeds failed");
                 }
+            }
+            if last_reconciliation.is_none_or(|at| at.elapsed() > RECONCILE_EVERY) {
+                last_reconciliation = Some(tokio::time::Instant::now());
+                self.reconcile_all().await;
             }
             let pause = if busy { Duration::ZERO } else { Duration::from_millis(500) };
             tokio::select! {
@@ -725,6 +735,21 @@ impl PartnerService {
         Ok(sealed)
     }
 
+    /// Reconciles with every active partner (see [`reconciliation`]); failures are logged and
+    /// tried again next time.
+    async fn reconcile_all(&self) {
+        let Ok(partners) =
+            mra_partners::Entity::find().filter(mra_partners::Column::State.eq("ACTIVE")).all(self.storage.db()).await
+        else {
+            return;
+        };
+        for partner in partners {
+            if let Err(error) = self.reconcile(&partner).await {
+                tracing::warn!(partner = %partner.country, %error, "reconciling with the partner failed");
+            }
+        }
+    }
+
     /// Pulls every active partner's feed after what was received.
     async fn pull_all(&self) -> Result<(), ServiceError> {
         for partner in
@@ -806,9 +831,9 @@ impl PartnerService {
 
     // ---------------------------------------------------------------- receiving
 
-    /// Takes one message from a partner (see the module docs for every check).
-    #[tracing::instrument(skip_all)]
-    pub async fn receive(&self, jwe: &str) -> Result<InboxAck, InboxError> {
+    /// Decrypts a partner's message and checks who sent it, for whom, and what it is: an active
+    /// MRA partner's signature, addressed to this node.
+    async fn open(&self, jwe: &str) -> Result<(mra_partners::Model, PartnerMessage), InboxError> {
         let (own_kid, secret) = self.credentials.identity().agreement();
         let (_, jws) = jose::decrypt_jwe(jwe, &secret).map_err(|e| InboxError::Undecryptable(e.to_string()))?;
         let jws =
@@ -843,6 +868,13 @@ impl PartnerService {
                 partner.country
             )));
         }
+        Ok((partner, message))
+    }
+
+    /// Takes one message from a partner (see the module docs for every check).
+    #[tracing::instrument(skip_all)]
+    pub async fn receive(&self, jwe: &str) -> Result<InboxAck, InboxError> {
+        let (partner, message) = self.open(jwe).await?;
         // What the number stands for: the event and the credential. A resend of the same
         // message differs in its send time and its freshly signed status lists, never in these.
         let digest = sha256_hex(
@@ -982,42 +1014,47 @@ impl PartnerService {
             })
             .build(backend),
         );
-        let mut taken = false;
-        if let Ok((record, message)) = outcome {
-            if let Some(replaced) = message.event["replaces"].as_str() {
-                batch.push(
-                    partner_certifications::Entity::update_many()
-                        .col_expr(partner_certifications::Column::Status, Expr::value(Status::Amended.as_str()))
-                        .filter(partner_certifications::Column::CredentialId.eq(replaced))
-                        .build(backend),
-                );
-            }
-            batch.push(
-                partner_certifications::Entity::insert(partner_certifications::ActiveModel::from(record.clone()))
-                    .on_conflict(
-                        OnConflict::column(partner_certifications::Column::CredentialId)
-                            .update_columns([
-                                partner_certifications::Column::Status,
-                                partner_certifications::Column::Verification,
-                                partner_certifications::Column::LastSeq,
-                                partner_certifications::Column::UpdatedAt,
-                            ])
-                            .to_owned(),
-                    )
-                    .build(backend),
-            );
-            let event = partner_event(&record, &message);
-            batch.extend(self.webhooks.enqueue_statements(&webhook_payload(&event, &message)));
-            batch.extend(crate::event_log::append_statements(backend, std::slice::from_ref(&event)));
-            taken = true;
-        } else {
-            tracing::warn!(partner, seq, reason = ?reason, "partner message refused");
+        let taken = outcome.is_ok();
+        match outcome {
+            Ok((record, message)) => self.take(&record, &message, &mut batch),
+            Err(_) => tracing::warn!(partner, seq, reason = ?reason, "partner message refused"),
         }
         self.apply(batch).await?;
         if taken {
             self.bus.committed();
         }
         Ok(())
+    }
+
+    /// What holding a taken message writes: the partner record (and the replaced one marked
+    /// AMENDED), its webhook calls and its event in the log.
+    fn take(&self, record: &partner_certifications::Model, message: &PartnerMessage, batch: &mut WriteBatch) {
+        let backend = self.storage.backend();
+        if let Some(replaced) = message.event["replaces"].as_str() {
+            batch.push(
+                partner_certifications::Entity::update_many()
+                    .col_expr(partner_certifications::Column::Status, Expr::value(Status::Amended.as_str()))
+                    .filter(partner_certifications::Column::CredentialId.eq(replaced))
+                    .build(backend),
+            );
+        }
+        batch.push(
+            partner_certifications::Entity::insert(partner_certifications::ActiveModel::from(record.clone()))
+                .on_conflict(
+                    OnConflict::column(partner_certifications::Column::CredentialId)
+                        .update_columns([
+                            partner_certifications::Column::Status,
+                            partner_certifications::Column::Verification,
+                            partner_certifications::Column::LastSeq,
+                            partner_certifications::Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .build(backend),
+        );
+        let event = partner_event(record, message);
+        batch.extend(self.webhooks.enqueue_statements(&webhook_payload(&event, message)));
+        batch.extend(crate::event_log::append_statements(backend, std::slice::from_ref(&event)));
     }
 
     /// The partner record of certification `id`, if this node holds one.

@@ -1,0 +1,215 @@
+//! Reconciliation: partners compare what they hold with what this node told them, find any
+//! divergence, repair it and report it.
+//!
+//! The sender answers `GET /partner/state` with what the calling partner must hold: the state
+//! its messages leave, replayed in order (each message's status for its credential, and
+//! AMENDED for the credential an amendment replaces), leaving out the messages the partner
+//! refused (those are reported as refusals on both sides). The receiver compares once it has
+//! taken every message numbered so far (`through`); for every credential that differs it takes
+//! the sender's messages about it again from the feed (verified in full, as on arrival), and
+//! reports what differed and what the repair left.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{InboxError, PartnerService, Verdict};
+use crate::errors::ServiceError;
+use crate::storage::WriteBatch;
+use crate::storage::entities::{mra_partners, partner_certifications, partner_events, partner_outbox};
+
+/// What a partner must hold of the sender's certifications, as the sender sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerState {
+    /// The last number the sender gave a message for this partner.
+    pub through: i64,
+    /// Credential id → status.
+    pub holdings: BTreeMap<String, String>,
+}
+
+/// One credential held otherwise than the sender says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Divergence {
+    /// The credential.
+    pub credential_id: String,
+    /// The status the sender's messages give it (None: the sender never sent it).
+    pub expected: Option<String>,
+    /// The status held here (None: not held).
+    pub held: Option<String>,
+}
+
+/// The outcome of one reconciliation with one partner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reconciliation {
+    /// The partner.
+    pub partner: String,
+    /// Whether the states were compared (false while messages are still on their way).
+    pub compared: bool,
+    /// What differed before the repair.
+    pub found: Vec<Divergence>,
+    /// What still differs after it.
+    pub remaining: Vec<Divergence>,
+}
+
+fn differences(expected: &BTreeMap<String, String>, held: &BTreeMap<String, String>) -> Vec<Divergence> {
+    let ids: BTreeSet<&String> = expected.keys().chain(held.keys()).collect();
+    ids.into_iter()
+        .filter(|id| expected.get(*id) != held.get(*id))
+        .map(|id| Divergence {
+            credential_id: id.clone(),
+            expected: expected.get(id).cloned(),
+            held: held.get(id).cloned(),
+        })
+        .collect()
+}
+
+impl PartnerService {
+    /// What the partner authenticated by `token` (for `path`) must hold (`GET /partner/state`).
+    pub async fn state_for(&self, token: &str, path: &str) -> Result<PartnerState, InboxError> {
+        let partner = self.authenticate(token, path).await?;
+        let db = self.storage.db();
+        let rows = partner_outbox::Entity::find()
+            .filter(partner_outbox::Column::Partner.eq(&partner.country))
+            .order_by_asc(partner_outbox::Column::Seq)
+            .all(db)
+            .await
+            .map_err(ServiceError::from)?;
+        let through = rows.last().map_or(0, |r| r.seq);
+        let ids: Vec<i64> = rows.iter().filter(|r| r.refusal.is_none()).map(|r| r.event_id).collect();
+        let mut events: HashMap<i64, partner_events::Model> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            for event in partner_events::Entity::find()
+                .filter(partner_events::Column::Id.is_in(chunk.to_vec()))
+                .all(db)
+                .await
+                .map_err(ServiceError::from)?
+            {
+                events.insert(event.id, event);
+            }
+        }
+        let mut holdings = BTreeMap::new();
+        for row in rows.iter().filter(|r| r.refusal.is_none()) {
+            let Some(event) = events.get(&row.event_id) else { continue };
+            let body: Value = serde_json::from_str(&event.event).map_err(ServiceError::internal)?;
+            if let Some(replaced) = body["replaces"].as_str() {
+                holdings.insert(replaced.to_owned(), cadena_credentials::Status::Amended.as_str().to_owned());
+            }
+            if let Some(status) = body["status"].as_str() {
+                holdings.insert(event.credential_id.clone(), status.to_owned());
+            }
+        }
+        Ok(PartnerState { through, holdings })
+    }
+
+    /// Compares what this node holds of `partner`'s certifications with what `partner` says it
+    /// sent, and repairs what differs.
+    #[tracing::instrument(skip(self, partner), fields(partner = %partner.country))]
+    pub async fn reconcile(&self, partner: &mra_partners::Model) -> Result<Reconciliation, String> {
+        let path = "/partner/state".to_owned();
+        let base = Self::base_url(&partner.did)?;
+        let url = format!("{base}{path}");
+        let token = self.feed_token(&partner.did, &path)?;
+        let response = self
+            .http
+            .get(&url)
+            .header("authorization", format!("Cadena-Partner {token}"))
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("GET {url}: HTTP {}", response.status()));
+        }
+        let text = response.text().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let state: PartnerState =
+            cadena_credentials::json::from_slice_as(text.as_bytes()).map_err(|e| format!("GET {url}: {e}"))?;
+        let last = self.last_received(&partner.country).await.map_err(|e| e.to_string())?;
+        let mut report =
+            Reconciliation { partner: partner.country.clone(), compared: false, found: vec![], remaining: vec![] };
+        if state.through != last {
+            // Messages are still on their way (or a gap is being filled): compare next time.
+            return Ok(report);
+        }
+        report.compared = true;
+        report.found = differences(&state.holdings, &self.held_from(&partner.country).await?);
+        if report.found.is_empty() {
+            return Ok(report);
+        }
+        tracing::warn!(differing = report.found.len(), "holdings differ from what the partner sent; repairing");
+        let wanted: BTreeSet<String> = report.found.iter().map(|d| d.credential_id.clone()).collect();
+        self.take_again(partner, &wanted, state.through).await?;
+        report.remaining = differences(&state.holdings, &self.held_from(&partner.country).await?);
+        if report.remaining.is_empty() {
+            tracing::info!(repaired = report.found.len(), "holdings repaired");
+        } else {
+            tracing::error!(remaining = ?report.remaining, "holdings still differ after the repair");
+        }
+        Ok(report)
+    }
+
+    /// Credential id → status of what this node holds from `partner`.
+    async fn held_from(&self, partner: &str) -> Result<BTreeMap<String, String>, String> {
+        Ok(partner_certifications::Entity::find()
+            .filter(partner_certifications::Column::Partner.eq(partner))
+            .all(self.storage.db())
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|r| (r.credential_id, r.status))
+            .collect())
+    }
+
+    /// Takes again, in order, the partner's messages (from its feed, up to `through`) about the
+    /// credentials in `wanted` or replacing one of them: verified in full, written as on arrival
+    /// (record, webhooks, event), without touching the numbers already taken.
+    async fn take_again(
+        &self,
+        partner: &mra_partners::Model,
+        wanted: &BTreeSet<String>,
+        through: i64,
+    ) -> Result<(), String> {
+        let base = Self::base_url(&partner.did)?;
+        let mut after = 0;
+        while after < through {
+            let path = format!("/partner/feed?after={after}");
+            let token = self.feed_token(&partner.did, &path)?;
+            let url = format!("{base}{path}");
+            let response = self
+                .http
+                .get(&url)
+                .header("authorization", format!("Cadena-Partner {token}"))
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            let body: Value = response.json().await.map_err(|e| format!("GET {url}: {e}"))?;
+            let messages = body["messages"].as_array().cloned().unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for sealed in messages {
+                let jwe = sealed.as_str().ok_or("feed entries are JWE strings")?;
+                let (from, message) = self.open(jwe).await.map_err(|e| e.to_string())?;
+                after = message.seq;
+                let concerns = |v: &Value| v.as_str().is_some_and(|id| wanted.contains(id));
+                if from.country != partner.country
+                    || !(concerns(&message.credential["id"]) || concerns(&message.event["replaces"]))
+                {
+                    continue;
+                }
+                match self.judge(&from, &message).await.map_err(|e| e.to_string())? {
+                    Verdict::Accept(record) => {
+                        let mut batch = WriteBatch::default();
+                        self.take(&record, &message, &mut batch);
+                        self.apply(batch).await.map_err(|e| e.to_string())?;
+                        self.bus.committed();
+                    }
+                    Verdict::Refuse(reason) | Verdict::Undecided(reason) => {
+                        return Err(format!("message {} cannot be taken again: {reason}", message.seq));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
