@@ -14,23 +14,8 @@ use std::time::Duration;
 use cadena_contracts::B256;
 use cadena_contracts::anvil::DEV_PRIVATE_KEYS;
 use futures::StreamExt;
-use processes::{Extra, NodeFiles, Running, certification_input, create_officers, gql, start, token};
+use processes::{Running, certification_input, create_officers, gql, start, token};
 use serde_json::{Value, json};
-
-/// A fresh database on the local PostgreSQL server.
-fn create_database() -> String {
-    let admin =
-        std::env::var("CADENA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("cadena_replicas_{}", uuid::Uuid::new_v4().simple());
-    let created = std::process::Command::new("psql")
-        .arg(&admin)
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", &format!("CREATE DATABASE {name}")])
-        .status()
-        .expect("psql runs");
-    assert!(created.success(), "CREATE DATABASE {name}");
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
 
 /// The cursors one SSE subscriber received, and the id of the last one.
 #[derive(Default)]
@@ -74,35 +59,7 @@ async fn three_replicas_anchor_once_and_every_subscriber_hears_everything() {
     let (anvil, governance, contracts) = processes::chain(Some(Duration::from_secs(1))).await;
 
     // Three replicas: one database, one issuer key, one session secret, one public name.
-    let database = create_database();
-    let public_url = format!("http://127.0.0.1:{}", processes::free_port());
-    let top =
-        format!("database_url = \"{database}\"\nsession_secret = \"one secret for every replica of MX, 32+ bytes\"");
-    let tables = format!(
-        "[credentials]\nkey_file = \"{}\"\n\n[redis]\nurl = \"redis://127.0.0.1:6379\"\n",
-        dir.path().join("issuer-keys.json").display()
-    );
-    let replicas: Vec<NodeFiles> = (1..=3)
-        .map(|i| {
-            let name = format!("MX-{i}");
-            // Replica 1 listens on the public address itself; the others on their own.
-            let extra = Extra { top: &top, tables: &tables, public_url: Some(&public_url), name: Some(&name) };
-            let mut files =
-                processes::write_node_config(dir.path(), "MX", &anvil, contracts, DEV_PRIVATE_KEYS[1], extra);
-            if i == 1 {
-                let config = std::fs::read_to_string(&files.config).unwrap();
-                let own = files.url.trim_start_matches("http://").to_owned();
-                let public = public_url.trim_start_matches("http://");
-                std::fs::write(
-                    &files.config,
-                    config.replace(&format!("listen = \"{own}\""), &format!("listen = \"{public}\"")),
-                )
-                .unwrap();
-                files.url = public_url.clone();
-            }
-            files
-        })
-        .collect();
+    let replicas = processes::write_replica_configs(dir.path(), "MX", &anvil, contracts, DEV_PRIVATE_KEYS[1], 3);
     governance.admit_authority(*b"MX", &replicas[0].did, anvil.address(1)).await.unwrap();
     // The first replica creates the database's tables and the issuer key; then the officers.
     let mut running: Vec<Option<Running>> = vec![Some(start(&replicas[0], None).await)];

@@ -478,7 +478,39 @@ async fn diverging_holdings_are_found_and_repaired(backend: Backend) {
     assert_eq!(refused.error_code(), "FORBIDDEN");
 }
 
+/// An MRA that becomes active after certifications were granted: the new partner is told the
+/// current state of each (its newest event), not only what happens from then on.
+async fn a_new_partner_hears_what_was_certified_before_the_mra(backend: Backend) {
+    let chain = TestChain::start().await;
+    let spawn = |country: &str| TestApp::builder().backend(backend).country(country).chain(&chain).anchoring(100, 200);
+    let mx = spawn("MX").spawn().await;
+    let co = spawn("CO").spawn().await;
+    let suspended = mx.granted("OEA-MX-N0001", "GODE561231GR8").await;
+    mx.transition("approver", "suspendCertification", &suspended, Some("audit")).await.data();
+    let granted = mx.granted("OEA-MX-N0002", "GODE561231GR8").await;
+
+    mx.establish_mra(&co, json!(["SECURITY_AND_SAFETY", "CUSTOMS_SIMPLIFICATIONS", "FULL"])).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    while partner_rows(&co, "MX").await.len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "CO hears MX's earlier certifications");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(partner_rows(&co, "MX").await, vec![(1, "ACCEPTED".to_owned()), (2, "ACCEPTED".to_owned())]);
+    for (id, status) in [(&suspended, "SUSPENDED"), (&granted, "GRANTED")] {
+        let at_co =
+            co.gql(Some("risk"), "query($id: ID!) { certification(id: $id) { status } }", json!({ "id": id })).await;
+        assert_eq!(at_co.data()["certification"]["status"], status);
+    }
+    // From then on, as usual.
+    mx.transition("approver", "reinstateCertification", &suspended, Some("cleared")).await.data();
+    while partner_rows(&co, "MX").await.len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "CO hears the reinstatement");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 on_both_backends!(
+    a_new_partner_hears_what_was_certified_before_the_mra,
     diverging_holdings_are_found_and_repaired,
     a_sender_dying_mid_verification_loses_no_message,
     the_seed_flow_reaches_partners_and_only_them,

@@ -236,3 +236,59 @@ pub fn certification_input(number: &str, certificate_type: &str) -> Value {
         "tin": "GODE561231GR8", "certificateType": certificate_type, "roles": ["EXPORTER"], "authorisationDate": "2026-02-01"
     })
 }
+
+/// A fresh database on the local PostgreSQL server (`CADENA_TEST_POSTGRES_URL`, default the
+/// `test` database's server); its URL.
+pub fn create_database() -> String {
+    let admin =
+        std::env::var("CADENA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("cadena_replicas_{}", uuid::Uuid::new_v4().simple());
+    let created = std::process::Command::new("psql")
+        .arg(&admin)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .status()
+        .expect("psql runs");
+    assert!(created.success(), "CREATE DATABASE {name}");
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+/// The configs of `n` replicas of `country`'s node, as README's set-up says: one fresh
+/// PostgreSQL database, one issuer key, one session secret, one public name (replica 1 listens
+/// on it; the others on their own ports), Redis on 127.0.0.1:6379. Start replica 1 first: it
+/// creates the tables and the key.
+pub fn write_replica_configs(
+    dir: &Path,
+    country: &str,
+    anvil: &Anvil,
+    contracts: ContractAddresses,
+    anchorer_key: &str,
+    n: usize,
+) -> Vec<NodeFiles> {
+    let database = create_database();
+    let public_url = format!("http://127.0.0.1:{}", free_port());
+    let top = format!("database_url = \"{database}\"\nsession_secret = \"one secret for every replica, 32+ bytes\"");
+    let tables = format!(
+        "[credentials]\nkey_file = \"{}\"\nallow_private_addresses = true\n\n[redis]\nurl = \"redis://127.0.0.1:6379\"\n",
+        dir.join(format!("{country}-issuer-keys.json")).display()
+    );
+    (1..=n)
+        .map(|i| {
+            let name = format!("{country}-{i}");
+            let extra = Extra { top: &top, tables: &tables, public_url: Some(&public_url), name: Some(&name) };
+            let mut files = write_node_config(dir, country, anvil, contracts, anchorer_key, extra);
+            if i == 1 {
+                let config = std::fs::read_to_string(&files.config).unwrap();
+                let own = files.url.trim_start_matches("http://").to_owned();
+                let public = public_url.trim_start_matches("http://");
+                std::fs::write(
+                    &files.config,
+                    config.replace(&format!("listen = \"{own}\""), &format!("listen = \"{public}\"")),
+                )
+                .unwrap();
+                files.url = public_url.clone();
+            }
+            files
+        })
+        .collect()
+}

@@ -415,7 +415,16 @@ impl PartnerService {
             since_block: Set(mra.since_block as i64),
             updated_at: Set(Utc::now()),
         };
+        let previous = mra_partners::Entity::find_by_id(country_of(partner)).one(self.storage.db()).await?;
         let mut batch = WriteBatch::default();
+        // Becoming active (or sharing more types): the partner is told the current state of every
+        // certification it had not heard of, in the same transaction as the MRA's new state.
+        if state == "ACTIVE" {
+            let shared_before = previous.as_ref().filter(|p| p.state == "ACTIVE").map_or(0, |p| p.scope);
+            if (mra.scope as i16) & !shared_before != 0 {
+                self.backfill(&country_of(partner), mra.scope as i16, &mut batch).await?;
+            }
+        }
         batch.push(
             mra_partners::Entity::insert(row)
                 .on_conflict(
@@ -433,6 +442,64 @@ impl PartnerService {
         );
         tracing::info!(partner = %country_of(partner), state, scope = mra.scope, "MRA partner refreshed");
         self.apply(batch).await
+    }
+
+    /// Queues for `partner` (sharing `scope`) the newest event of every credential in scope
+    /// that it was not sent, oldest first, numbered after its last message: what it must hold
+    /// from now on, as if it had heard everything (events not yet dispatched reach it normally).
+    async fn backfill(&self, partner: &str, scope: i16, batch: &mut WriteBatch) -> Result<(), ServiceError> {
+        let db = self.storage.db();
+        let events = partner_events::Entity::find()
+            .filter(partner_events::Column::Dispatched.eq(true))
+            .order_by_asc(partner_events::Column::Id)
+            .all(db)
+            .await?;
+        let sent: std::collections::HashSet<i64> = partner_outbox::Entity::find()
+            .filter(partner_outbox::Column::Partner.eq(partner))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| r.event_id)
+            .collect();
+        // The newest event of each credential, if the partner never got that one.
+        let mut newest: HashMap<&str, &partner_events::Model> = HashMap::new();
+        for event in events.iter().filter(|e| scope & scope_bit(&e.certificate_type) != 0) {
+            newest.insert(&event.credential_id, event);
+        }
+        let mut due: Vec<&partner_events::Model> = newest.into_values().filter(|e| !sent.contains(&e.id)).collect();
+        due.sort_by_key(|e| e.id);
+        let last: Option<i64> = partner_outbox::Entity::find()
+            .select_only()
+            .column_as(partner_outbox::Column::Seq.max(), "max")
+            .filter(partner_outbox::Column::Partner.eq(partner))
+            .into_tuple::<Option<i64>>()
+            .one(db)
+            .await?
+            .flatten();
+        let backend = self.storage.backend();
+        for (n, event) in due.iter().enumerate() {
+            let is_grant =
+                serde_json::from_str::<Value>(&event.event).ok().is_some_and(|e| e["transition"] == "APPROVE");
+            batch.push(
+                partner_outbox::Entity::insert(partner_outbox::ActiveModel {
+                    partner: Set(partner.to_owned()),
+                    seq: Set(last.unwrap_or(0) + 1 + n as i64),
+                    event_id: Set(event.id),
+                    needs_anchor: Set(is_grant),
+                    attempts: Set(0),
+                    last_error: Set(None),
+                    next_attempt_at: Set(Utc::now()),
+                    delivered_at: Set(None),
+                    refusal: Set(None),
+                    created_at: Set(Utc::now()),
+                })
+                .build(backend),
+            );
+        }
+        if !due.is_empty() {
+            tracing::info!(partner, certifications = due.len(), "the partner is told what it had not heard");
+        }
+        Ok(())
     }
 
     /// This node's MRAs as last read from the chain.
