@@ -4,7 +4,6 @@
 //! that falls behind the channel catches up from the log.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use cadena_credentials::{Status, Transition};
 use chrono::{DateTime, Utc};
@@ -48,8 +47,6 @@ pub struct EventBus {
     commits: Arc<watch::Sender<u64>>,
     /// Rung when another replica committed events (told through Redis).
     elsewhere: Arc<Notify>,
-    /// The cursor of the last event published.
-    published: Arc<AtomicU64>,
 }
 
 impl EventBus {
@@ -57,17 +54,11 @@ impl EventBus {
     /// log.
     pub fn new(capacity: usize) -> EventBus {
         let (sender, _) = broadcast::channel(capacity);
-        EventBus {
-            sender,
-            commits: Arc::new(watch::channel(0).0),
-            elsewhere: Arc::default(),
-            published: Arc::default(),
-        }
+        EventBus { sender, commits: Arc::new(watch::channel(0).0), elsewhere: Arc::default() }
     }
 
     /// Sends an event read from the log (its `sequence` set) to every subscriber.
     pub fn publish(&self, event: Arc<CertificationEvent>) {
-        self.published.fetch_max(event.sequence, Ordering::SeqCst);
         // No subscriber is not an error: events are also in the log.
         let _ = self.sender.send(event);
     }
@@ -90,11 +81,6 @@ impl EventBus {
     /// Waits for [`EventBus::committed_elsewhere`].
     pub async fn wait_elsewhere(&self) {
         self.elsewhere.notified().await
-    }
-
-    /// The cursor of the last event this process published (0: none yet).
-    pub fn published(&self) -> u64 {
-        self.published.load(Ordering::SeqCst)
     }
 
     /// How many receivers are open: every `certificationEvents` subscription, and the

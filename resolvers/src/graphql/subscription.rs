@@ -55,10 +55,15 @@ impl Subscription {
         };
         let log = services(ctx).certifications.event_log();
         let cursor_cell = ctx.data_opt::<LastCursor>().cloned();
-        // Where the stream stands before listening: anything published from here on arrives
-        // on the receiver, anything before it with a larger cursor is read from the log.
-        let mut last = after.unwrap_or_else(|| log.bus().published());
+        // Listening first, then where the stream stands: "from now on" is after the newest
+        // event committed (not merely published here), so an event that committed before the
+        // subscription never reaches it, and one that commits after always does (from the
+        // receiver, or from the log if this process published it before it was read).
         let mut receiver = log.bus().subscribe();
+        let mut last = match after {
+            Some(after) => after,
+            None => log.newest().await.gql()?,
+        };
         let mut behind = after.is_some();
         Ok(async_stream::stream! {
             loop {
