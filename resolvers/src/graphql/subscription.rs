@@ -55,16 +55,16 @@ impl Subscription {
         };
         let log = services(ctx).certifications.event_log();
         let cursor_cell = ctx.data_opt::<LastCursor>().cloned();
-        // Listening first, then where the stream stands: "from now on" is after the newest
-        // event committed (not merely published here), so an event that committed before the
-        // subscription never reaches it, and one that commits after always does (from the
-        // receiver, or from the log if this process published it before it was read).
-        let mut receiver = log.bus().subscribe();
+        // Where the stream starts: after `after`, or after the newest event committed now (an
+        // event that committed before the subscription never reaches it, even if this
+        // process's log reader publishes it later). Then listening, and one read of the log
+        // for anything that committed in between.
         let mut last = match after {
             Some(after) => after,
             None => log.newest().await.gql()?,
         };
-        let mut behind = after.is_some();
+        let mut receiver = log.bus().subscribe();
+        let mut behind = true;
         Ok(async_stream::stream! {
             loop {
                 if behind {
