@@ -386,7 +386,8 @@ pub struct PartnerDivergence {
 pub struct PartnerReconciliation {
     /// The partner.
     pub partner: String,
-    /// Whether the holdings were compared (false while messages are still on their way).
+    /// Whether the holdings were compared (false while messages are still on their way, or
+    /// while the partner does not see the MRA active yet).
     pub compared: bool,
     /// What differed.
     pub found: Vec<PartnerDivergence>,

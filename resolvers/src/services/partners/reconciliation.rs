@@ -45,7 +45,8 @@ pub struct Divergence {
 pub struct Reconciliation {
     /// The partner.
     pub partner: String,
-    /// Whether the states were compared (false while messages are still on their way).
+    /// Whether the states were compared (false while messages are still on their way, or
+    /// while the partner does not see the MRA active yet).
     pub compared: bool,
     /// What differed before the repair.
     pub found: Vec<Divergence>,
@@ -118,6 +119,13 @@ impl PartnerService {
             .send()
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;
+        let mut report =
+            Reconciliation { partner: partner.country.clone(), compared: false, found: vec![], remaining: vec![] };
+        if response.status() == reqwest::StatusCode::FORBIDDEN {
+            // The partner does not see the MRA active yet (it follows the chain too): next time.
+            tracing::info!("the partner does not answer as an MRA partner yet; reconciling later");
+            return Ok(report);
+        }
         if !response.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", response.status()));
         }
@@ -125,8 +133,6 @@ impl PartnerService {
         let state: PartnerState =
             cadena_credentials::json::from_slice_as(text.as_bytes()).map_err(|e| format!("GET {url}: {e}"))?;
         let last = self.last_received(&partner.country).await.map_err(|e| e.to_string())?;
-        let mut report =
-            Reconciliation { partner: partner.country.clone(), compared: false, found: vec![], remaining: vec![] };
         if state.through != last {
             // Messages are still on their way (or a gap is being filled): compare next time.
             return Ok(report);
