@@ -121,6 +121,25 @@ pub fn event_statement(
     .build(backend)
 }
 
+/// The statement queuing `event` for `partner` as message `seq`; a grant waits for its
+/// credential's anchor.
+fn queue_statement(backend: DbBackend, partner: &str, seq: i64, event: &partner_events::Model) -> Statement {
+    let is_grant = serde_json::from_str::<Value>(&event.event).ok().is_some_and(|e| e["transition"] == "APPROVE");
+    partner_outbox::Entity::insert(partner_outbox::ActiveModel {
+        partner: Set(partner.to_owned()),
+        seq: Set(seq),
+        event_id: Set(event.id),
+        needs_anchor: Set(is_grant),
+        attempts: Set(0),
+        last_error: Set(None),
+        next_attempt_at: Set(Utc::now()),
+        delivered_at: Set(None),
+        refusal: Set(None),
+        created_at: Set(Utc::now()),
+    })
+    .build(backend)
+}
+
 /// A message between partners, before signing and encryption.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -468,38 +487,28 @@ impl PartnerService {
         }
         let mut due: Vec<&partner_events::Model> = newest.into_values().filter(|e| !sent.contains(&e.id)).collect();
         due.sort_by_key(|e| e.id);
-        let last: Option<i64> = partner_outbox::Entity::find()
-            .select_only()
-            .column_as(partner_outbox::Column::Seq.max(), "max")
-            .filter(partner_outbox::Column::Partner.eq(partner))
-            .into_tuple::<Option<i64>>()
-            .one(db)
-            .await?
-            .flatten();
+        let last = self.last_numbered(partner).await?;
         let backend = self.storage.backend();
         for (n, event) in due.iter().enumerate() {
-            let is_grant =
-                serde_json::from_str::<Value>(&event.event).ok().is_some_and(|e| e["transition"] == "APPROVE");
-            batch.push(
-                partner_outbox::Entity::insert(partner_outbox::ActiveModel {
-                    partner: Set(partner.to_owned()),
-                    seq: Set(last.unwrap_or(0) + 1 + n as i64),
-                    event_id: Set(event.id),
-                    needs_anchor: Set(is_grant),
-                    attempts: Set(0),
-                    last_error: Set(None),
-                    next_attempt_at: Set(Utc::now()),
-                    delivered_at: Set(None),
-                    refusal: Set(None),
-                    created_at: Set(Utc::now()),
-                })
-                .build(backend),
-            );
+            batch.push(queue_statement(backend, partner, last + 1 + n as i64, event));
         }
         if !due.is_empty() {
             tracing::info!(partner, certifications = due.len(), "the partner is told what it had not heard");
         }
         Ok(())
+    }
+
+    /// The last number given to a message for `partner` (0: none yet).
+    async fn last_numbered(&self, partner: &str) -> Result<i64, ServiceError> {
+        Ok(partner_outbox::Entity::find()
+            .select_only()
+            .column_as(partner_outbox::Column::Seq.max(), "max")
+            .filter(partner_outbox::Column::Partner.eq(partner))
+            .into_tuple::<Option<i64>>()
+            .one(self.storage.db())
+            .await?
+            .flatten()
+            .unwrap_or(0))
     }
 
     /// This node's MRAs as last read from the chain.
@@ -533,42 +542,16 @@ impl PartnerService {
             mra_partners::Entity::find().filter(mra_partners::Column::State.eq("ACTIVE")).all(db).await?;
         let mut next: HashMap<String, i64> = HashMap::new();
         for partner in &partners {
-            let last: Option<i64> = partner_outbox::Entity::find()
-                .select_only()
-                .column_as(partner_outbox::Column::Seq.max(), "max")
-                .filter(partner_outbox::Column::Partner.eq(&partner.country))
-                .into_tuple::<Option<i64>>()
-                .one(db)
-                .await?
-                .flatten();
-            next.insert(partner.country.clone(), last.unwrap_or(0) + 1);
+            next.insert(partner.country.clone(), self.last_numbered(&partner.country).await? + 1);
         }
         let backend = self.storage.backend();
         let count = events.len();
         for event in events {
             let mut batch = WriteBatch::default();
             let bit = scope_bit(&event.certificate_type);
-            let is_grant = serde_json::from_str::<Value>(&event.event)
-                .ok()
-                .and_then(|e| e["transition"].as_str().map(|t| t == "APPROVE"))
-                .unwrap_or(false);
             for partner in partners.iter().filter(|p| p.scope & bit != 0) {
                 let seq = next.get_mut(&partner.country).expect("numbered above");
-                batch.push(
-                    partner_outbox::Entity::insert(partner_outbox::ActiveModel {
-                        partner: Set(partner.country.clone()),
-                        seq: Set(*seq),
-                        event_id: Set(event.id),
-                        needs_anchor: Set(is_grant),
-                        attempts: Set(0),
-                        last_error: Set(None),
-                        next_attempt_at: Set(Utc::now()),
-                        delivered_at: Set(None),
-                        refusal: Set(None),
-                        created_at: Set(Utc::now()),
-                    })
-                    .build(backend),
-                );
+                batch.push(queue_statement(backend, &partner.country, *seq, &event));
                 *seq += 1;
             }
             batch.push_guarded(
@@ -829,11 +812,14 @@ impl PartnerService {
         Ok(())
     }
 
-    /// Pulls and processes what `partner` has after the last message received from it.
-    pub async fn pull(&self, partner: &mra_partners::Model) -> Result<usize, String> {
-        let last = self.last_received(&partner.country).await.map_err(|e| e.to_string())?;
-        let path = format!("/partner/feed?after={last}");
-        let token = self.feed_token(&partner.did, &path)?;
+    /// GETs `path` (percent-encoded, with its query) from `partner`'s node, authenticated by a
+    /// token for that path; the URL (for messages) and the response, whatever its status.
+    async fn signed_get(
+        &self,
+        partner: &mra_partners::Model,
+        path: &str,
+    ) -> Result<(String, reqwest::Response), String> {
+        let token = self.feed_token(&partner.did, path)?;
         let url = format!("{}{path}", Self::base_url(&partner.did)?);
         let response = self
             .http
@@ -842,14 +828,30 @@ impl PartnerService {
             .send()
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;
+        Ok((url, response))
+    }
+
+    /// The sealed messages `partner`'s feed has for this node after number `after` (one page).
+    async fn feed_page(&self, partner: &mra_partners::Model, after: i64) -> Result<Vec<String>, String> {
+        let (url, response) = self.signed_get(partner, &format!("/partner/feed?after={after}")).await?;
         if !response.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", response.status()));
         }
         let body: Value = response.json().await.map_err(|e| format!("GET {url}: {e}"))?;
+        body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| m.as_str().map(str::to_owned).ok_or_else(|| "feed entries are JWE strings".to_owned()))
+            .collect()
+    }
+
+    /// Pulls and processes what `partner` has after the last message received from it.
+    pub async fn pull(&self, partner: &mra_partners::Model) -> Result<usize, String> {
+        let last = self.last_received(&partner.country).await.map_err(|e| e.to_string())?;
         let mut taken = 0;
-        for message in body["messages"].as_array().into_iter().flatten() {
-            let jwe = message.as_str().ok_or("feed entries are JWE strings")?;
-            match self.receive(jwe).await {
+        for jwe in self.feed_page(partner, last).await? {
+            match self.receive(&jwe).await {
                 Ok(_) => taken += 1,
                 Err(error) => return Err(format!("feed message refused: {error}")),
             }
@@ -1362,14 +1364,7 @@ impl PartnerService {
             .map_err(|e| e.to_string())?;
         url.query_pairs_mut().append_pair("country", country).append_pair("tin", tin);
         let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
-        let token = self.feed_token(&partner.did, &path)?;
-        let response = self
-            .http
-            .get(url.clone())
-            .header("authorization", format!("Cadena-Partner {token}"))
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
+        let (url, response) = self.signed_get(partner, &path).await?;
         if !response.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", response.status()));
         }

@@ -108,17 +108,7 @@ impl PartnerService {
     /// sent, and repairs what differs.
     #[tracing::instrument(skip(self, partner), fields(partner = %partner.country))]
     pub async fn reconcile(&self, partner: &mra_partners::Model) -> Result<Reconciliation, String> {
-        let path = "/partner/state".to_owned();
-        let base = Self::base_url(&partner.did)?;
-        let url = format!("{base}{path}");
-        let token = self.feed_token(&partner.did, &path)?;
-        let response = self
-            .http
-            .get(&url)
-            .header("authorization", format!("Cadena-Partner {token}"))
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
+        let (url, response) = self.signed_get(partner, "/partner/state").await?;
         let mut report =
             Reconciliation { partner: partner.country.clone(), compared: false, found: vec![], remaining: vec![] };
         if response.status() == reqwest::StatusCode::FORBIDDEN {
@@ -175,27 +165,14 @@ impl PartnerService {
         wanted: &BTreeSet<String>,
         through: i64,
     ) -> Result<(), String> {
-        let base = Self::base_url(&partner.did)?;
         let mut after = 0;
         while after < through {
-            let path = format!("/partner/feed?after={after}");
-            let token = self.feed_token(&partner.did, &path)?;
-            let url = format!("{base}{path}");
-            let response = self
-                .http
-                .get(&url)
-                .header("authorization", format!("Cadena-Partner {token}"))
-                .send()
-                .await
-                .map_err(|e| format!("GET {url}: {e}"))?;
-            let body: Value = response.json().await.map_err(|e| format!("GET {url}: {e}"))?;
-            let messages = body["messages"].as_array().cloned().unwrap_or_default();
+            let messages = self.feed_page(partner, after).await?;
             if messages.is_empty() {
                 break;
             }
-            for sealed in messages {
-                let jwe = sealed.as_str().ok_or("feed entries are JWE strings")?;
-                let (from, message) = self.open(jwe).await.map_err(|e| e.to_string())?;
+            for jwe in messages {
+                let (from, message) = self.open(&jwe).await.map_err(|e| e.to_string())?;
                 after = message.seq;
                 let concerns = |v: &Value| v.as_str().is_some_and(|id| wanted.contains(id));
                 if from.country != partner.country
