@@ -26,16 +26,19 @@ fn holder() -> &'static str {
 }
 
 /// The lease of one kind of worker.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Lease {
     storage: Storage,
     name: &'static str,
+    /// When this process last took or renewed it: worker rounds come many times a second, and
+    /// the lease is renewed only once half of it has run.
+    renewed: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Lease {
     /// The lease named `name` (`anchoring`, `partners`, `webhooks`).
     pub fn new(storage: Storage, name: &'static str) -> Lease {
-        Lease { storage, name }
+        Lease { storage, name, renewed: std::sync::Mutex::new(None) }
     }
 
     /// Takes or renews the lease; whether this process holds it now. A database error is
@@ -44,6 +47,16 @@ impl Lease {
         if self.storage.backend() != DbBackend::Postgres {
             return true;
         }
+        let fresh = |at: &Option<tokio::time::Instant>| at.is_some_and(|at| at.elapsed() < TTL / 2);
+        if fresh(&self.renewed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)) {
+            return true;
+        }
+        let held = self.take_or_renew().await;
+        *self.renewed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = held.then(tokio::time::Instant::now);
+        held
+    }
+
+    async fn take_or_renew(&self) -> bool {
         let now = Utc::now();
         let until = now + TTL;
         let statement = Statement::from_sql_and_values(
