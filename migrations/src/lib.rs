@@ -14,6 +14,7 @@ mod m20261203_000006_vc_api_issuance;
 mod m20261203_000007_partner_refusals;
 mod m20261203_000008_certification_events;
 mod m20261203_000009_worker_leases;
+mod m20261204_000010_row_guard;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_partner_refusals::Migration),
             Box::new(m20261203_000008_certification_events::Migration),
             Box::new(m20261203_000009_worker_leases::Migration),
+            Box::new(m20261204_000010_row_guard::Migration),
         ]
     }
 }

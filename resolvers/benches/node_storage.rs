@@ -1,8 +1,9 @@
 //! Storage throughput and lookup latency of a node, against the targets it is sized for.
 //!
 //! 1. submit+approve: certifications filed by a registrar then granted by an approver through
-//!    `CertificationService`, on a fresh SQLite file (and on a fresh PostgreSQL database when
-//!    `DATABASE_URL` is a `postgres://` URL), from one task and from 8 concurrent tasks.
+//!    `CertificationService`, on a fresh SQLite file and on a fresh PostgreSQL database (on the
+//!    server `DATABASE_URL` names, else the local one the tests use; skipped only when none
+//!    answers), from one task and from 8 concurrent tasks.
 //! 2. Lookup by TIN with 1,000,000 certifications stored, as partners and risk systems ask.
 //! 3. Peak resident memory of the whole run.
 //!
@@ -37,7 +38,11 @@ type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 /// Certifications submitted and approved per run of part 1.
 const PAIRS: usize = 5_000;
 const CONCURRENT_TASKS: usize = 8;
+/// Targets of the concurrent run (8 tasks), as a node loading its register works.
 const PAIRS_PER_SECOND_TARGET: f64 = 2_000.0;
+const PG_PAIRS_PER_SECOND_TARGET: f64 = 1_500.0;
+/// The PostgreSQL the tests use, measured when DATABASE_URL names none.
+const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 const STORED: usize = 1_000_000;
 // 1,000 rows of 31 columns stay under SQLite's 32,766 bound parameters per statement.
@@ -69,17 +74,27 @@ async fn run() -> BenchResult<()> {
         let dir = tempfile::tempdir()?;
         let url = sqlite_url(&dir.path().join("node.db"));
         let elapsed = submit_and_approve(&url, mx, &rfcs, tasks).await?;
-        print_throughput(tasks, elapsed, true);
+        print_throughput(tasks, elapsed, Some(PAIRS_PER_SECOND_TARGET).filter(|_| tasks > 1));
     }
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            println!("   on PostgreSQL (a fresh database on {}):", redact(&url));
+    // PostgreSQL is measured whenever one answers: DATABASE_URL, else the local server the
+    // tests use.
+    let postgres = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        .unwrap_or_else(|| LOCAL_POSTGRES.to_owned());
+    match Database::connect(postgres.as_str()).await {
+        Ok(probe) => {
+            probe.close().await?;
+            println!("   on PostgreSQL (a fresh database on {}):", redact(&postgres));
             for tasks in [1, CONCURRENT_TASKS] {
-                let elapsed = on_fresh_postgres(&url, mx, &rfcs, tasks).await?;
-                print_throughput(tasks, elapsed, false);
+                let elapsed = on_fresh_postgres(&postgres, mx, &rfcs, tasks).await?;
+                print_throughput(tasks, elapsed, Some(PG_PAIRS_PER_SECOND_TARGET).filter(|_| tasks > 1));
             }
         }
-        _ => println!("   PostgreSQL: skipped (set DATABASE_URL=postgres://... to include it)"),
+        Err(error) => println!(
+            "   PostgreSQL: skipped ({} does not answer: {error}; set DATABASE_URL=postgres://...)",
+            redact(&postgres)
+        ),
     }
     println!();
 
@@ -253,14 +268,15 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn print_throughput(tasks: usize, elapsed: Duration, with_target: bool) {
+fn print_throughput(tasks: usize, elapsed: Duration, target: Option<f64>) {
     let rate = PAIRS as f64 / elapsed.as_secs_f64();
     let label = if tasks == 1 { "sequential, 1 task:".to_owned() } else { format!("concurrent, {tasks} tasks:") };
-    let target = if with_target {
-        let verdict = if rate >= PAIRS_PER_SECOND_TARGET { "met" } else { "MISSED" };
-        format!("(target >= {PAIRS_PER_SECOND_TARGET:.0}/s: {verdict})")
-    } else {
-        "(no target)".to_owned()
+    let target = match target {
+        Some(target) => {
+            let verdict = if rate >= target { "met" } else { "MISSED" };
+            format!("(target >= {target:.0}/s: {verdict})")
+        }
+        None => "(no target)".to_owned(),
     };
     println!("   {label:<28} {rate:>9.0} pairs/s  {target}  [{:.2} s for {PAIRS}]", elapsed.as_secs_f64());
 }

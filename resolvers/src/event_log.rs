@@ -37,16 +37,18 @@ pub fn append_statements(backend: DbBackend, events: &[CertificationEvent]) -> V
         return Vec::new();
     }
     let mut statements = Vec::with_capacity(events.len() + 1);
+    // VALUES, not INSERT … SELECT: PostgreSQL gets the batch as text with the values written
+    // in, and only in VALUES does a quoted literal take its column's type.
     let insert = match backend {
         DbBackend::Postgres => {
             statements
                 .push(Statement::from_string(backend, format!("SELECT pg_advisory_xact_lock({EVENT_WRITERS_LOCK})")));
             "INSERT INTO certification_events (seq, event, committed_at) \
-             SELECT COALESCE(MAX(seq), 0) + 1, $1, $2 FROM certification_events"
+             VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM certification_events), $1, $2)"
         }
         _ => {
             "INSERT INTO certification_events (seq, event, committed_at) \
-             SELECT COALESCE(MAX(seq), 0) + 1, ?, ? FROM certification_events"
+             VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM certification_events), ?, ?)"
         }
     };
     let now = Utc::now();

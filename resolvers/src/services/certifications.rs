@@ -18,7 +18,7 @@ use crate::errors::ServiceError;
 use crate::event_log::{self, EventLog};
 use crate::events::{CertificationEvent, EventBus};
 use crate::services::anchoring::ChainStatus;
-use crate::services::credentials::{CredentialService, IssuedCredential};
+use crate::services::credentials::CredentialService;
 use crate::services::partners;
 use crate::services::webhooks::{self, WebhookService};
 use crate::storage::entities::{certification_history, certifications, partner_certifications};
@@ -361,15 +361,22 @@ impl CertificationService {
 
     /// Applies a plan's batch with its events appended to the event log, then wakes the log's
     /// reader (subscribers hear them from there). Returns the last event's certification.
+    /// `gate` is the gate a plan read under, if it did; otherwise the gate is taken only once
+    /// the batch is complete, so it is held for the write alone (its guards catch a plan that
+    /// another writer overtook).
     async fn commit(
         &self,
-        gate: &mut WriteGuard<'_>,
+        gate: Option<WriteGuard<'_>>,
         mut batch: WriteBatch,
         events: Vec<CertificationEvent>,
         on_duplicate: impl FnOnce() -> ServiceError,
     ) -> Result<certifications::Model, ServiceError> {
         batch.extend(event_log::append_statements(self.storage.backend(), &events));
-        self.storage.apply(gate, batch).await.map_err(|e| match e {
+        let gate = match gate {
+            Some(gate) => gate,
+            None => self.storage.group_gate().await,
+        };
+        self.storage.apply_grouped(gate, batch).await.map_err(|e| match e {
             ApplyError::Conflict(message) => ServiceError::Conflict(message.into()),
             ApplyError::Db(db) if is_unique_violation(&db) => on_duplicate(),
             ApplyError::Db(db) => db.into(),
@@ -385,6 +392,13 @@ impl CertificationService {
     /// The event log transitions are appended to.
     pub fn event_log(&self) -> EventLog {
         EventLog::new(self.storage.clone(), self.bus.clone())
+    }
+
+    /// A certification to plan a write from, as committed. The write's guards (status and
+    /// history head unchanged) make it fail with a conflict if another write overtook it.
+    async fn find_committed(&self, id: Uuid) -> Result<certifications::Model, ServiceError> {
+        let select = certifications::Entity::find_by_id(id).build(self.storage.backend());
+        self.storage.read_one(select).await?.ok_or_else(|| ServiceError::NotFound(format!("certification {id}")))
     }
 
     /// A certification for a write, read under the write's gate.
@@ -408,7 +422,6 @@ impl CertificationService {
         let id = Uuid::now_v7();
         let row = row_from_data_set(&set, id, id, 1, None, &officer.username);
 
-        let mut gate = self.storage.write_gate().await;
         let mut plan = Plan::new(self.storage.backend(), id, None);
         let link = self.link(id, 1, Transition::Submit, None, Status::Submitted, officer, role, None);
         let entry = link.seal(None);
@@ -421,7 +434,7 @@ impl CertificationService {
         let model = active_to_model(row)?;
         let events = vec![event(&entry, model)];
         // The unique (country, number, version) key refuses a number another lineage holds.
-        self.commit(&mut gate, plan.batch, events, || {
+        self.commit(None, plan.batch, events, || {
             ServiceError::field(
                 "input.certificateNumber",
                 format!("certificate {} already exists in {}", set.certificate_number, set.issuing_country),
@@ -442,7 +455,7 @@ impl CertificationService {
         let (officer, role) = authorize(principal, Operation::AmendCertification)?;
         let set = self.parse_data_set(draft)?;
 
-        let mut gate = self.storage.write_gate().await;
+        let mut gate = self.storage.group_gate().await;
         let current = self.find_for_write(&mut gate, id).await?;
         let from = effective_status(&current, Utc::now());
         Transition::Supersede.apply(from)?;
@@ -494,7 +507,7 @@ impl CertificationService {
         );
         plan.append(active_to_model(row)?, link);
         let (batch, events) = plan.finish(current.history_seq);
-        self.commit(&mut gate, batch, events, || ServiceError::Conflict(CONCURRENT_CHANGE.into())).await
+        self.commit(Some(gate), batch, events, || ServiceError::Conflict(CONCURRENT_CHANGE.into())).await
     }
 
     /// Grants a submitted certification (APPROVER, not its submitter).
@@ -567,19 +580,9 @@ impl CertificationService {
     ) -> Result<certifications::Model, ServiceError> {
         let (officer, role) = authorize(principal, operation)?;
         let reason = parse_reason(transition, reason)?;
-        // Signing is the costly part of a grant. When another write holds the gate, sign while
-        // waiting for it, so grants sign in parallel and the gate is held only for the writes.
-        let mut prepared = None;
-        let mut gate = match self.storage.try_write_gate() {
-            Some(gate) => gate,
-            None => {
-                if transition == Transition::Approve {
-                    prepared = self.prepare_credential(id, &officer.username).await?;
-                }
-                self.storage.write_gate().await
-            }
-        };
-        let row = self.find_for_write(&mut gate, id).await?;
+        // Planned from committed reads without the gate (signing, the costly part of a grant,
+        // included), so grants sign in parallel and the gate is held for the write alone.
+        let row = self.find_committed(id).await?;
         let from = effective_status(&row, Utc::now());
         let to = transition.apply(from)?;
         if transition == Transition::Approve && row.submitted_by == officer.username {
@@ -597,15 +600,14 @@ impl CertificationService {
         if transition == Transition::Approve
             && let Some(previous_id) = row.previous_version_id
         {
-            let previous = self.find_for_write(&mut gate, previous_id).await?;
+            let previous = self.find_committed(previous_id).await?;
             let previous_from = effective_status(&previous, Utc::now());
             let previous_to = Transition::Supersede.apply(previous_from)?;
             let retired = plan.set_status(&previous, previous_to, None, None);
             // The amended version's credential is revoked: the new one replaces it.
             let mut retired_credential = None;
             if let Some(credential) = &previous.credential_id {
-                let (statements, digest) =
-                    self.credentials.status_statements(&mut gate, credential, Some(true), None).await?;
+                let (statements, digest) = self.credentials.status_statements(credential, Some(true), None).await?;
                 plan.batch.extend(statements);
                 retired_credential = Some((credential.clone(), digest));
             }
@@ -633,15 +635,10 @@ impl CertificationService {
         let mut onchain: Option<(String, String, Option<ChainStatus>)> = None;
         match (transition, row.credential_id.as_deref()) {
             (Transition::Approve, _) => {
-                // What was signed before the gate stands: a submitted version's data never
-                // changes, only its status, which was just checked again.
-                let credential = match prepared {
-                    Some(credential) => credential,
-                    None => {
-                        let slot = self.credentials.take_slot(Some(&mut gate)).await?;
-                        self.credentials.issue_for(&row, slot)?
-                    }
-                };
+                // A submitted version's data never changes, only its status, which the
+                // write's guard checks.
+                let slot = self.credentials.take_slot(None).await?;
+                let credential = self.credentials.issue_signed(row.clone(), slot).await?;
                 plan.batch.push(self.credentials.insert_statement(&credential, Some(row.id)));
                 onchain = Some((credential.id.clone(), credential.digest.clone(), None));
                 issued = Some(credential.id);
@@ -655,8 +652,7 @@ impl CertificationService {
                     Transition::Reinstate => (None, Some(false)),
                     _ => (Some(true), None),
                 };
-                let (statements, digest) =
-                    self.credentials.status_statements(&mut gate, credential, revoked, suspended).await?;
+                let (statements, digest) = self.credentials.status_statements(credential, revoked, suspended).await?;
                 plan.batch.extend(statements);
                 let status = match transition {
                     Transition::Suspend => ChainStatus::Suspended,
@@ -688,23 +684,7 @@ impl CertificationService {
             }
         }
         let (batch, events) = plan.finish(row.history_seq);
-        self.commit(&mut gate, batch, events, || ServiceError::Conflict(CONCURRENT_CHANGE.into())).await
-    }
-
-    /// The credential a grant of `id` will issue, signed ahead of the write; None when the
-    /// grant is going to be refused anyway (the checks run again under the gate and say why).
-    async fn prepare_credential(&self, id: Uuid, approver: &str) -> Result<Option<IssuedCredential>, ServiceError> {
-        let Some(row) = certifications::Entity::find_by_id(id).one(self.storage.db()).await? else {
-            return Ok(None);
-        };
-        if Transition::Approve.apply(effective_status(&row, Utc::now())).is_err()
-            || row.submitted_by == approver
-            || check_grantable(&row, Utc::now()).is_err()
-        {
-            return Ok(None);
-        }
-        let slot = self.credentials.take_slot(None).await?;
-        Ok(Some(self.credentials.issue_for(&row, slot)?))
+        self.commit(None, batch, events, || ServiceError::Conflict(CONCURRENT_CHANGE.into())).await
     }
 
     #[allow(clippy::too_many_arguments)]

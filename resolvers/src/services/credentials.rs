@@ -383,6 +383,9 @@ impl CredentialService {
     /// list.
     async fn reserve_slots(&self, gate: &mut WriteGuard<'_>) -> Result<Vec<(i32, i32)>, ServiceError> {
         let storage = &self.inner.storage;
+        // The reservation commits on its own, not with an open group: slots handed out from
+        // memory must never be handed out again because a group they were taken in failed.
+        storage.settle(gate).await;
         let block = Statement::from_string(
             storage.backend(),
             format!(
@@ -444,6 +447,20 @@ impl CredentialService {
             }
         }
         Err(ServiceError::Conflict("status lists are being opened concurrently; try again".into()))
+    }
+
+    /// [`CredentialService::issue_for`] on the blocking pool. Signing is a third of a ms of
+    /// CPU; run on the async workers, it holds up every task queued behind it there, among
+    /// them the one holding the database writer, whose next step waits for a free worker.
+    pub async fn issue_signed(
+        &self,
+        row: certifications::Model,
+        slot: (i32, i32),
+    ) -> Result<IssuedCredential, ServiceError> {
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || service.issue_for(&row, slot))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("signing stopped: {e}").into()))?
     }
 
     /// The AEO credential of a certification version about to be granted, signed.
@@ -526,17 +543,19 @@ impl CredentialService {
     /// version, for the batch of the transition that causes them; and the credential's digest.
     pub async fn status_statements(
         &self,
-        gate: &mut WriteGuard<'_>,
         credential_id: &str,
         revoked: Option<bool>,
         suspended: Option<bool>,
     ) -> Result<(Vec<Statement>, String), ServiceError> {
         let backend = self.inner.storage.backend();
+        // What is read here (the credential's list and digest) never changes once issued, so
+        // the committed row serves; the bits are set, not toggled, and the list's version is
+        // moved relatively.
         let select = credentials::Entity::find_by_id(credential_id.to_owned()).build(backend);
         let row = self
             .inner
             .storage
-            .read_for_write::<credentials::Model>(gate, select)
+            .read_one::<credentials::Model>(select)
             .await?
             .ok_or_else(|| ServiceError::Internal(format!("credential {credential_id} is missing").into()))?;
         let mut update = credentials::Entity::update_many().filter(credentials::Column::Id.eq(credential_id));

@@ -1,36 +1,48 @@
 //! The node's database: connection, migration, and the entities.
 //!
-//! SQLite (a file in the data dir) is the default; PostgreSQL when the URL says so. SQLite
-//! allows one writer at a time and answers a second one with `SQLITE_BUSY`, so on SQLite every
-//! write transaction passes through one in-process gate instead of retrying; PostgreSQL writers
-//! run concurrently and rely on conditional updates and unique keys.
+//! SQLite (a file in the data dir) is the default; PostgreSQL when the URL says so.
 //!
-//! Certification writes are a [`WriteBatch`] applied by [`Storage::apply`]. On SQLite the whole
-//! batch, wrapped in `BEGIN IMMEDIATE … COMMIT`, goes as one multi-statement command to the
-//! writer connection that the gate itself owns: the driver runs SQLite on a worker thread, and
-//! every statement sent on its own, and every pool checkout, costs a round trip to it (about
-//! 50–150 µs here), which measured as most of a write's time.
+//! Writes are a [`WriteBatch`], planned from committed reads and applied whole: each guarded
+//! statement is checked by the database right after it runs (migration 10), so a write that
+//! another writer overtook since its reads fails with [`ApplyError::Conflict`] and changes
+//! nothing. Writers that must read and write as one step (amendments, workers) read under the
+//! gate instead.
+//!
+//! - SQLite allows one writer at a time, so every write passes through one in-process gate that
+//!   owns the writer connection; a batch goes to it as one multi-statement command (the driver
+//!   runs SQLite on a worker thread, and each command costs a round trip to it). Writes that
+//!   meet at the gate share one COMMIT (`group_commit.rs`). Checkpoints run beside the writer.
+//! - PostgreSQL writers run concurrently; a batch is sent as one message, which the server runs
+//!   as one implicit transaction: one round trip per write.
 
 pub mod entities;
+mod group_commit;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cadena_migrations::{Migrator, MigratorTrait};
-use sea_orm::sqlx::{self, SqliteConnection};
+use sea_orm::sqlx;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, FromQueryResult, QueryResult,
-    RuntimeErr, Statement, TransactionTrait, Values,
+    RuntimeErr, Statement, Values,
 };
 use sea_query_sqlx::SqlxValues;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::MutexGuard;
+
+use group_commit::{Writer, WriterConnection};
+
+/// What the database reports when a guarded statement changed no row (migration 10): the
+/// SQLSTATE on PostgreSQL, the start of the message on SQLite.
+const GUARD_FAILED: &str = "CDN01";
 
 /// A migrated database and the writer gate that suits its backend.
 #[derive(Clone, Debug)]
 pub struct Storage {
     db: DatabaseConnection,
     /// SQLite only: the one connection that writes, behind the gate that serialises writers.
-    writer: Option<Arc<Mutex<SqliteConnection>>>,
+    writer: Option<Arc<Writer>>,
 }
 
 /// Statements that must all apply or none. Each may carry a guard: the message of the conflict
@@ -71,7 +83,7 @@ pub enum ApplyError {
 /// The right to write, held across a write's reads and its [`Storage::apply`] (on SQLite it
 /// is the writer connection itself; on PostgreSQL it holds nothing).
 #[derive(Debug)]
-pub struct WriteGuard<'a>(Option<MutexGuard<'a, SqliteConnection>>);
+pub struct WriteGuard<'a>(Option<MutexGuard<'a, WriterConnection>>);
 
 impl Storage {
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) without migrating.
@@ -87,6 +99,10 @@ impl Storage {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .create_if_missing(true)
+                // Checkpoints run beside the writer (`checkpoint_beside_writer`), not inside
+                // the commit that happens to cross the WAL's threshold: that commit, and every
+                // write queued behind it, would wait for the copy and its fsync.
+                .pragma("wal_autocheckpoint", "0")
         });
         // sqlx pings a connection on every checkout by default: one more round trip per
         // statement. Ping only connections idle long enough to have gone stale.
@@ -95,7 +111,8 @@ impl Storage {
         let writer = match db.get_database_backend() {
             DbBackend::Sqlite => {
                 let connection = db.get_sqlite_connection_pool().acquire().await.map_err(sqlx_err)?.detach();
-                Some(Arc::new(Mutex::new(connection)))
+                tokio::spawn(checkpoint_beside_writer(db.get_sqlite_connection_pool().clone()));
+                Some(Arc::new(Writer::new(connection)))
             }
             _ => None,
         };
@@ -108,59 +125,114 @@ impl Storage {
     }
 
     /// Reads at most one row for a write, under its gate: on SQLite through the gate's own
-    /// connection (no pool checkout, and it sees exactly what the batch will build on).
+    /// connection (no pool checkout, and it sees exactly what the batch will build on,
+    /// including the open group's writes).
     pub async fn read_for_write<M: FromQueryResult>(
         &self,
         gate: &mut WriteGuard<'_>,
         select: Statement,
     ) -> Result<Option<M>, DbErr> {
         let Some(writer) = gate.0.as_deref_mut() else {
-            return match self.db.query_one_raw(select).await? {
-                Some(row) => Ok(Some(M::from_query_result(&row, "")?)),
-                None => Ok(None),
-            };
+            return self.read_one(select).await;
         };
         let values = select.values.unwrap_or_else(|| Values(Vec::new()));
         let row = sqlx::query_with(sqlx::AssertSqlSafe(select.sql), SqlxValues(values))
-            .fetch_optional(&mut *writer)
+            .fetch_optional(writer.connection())
             .await
             .map_err(sqlx_err)?;
         row.map(|row| M::from_query_result(&QueryResult::from(row), "")).transpose()
     }
 
-    /// Applies a batch atomically, under the gate the caller holds across the reads the batch
-    /// was planned from. On SQLite nothing can change between those reads and this call, so
-    /// guards hold by construction; on PostgreSQL they are checked statement by statement.
+    /// Reads at most one row through the pool. Unlike sea-orm's `one()`, which binds `LIMIT ?`,
+    /// the statement is sent as built: SQLite re-prepares a statement whose LIMIT is a bound
+    /// parameter on every execution, which measured as a tenth of a grant's CPU time.
+    pub async fn read_one<M: FromQueryResult>(&self, select: Statement) -> Result<Option<M>, DbErr> {
+        match self.db.query_one_raw(select).await? {
+            Some(row) => Ok(Some(M::from_query_result(&row, "")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies a batch atomically and commits it. Each guarded statement is checked by the
+    /// database right after it runs (migration 10): a write planned from reads that another
+    /// writer has since overtaken fails whole with [`ApplyError::Conflict`].
     pub async fn apply(&self, gate: &mut WriteGuard<'_>, batch: WriteBatch) -> Result<(), ApplyError> {
-        if let Some(writer) = gate.0.as_deref_mut() {
-            let mut sql = String::from("BEGIN IMMEDIATE;");
-            let mut values = Vec::new();
-            for (statement, _) in batch.statements {
-                sql.push_str(&statement.sql);
-                sql.push(';');
-                values.extend(statement.values.map(|v| v.0).unwrap_or_default());
-            }
-            sql.push_str("COMMIT;");
-            let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), SqlxValues(Values(values)));
-            if let Err(error) = query.execute(&mut *writer).await {
-                // The statement that failed left the transaction open (or SQLite already
-                // rolled it back, and this ROLLBACK fails harmlessly).
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe("ROLLBACK")).execute(&mut *writer).await;
-                return Err(sqlx_err(error).into());
-            }
+        if let (Some(writer), Some(connection)) = (&self.writer, gate.0.as_deref_mut()) {
+            return writer.apply(connection, batch, true).await.map(|_| ());
+        }
+        self.apply_on_server(batch).await
+    }
+
+    /// Applies a batch like [`Storage::apply`], giving up the gate, and returns once the batch
+    /// is committed. On SQLite, when other writers are waiting for the gate, the batch joins
+    /// a group transaction that the group's last writer (or the first member back at the
+    /// gate) commits for all: one commit for many writes, and no write returns before its
+    /// commit. A write that fails rolls back alone (a savepoint per write).
+    pub async fn apply_grouped(&self, gate: WriteGuard<'_>, batch: WriteBatch) -> Result<(), ApplyError> {
+        let (Some(writer), WriteGuard(Some(mut connection))) = (&self.writer, gate) else {
+            return self.apply_on_server(batch).await;
+        };
+        let commit_now = writer.waiting.load(Ordering::Acquire) == 0;
+        let Some(group) = writer.apply(&mut connection, batch, commit_now).await? else {
             return Ok(());
-        }
-        let txn = self.db.begin().await?;
-        for (statement, guard) in batch.statements {
-            let result = txn.execute_raw(statement).await?;
-            if let Some(conflict) = guard
-                && result.rows_affected() == 0
-            {
-                return Err(ApplyError::Conflict(conflict));
+        };
+        // Listen before giving the gate up, so the group's end cannot pass unseen.
+        let mut ended = writer.ended.subscribe();
+        drop(connection);
+        loop {
+            if let Some(outcome) = ended.borrow_and_update().outcome(group) {
+                return outcome.map_err(ApplyError::Db);
+            }
+            tokio::select! {
+                biased;
+                changed = ended.changed() => {
+                    changed.map_err(|_| DbErr::Custom("the database writer is gone".into()))?;
+                }
+                mut connection = writer.connection.lock() => {
+                    // Back at the gate (not counted among the writers waiting: this task has
+                    // nothing more to write) with the group still open: its last writer gave
+                    // the gate up without committing, so commit it here.
+                    writer.settle(&mut connection).await;
+                }
             }
         }
-        txn.commit().await?;
-        Ok(())
+    }
+
+    /// PostgreSQL: the whole batch as one message, which the server runs as one implicit
+    /// transaction (rolled back whole at the first error): one round trip per write instead of
+    /// one per statement, so the event log's lock is held for one round trip, not several.
+    /// Values are written into the text by sea-query's escaping (the simple query protocol
+    /// carries no parameters); a guard is checked by the database (`cadena_require_rows`,
+    /// migration 10), which reports the guard's position.
+    async fn apply_on_server(&self, batch: WriteBatch) -> Result<(), ApplyError> {
+        use std::fmt::Write as _;
+        let mut sql = String::new();
+        let mut guards = Vec::new();
+        for (statement, guard) in &batch.statements {
+            match guard {
+                Some(conflict) => {
+                    let _ = write!(
+                        sql,
+                        "WITH changed AS ({statement} RETURNING 1) \
+                         SELECT cadena_require_rows(count(*), {}) FROM changed;",
+                        guards.len()
+                    );
+                    guards.push(*conflict);
+                }
+                None => {
+                    let _ = write!(sql, "{statement};");
+                }
+            }
+        }
+        let pool = self.db.get_postgres_connection_pool();
+        match sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(GUARD_FAILED) => {
+                let position: usize = error.message().parse().unwrap_or(usize::MAX);
+                Err(ApplyError::Conflict(guards.get(position).copied().unwrap_or("the data changed under this write")))
+            }
+            Err(error) => Err(sqlx_err(error).into()),
+        }
     }
 
     /// Connects and brings the schema up to date.
@@ -180,19 +252,59 @@ impl Storage {
         &self.db
     }
 
-    /// The right to write if it is free now (always, on PostgreSQL, which has no gate).
-    pub fn try_write_gate(&self) -> Option<WriteGuard<'_>> {
-        match &self.writer {
-            Some(writer) => writer.try_lock().ok().map(|guard| WriteGuard(Some(guard))),
-            None => Some(WriteGuard(None)),
-        }
-    }
-
-    /// Waits for the right to write (SQLite) and returns a guard to hold across the transaction.
-    pub async fn write_gate(&self) -> WriteGuard<'_> {
+    /// Waits for the right to write inside the open group, for a write that ends with
+    /// [`Storage::apply_grouped`].
+    pub async fn group_gate(&self) -> WriteGuard<'_> {
         match &self.writer {
             Some(writer) => WriteGuard(Some(writer.lock().await)),
             None => WriteGuard(None),
+        }
+    }
+
+    /// Waits for the right to write (SQLite) and returns a guard to hold across the
+    /// transaction. Any group left open is committed first, so what the holder does (through
+    /// the gate or the pool) starts from committed data and no open transaction blocks it.
+    pub async fn write_gate(&self) -> WriteGuard<'_> {
+        match &self.writer {
+            Some(writer) => {
+                let mut connection = writer.lock().await;
+                writer.settle(&mut connection).await;
+                WriteGuard(Some(connection))
+            }
+            None => WriteGuard(None),
+        }
+    }
+
+    /// Commits the open group under `gate`, if any (SQLite), so the holder's next statement
+    /// runs on its own.
+    pub async fn settle(&self, gate: &mut WriteGuard<'_>) {
+        if let (Some(writer), Some(connection)) = (&self.writer, gate.0.as_deref_mut()) {
+            writer.settle(connection).await;
+        }
+    }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`] from a pooled
+/// connection, while the writer goes on (a PASSIVE checkpoint neither waits for nor blocks
+/// writers or readers), until the pool closes. SQLite's own automatic checkpoint is off: it
+/// runs inside the commit that crosses 1,000 WAL pages, on the one writer everything queues
+/// behind. Readers never see less for it: a page is read from the WAL until it is copied.
+async fn checkpoint_beside_writer(pool: sqlx::SqlitePool) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe("PRAGMA wal_checkpoint(PASSIVE)")).execute(&pool).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(%error, "WAL checkpoint failed; retried at the next tick");
         }
     }
 }
@@ -243,5 +355,57 @@ mod tests {
         ok.push(insert("carla"));
         storage.apply(&mut gate, ok).await.expect("the writer connection is usable again");
         assert_eq!(usernames(&storage).await, ["bea", "carla"]);
+    }
+
+    fn disable(name: &str) -> Statement {
+        Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "UPDATE officers SET disabled = true WHERE username = ? AND disabled = false",
+            [name.into()],
+        )
+    }
+
+    /// Many writers at once share group commits; one whose guard finds its row already
+    /// changed fails whole (its insert too) with the guard's conflict, and every other write of
+    /// its group is committed and readable by then.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_writes_commit_together_and_a_failed_guard_undoes_only_its_own_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.sqlite").display());
+        let storage = Storage::connect_and_migrate(&url).await.unwrap();
+        let mut first = WriteBatch::default();
+        first.push(insert("taken"));
+        first.push(disable("taken"));
+        storage.apply(&mut storage.write_gate().await, first).await.unwrap();
+
+        let writers = (0..24).map(|i| {
+            let storage = storage.clone();
+            tokio::spawn(async move {
+                let mut batch = WriteBatch::default();
+                batch.push(insert(&format!("w{i:02}")));
+                if i == 7 {
+                    // "taken" is disabled already: this guard changes no row.
+                    batch.push_guarded(disable("taken"), "already disabled");
+                }
+                let gate = storage.group_gate().await;
+                let outcome = storage.apply_grouped(gate, batch).await;
+                // Committed on return: another connection sees it at once.
+                let seen = usernames(&storage).await.contains(&format!("w{i:02}"));
+                (i, outcome, seen)
+            })
+        });
+        for writer in writers.collect::<Vec<_>>() {
+            let (i, outcome, seen) = writer.await.unwrap();
+            if i == 7 {
+                assert!(matches!(outcome, Err(ApplyError::Conflict("already disabled"))), "{outcome:?}");
+                assert!(!seen, "the failed write's insert is undone");
+            } else {
+                assert!(outcome.is_ok(), "writer {i}: {outcome:?}");
+                assert!(seen, "writer {i} was told its write is committed");
+            }
+        }
+        assert_eq!(usernames(&storage).await.len(), 24, "23 writers and the first row");
+        // Nothing is left open: a plain write through the pool is not blocked.
+        storage.db().execute_unprepared("UPDATE officers SET roles = 'ADMIN' WHERE username = 'w00'").await.unwrap();
     }
 }
