@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use cadena_contracts::{B256, ChainClient, ChainError};
 use cadena_credentials::merkle::{self, MerkleTree};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement};
 use serde::Serialize;
@@ -392,10 +392,7 @@ impl AnchoringService {
                             .col_expr(anchor_batches::Column::TxHash, Expr::value(Option::<String>::None))
                             .col_expr(anchor_batches::Column::BlockNumber, Expr::value(Option::<i64>::None))
                             .col_expr(anchor_batches::Column::GasUsed, Expr::value(Option::<i64>::None))
-                            .col_expr(
-                                anchor_batches::Column::ConfirmedAt,
-                                Expr::value(Option::<chrono::DateTime<Utc>>::None),
-                            )
+                            .col_expr(anchor_batches::Column::ConfirmedAt, Expr::value(Option::<DateTime<Utc>>::None))
                             .filter(anchor_batches::Column::Sequence.eq(batch.sequence))
                             .filter(anchor_batches::Column::State.eq(CONFIRMED))
                             .build(backend),
@@ -497,6 +494,22 @@ impl AnchoringService {
     async fn form(&self, kind: &str) -> Result<bool, AnchoringError> {
         let db = self.storage.db();
         let limit = if kind == ANCHOR { self.settings.max_batch } else { self.settings.max_status_batch };
+        // Most rounds form nothing (too few rows that have not waited long enough): decide that
+        // from a count before reading thousands of rows that issuance is still adding to.
+        let (pending, oldest) = anchor_outbox::Entity::find()
+            .filter(anchor_outbox::Column::BatchSequence.is_null())
+            .filter(anchor_outbox::Column::Kind.eq(kind))
+            .select_only()
+            .column_as(anchor_outbox::Column::Id.count(), "pending")
+            .column_as(anchor_outbox::Column::CreatedAt.min(), "oldest")
+            .into_tuple::<(i64, Option<DateTime<Utc>>)>()
+            .one(db)
+            .await?
+            .unwrap_or((0, None));
+        let Some(oldest) = oldest else { return Ok(false) };
+        if (pending as usize) < limit && (Utc::now() - oldest).to_std().unwrap_or_default() < self.settings.max_wait {
+            return Ok(false);
+        }
         let rows = anchor_outbox::Entity::find()
             .filter(anchor_outbox::Column::BatchSequence.is_null())
             .filter(anchor_outbox::Column::Kind.eq(kind))
