@@ -355,7 +355,8 @@ impl PartnerMutation {
             .find(|m| m.country == partner && m.state == "ACTIVE")
             .ok_or_else(|| ServiceError::field("partner", format!("{partner} is no active MRA partner")))
             .gql()?;
-        let report = service.reconcile(&model).await.map_err(ServiceError::PartnerUnavailable).gql()?;
+        let report =
+            service.reconcile(&model).await.map_err(|e| ServiceError::PartnerUnavailable(e.to_string())).gql()?;
         let divergence = |d: crate::services::partners::Divergence| PartnerDivergence {
             credential_id: d.credential_id,
             expected: d.expected,

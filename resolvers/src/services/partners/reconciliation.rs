@@ -15,7 +15,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{InboxError, PartnerService, Verdict};
+use super::feed::success_json;
+use super::inbox::Verdict;
+use super::{ChannelError, InboxError, PartnerService};
 use crate::errors::ServiceError;
 use crate::storage::WriteBatch;
 use crate::storage::entities::{mra_partners, partner_certifications, partner_events, partner_outbox};
@@ -104,10 +106,24 @@ impl PartnerService {
         Ok(PartnerState { through, holdings })
     }
 
+    /// Reconciles with every active partner; failures are logged and tried again next time.
+    pub(super) async fn reconcile_all(&self) {
+        let Ok(partners) =
+            mra_partners::Entity::find().filter(mra_partners::Column::State.eq("ACTIVE")).all(self.storage.db()).await
+        else {
+            return;
+        };
+        for partner in partners {
+            if let Err(error) = self.reconcile(&partner).await {
+                tracing::warn!(partner = %partner.country, %error, "reconciling with the partner failed");
+            }
+        }
+    }
+
     /// Compares what this node holds of `partner`'s certifications with what `partner` says it
     /// sent, and repairs what differs.
     #[tracing::instrument(skip(self, partner), fields(partner = %partner.country))]
-    pub async fn reconcile(&self, partner: &mra_partners::Model) -> Result<Reconciliation, String> {
+    pub async fn reconcile(&self, partner: &mra_partners::Model) -> Result<Reconciliation, ChannelError> {
         let (url, response) = self.signed_get(partner, "/partner/state").await?;
         let mut report =
             Reconciliation { partner: partner.country.clone(), compared: false, found: vec![], remaining: vec![] };
@@ -116,13 +132,8 @@ impl PartnerService {
             tracing::info!("the partner does not answer as an MRA partner yet; reconciling later");
             return Ok(report);
         }
-        if !response.status().is_success() {
-            return Err(format!("GET {url}: HTTP {}", response.status()));
-        }
-        let text = response.text().await.map_err(|e| format!("GET {url}: {e}"))?;
-        let state: PartnerState =
-            cadena_credentials::json::from_slice_as(text.as_bytes()).map_err(|e| format!("GET {url}: {e}"))?;
-        let last = self.last_received(&partner.country).await.map_err(|e| e.to_string())?;
+        let state: PartnerState = success_json(url, response).await?;
+        let last = self.last_received(&partner.country).await?;
         if state.through != last {
             // Messages are still on their way (or a gap is being filled): compare next time.
             return Ok(report);
@@ -145,12 +156,11 @@ impl PartnerService {
     }
 
     /// Credential id → status of what this node holds from `partner`.
-    async fn held_from(&self, partner: &str) -> Result<BTreeMap<String, String>, String> {
+    async fn held_from(&self, partner: &str) -> Result<BTreeMap<String, String>, ServiceError> {
         Ok(partner_certifications::Entity::find()
             .filter(partner_certifications::Column::Partner.eq(partner))
             .all(self.storage.db())
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .into_iter()
             .map(|r| (r.credential_id, r.status))
             .collect())
@@ -164,7 +174,7 @@ impl PartnerService {
         partner: &mra_partners::Model,
         wanted: &BTreeSet<String>,
         through: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), ChannelError> {
         let mut after = 0;
         while after < through {
             let messages = self.feed_page(partner, after).await?;
@@ -172,7 +182,7 @@ impl PartnerService {
                 break;
             }
             for jwe in messages {
-                let (from, message) = self.open(&jwe).await.map_err(|e| e.to_string())?;
+                let (from, message) = self.open(&jwe).await.map_err(ChannelError::NotTaken)?;
                 after = message.seq;
                 let concerns = |v: &Value| v.as_str().is_some_and(|id| wanted.contains(id));
                 if from.country != partner.country
@@ -180,15 +190,15 @@ impl PartnerService {
                 {
                     continue;
                 }
-                match self.judge(&from, &message).await.map_err(|e| e.to_string())? {
+                match self.judge(&from, &message).await.map_err(ChannelError::NotTaken)? {
                     Verdict::Accept(record) => {
                         let mut batch = WriteBatch::default();
                         self.take(&record, &message, &mut batch);
-                        self.apply(batch).await.map_err(|e| e.to_string())?;
+                        self.apply(batch).await?;
                         self.bus.committed();
                     }
                     Verdict::Refuse(reason) | Verdict::Undecided(reason) => {
-                        return Err(format!("message {} cannot be taken again: {reason}", message.seq));
+                        return Err(ChannelError::NotTakenAgain { seq: message.seq, reason });
                     }
                 }
             }
