@@ -111,10 +111,38 @@ pub struct NodeConfig {
     /// single process.
     #[serde(default)]
     pub redis: Option<RedisConfig>,
+    /// The certification event log (`[events]`).
+    #[serde(default)]
+    pub events: EventsConfig,
+}
+
+/// `[events]`: how long subscribers can resume from the event log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Days an event stays in the log for `certificationEvents(after:)` and SSE
+    /// `Last-Event-ID` to resume from; older ones are deleted (the newest is always kept). A
+    /// cursor older than what is kept is refused, naming the oldest it can resume after.
+    /// 0: kept for ever.
+    pub retain_days: u32,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { retain_days: 90 }
+    }
+}
+
+impl EventsConfig {
+    /// The retention, if any.
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        (self.retain_days > 0).then(|| std::time::Duration::from_secs(u64::from(self.retain_days) * 86_400))
+    }
 }
 
 /// `[redis]`: the replicas of one node tell each other of commits through it (every replica's
-/// subscribers then hear every event at once; without it they hear it within a poll).
+/// subscribers then hear every event at once; without it they hear it within a poll), and share
+/// the anonymous verification rate through it (without it each replica grants the rate).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
@@ -287,6 +315,7 @@ impl NodeConfig {
             anchoring: AnchoringConfig::default(),
             webhooks: Vec::new(),
             redis: None,
+            events: EventsConfig::default(),
         }
     }
 

@@ -215,6 +215,7 @@ pub async fn run(
         listen: listener.local_addr()?,
         subgraphs: vec![SubgraphConfig { name: "node".into(), url: hub.graphql.clone(), sdl_file: None }],
         limits: GatewayLimits::default(),
+        redis: None,
     };
     let gateway = Gateway::start(&gateway_config).await.context("starting the gateway")?;
     let gateway_url = format!("http://{}", gateway_config.listen);

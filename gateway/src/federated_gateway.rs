@@ -22,12 +22,11 @@
 //! per object it may be resolved on, lists multiplying by their page size: see
 //! [`crate::operation_limits`]), and each client (by token, else by address) to a request rate.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -48,6 +47,7 @@ use crate::http::graphql_over_http::{
     read_get, read_post, request_error,
 };
 use crate::operation_limits::{Admission, Limits, OperationLimits, Refusal};
+use cadena_resolvers::rate_limit::RateLimiter;
 
 mod tokens;
 
@@ -80,7 +80,7 @@ pub struct GatewayLimits {
     pub max_cost: u64,
     /// The page size assumed for a list field without a `first`, `last` or `limit` argument.
     pub assumed_list_size: u64,
-    /// Requests per client per minute.
+    /// Requests per client per minute, in bursts of as many (0: not limited).
     pub requests_per_minute: u32,
     /// Largest request body.
     pub max_body_bytes: usize,
@@ -113,6 +113,28 @@ pub struct GatewayConfig {
     /// Limits.
     #[serde(default)]
     pub limits: GatewayLimits,
+    /// The Redis the gateway's replicas share (`[redis]`): they grant each client its request
+    /// rate once between them. Absent: each gateway process grants it.
+    #[serde(default)]
+    pub redis: Option<GatewayRedisConfig>,
+}
+
+/// `[redis]` of `gateway.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayRedisConfig {
+    /// `redis://host:port/db` (`CADENA_GATEWAY_REDIS__URL`).
+    pub url: crate::config::Secret,
+    /// The name the replicas of this gateway share, keeping their keys apart from other
+    /// deployments' on the same Redis.
+    #[serde(default = "GatewayRedisConfig::default_namespace")]
+    pub namespace: String,
+}
+
+impl GatewayRedisConfig {
+    fn default_namespace() -> String {
+        "gateway".into()
+    }
 }
 
 impl GatewayConfig {
@@ -130,34 +152,14 @@ impl GatewayConfig {
     }
 }
 
-/// A fixed-window rate limiter per client.
-#[derive(Debug, Default)]
-struct RateLimiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    fn allow(&self, client: &str, per_minute: u32) -> bool {
-        let mut windows = self.windows.lock().expect("lock");
-        if windows.len() > 100_000 {
-            windows.retain(|_, (start, _)| start.elapsed() < Duration::from_secs(60));
-        }
-        let entry = windows.entry(client.to_owned()).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= Duration::from_secs(60) {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
-        entry.1 <= per_minute
-    }
-}
-
 /// A running gateway's shared state.
 #[derive(Clone)]
 pub struct Gateway {
     engine: Engine,
     limits: GatewayLimits,
     operation_limits: Arc<OperationLimits>,
-    rate: Arc<RateLimiter>,
+    /// Requests per client (None: not limited), shared with the other replicas through Redis.
+    rate: Option<Arc<RateLimiter>>,
     /// Checks clients' tokens with the node.
     tokens: Arc<TokenCheck>,
     /// Operations (text, name) that passed the limits, with their kind: clients repeat a few
@@ -228,11 +230,16 @@ impl Gateway {
         )
         .map_err(|e| anyhow::anyhow!("operation limits: {e}"))?;
         tracing::info!(subgraphs = subgraphs.len(), "supergraph composed");
+        let rate = NonZeroU32::new(config.limits.requests_per_minute).map(RateLimiter::new);
+        if let (Some(rate), Some(redis)) = (&rate, &config.redis) {
+            let client = redis::Client::open(redis.url.expose()).context("[redis] url")?;
+            rate.share(client, &format!("gateway:{}", redis.namespace));
+        }
         Ok(Gateway {
             engine,
             limits: config.limits.clone(),
             operation_limits: Arc::new(operation_limits),
-            rate: Arc::default(),
+            rate: rate.map(Arc::new),
             tokens: Arc::new(TokenCheck::new(http, config.subgraphs[0].url.clone())),
             admitted: Arc::new(Mutex::new(LruCache::new(
                 NonZeroUsize::new(ADMITTED_OPERATIONS).expect("a positive capacity"),
@@ -286,24 +293,23 @@ impl Gateway {
 
     /// The 429 refusal when this client (its bearer token, or its address when anonymous) is
     /// over its rate; `None` admits the request.
-    fn refuse_over_rate(&self, headers: &HeaderMap, peer: IpAddr) -> Option<Response> {
+    async fn refuse_over_rate(&self, headers: &HeaderMap, peer: IpAddr) -> Option<Response> {
+        let rate = self.rate.as_ref()?;
         let client = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .unwrap_or_else(|| peer.to_string());
-        if self.rate.allow(&client, self.limits.requests_per_minute) {
-            None
-        } else {
-            let mut response = request_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                MediaType::Json,
-                "RATE_LIMITED",
-                format!("more than {} requests a minute", self.limits.requests_per_minute),
-            );
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-            Some(response)
-        }
+        let over = rate.check(&client).await.err()?;
+        let mut response = request_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            MediaType::Json,
+            "RATE_LIMITED",
+            format!("more than {} requests a minute", rate.per_minute()),
+        );
+        let retry_after = over.retry_after.as_secs().max(1);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        Some(response)
     }
 
     /// Runs one checked request: its token confirmed, its operation within the limits, a
@@ -432,7 +438,7 @@ async fn get_graphql(
         Ok(media) => media,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Some(response) = gateway.refuse_over_rate(&headers, peer.ip()) {
+    if let Some(response) = gateway.refuse_over_rate(&headers, peer.ip()).await {
         return response;
     }
     match read_get(request.uri(), media) {
@@ -451,7 +457,7 @@ async fn post_graphql(
         Ok(media) => media,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Some(response) = gateway.refuse_over_rate(&headers, peer.ip()) {
+    if let Some(response) = gateway.refuse_over_rate(&headers, peer.ip()).await {
         return response;
     }
     match read_post(request, media).await {

@@ -126,6 +126,12 @@ impl Node {
         let registry = anchoring.as_ref().map(|a| a.chain().clone());
         let credentials = CredentialService::with_trust(storage.clone(), settings, anchor_check, registry)
             .context("loading the issuer keys")?;
+        // Replicas grant an anonymous client its verifications once between them; the node's DID
+        // names the deployment (every replica has it, no other node does).
+        if let (Some(redis), Some(rate)) = (&config.redis, credentials.anonymous_rate()) {
+            let client = redis::Client::open(redis.url.expose()).context("[redis] url")?;
+            rate.share(client, credentials.identity().did());
+        }
         let webhooks = WebhookService::new(
             storage.clone(),
             config
@@ -194,7 +200,8 @@ impl Node {
         }
         // The log's reader: subscribers of this process hear every event, whichever replica
         // committed it.
-        workers.push(tokio::spawn(self.services.certifications.event_log().run(until_stopped())));
+        let retention = self.config.events.retention();
+        workers.push(tokio::spawn(self.services.certifications.event_log().run(retention, until_stopped())));
         if let Some(redis) = &self.config.redis {
             workers.push(tokio::spawn(crate::replicas::relay_commits(
                 redis.url.expose().to_owned(),

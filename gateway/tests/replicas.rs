@@ -177,4 +177,14 @@ async fn three_replicas_anchor_once_and_every_subscriber_hears_everything() {
     assert_eq!(roots.len(), batches.len(), "each root once");
     let anchored: u32 = batches.iter().map(|b| b.count).sum();
     assert_eq!(anchored as usize, granted.len(), "each credential anchored exactly once");
+
+    // The replicas grant an anonymous client its verifications once between them (through
+    // Redis): 60 a minute from one address in all, not 60 from each replica still running.
+    let mut admitted = 0;
+    for i in 0..80 {
+        let url = format!("{}/credentials/verify", replicas[1 + i % 2].url);
+        let response = client.post(url).json(&json!({})).send().await.unwrap();
+        admitted += usize::from(response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert!((60..=62).contains(&admitted), "{admitted} of 80 anonymous verifications admitted");
 }

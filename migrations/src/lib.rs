@@ -15,6 +15,7 @@ mod m20261203_000007_partner_refusals;
 mod m20261203_000008_certification_events;
 mod m20261203_000009_worker_leases;
 mod m20261204_000010_row_guard;
+mod m20261205_000011_event_sequencing;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_certification_events::Migration),
             Box::new(m20261203_000009_worker_leases::Migration),
             Box::new(m20261204_000010_row_guard::Migration),
+            Box::new(m20261205_000011_event_sequencing::Migration),
         ]
     }
 }

@@ -185,6 +185,13 @@ async fn submit_and_approve(url: &str, country: CountryCode, rfcs: &[String], ta
     let registrar = officer("bench-registrar", Role::Registrar);
     let approver = officer("bench-approver", Role::Approver);
 
+    // The node's event log reader runs beside, as in a node (on PostgreSQL it numbers the
+    // events after their transitions commit).
+    let (stop_reader, reader_stopped) = tokio::sync::oneshot::channel::<()>();
+    let reader = tokio::spawn(service.event_log().run(None, async {
+        let _ = reader_stopped.await;
+    }));
+
     let started = Instant::now();
     let mut handles = Vec::with_capacity(tasks);
     for task in 0..tasks {
@@ -202,8 +209,17 @@ async fn submit_and_approve(url: &str, country: CountryCode, rfcs: &[String], ta
         handle.await??;
     }
     let elapsed = started.elapsed();
+    let _ = stop_reader.send(());
+    reader.await?;
 
-    // A fast run that silently lost writes would be worse than a slow one.
+    // A fast run that silently lost writes would be worse than a slow one: every grant, and
+    // both events of every pair in the log.
+    let log = service.event_log();
+    log.sequence().await?;
+    let events = log.newest().await?;
+    if events != 2 * PAIRS as u64 {
+        return Err(format!("{events} events in the log, expected {}", 2 * PAIRS).into());
+    }
     let granted = certifications::Entity::find()
         .filter(certifications::Column::Status.eq(Status::Granted.as_str()))
         .count(storage.db())

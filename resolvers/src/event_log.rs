@@ -4,25 +4,40 @@
 //! process's subscribers ([`EventBus`]); a subscriber that reconnects, to this replica or
 //! another, or falls behind, reads what it missed from the log by cursor.
 //!
-//! Cursors are `MAX + 1` inside the writing transaction. SQLite has one writer at a time; on
-//! PostgreSQL every transaction that logs events first takes one transaction-scoped advisory
-//! lock, so the replicas of a node assign cursors one transaction at a time and a cursor is
-//! visible before the next is assigned: a reader that saw cursor n has seen every cursor below.
+//! Events older than the node's retention are deleted (the newest always stays: it carries the
+//! numbering on); a cursor older than what is kept is refused rather than resumed with a hole.
+//!
+//! Cursors are `MAX + 1`, assigned one transaction at a time, so they have no gaps and a
+//! reader that saw cursor n has seen every cursor below:
+//! - SQLite has one writer: events are numbered inside the transaction that causes them.
+//! - PostgreSQL: numbering there would hold every transition's commit behind the previous one's
+//!   (the number must stay taken until it is visible). So a transition appends its events to
+//!   `certification_events_pending` without a lock, and the sequencer ([`EventLog::sequence`])
+//!   moves committed pending events into the log under the next cursors, in one transaction
+//!   under an advisory lock, whichever replica runs it. Each replica's reader sequences before
+//!   it reads, and a subscription "from now" sequences before it reads where now is, so an
+//!   event committed before the subscription is never delivered to it.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait,
+};
 
 use crate::errors::ServiceError;
 use crate::events::{CertificationEvent, EventBus};
 use crate::storage::Storage;
 use crate::storage::entities::certification_events;
 
-/// The advisory lock that serialises the writers of events on PostgreSQL ("cadena").
-const EVENT_WRITERS_LOCK: i64 = 0x0000_6361_6465_6e61;
+/// The advisory lock that serialises the sequencers of events on PostgreSQL ("cadena").
+const EVENT_SEQUENCER_LOCK: i64 = 0x0000_6361_6465_6e61;
+
+/// Pending events numbered per sequencing transaction.
+const SEQUENCE_BATCH: u64 = 2_000;
 
 /// How often the reader looks at the log when nothing woke it: another replica's commits
 /// arrive within this even when Redis does not tell of them sooner.
@@ -31,32 +46,27 @@ const POLL: Duration = Duration::from_millis(250);
 /// Events read from the log at a time.
 pub const PAGE: u64 = 500;
 
+/// How often each replica deletes what the retention no longer keeps (deleting twice is
+/// harmless, so every replica does it).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// The statements appending `events` to the log, to run in the transaction that causes them.
 pub fn append_statements(backend: DbBackend, events: &[CertificationEvent]) -> Vec<Statement> {
-    if events.is_empty() {
-        return Vec::new();
-    }
-    let mut statements = Vec::with_capacity(events.len() + 1);
-    // VALUES, not INSERT … SELECT: PostgreSQL gets the batch as text with the values written
-    // in, and only in VALUES does a quoted literal take its column's type.
     let insert = match backend {
-        DbBackend::Postgres => {
-            statements
-                .push(Statement::from_string(backend, format!("SELECT pg_advisory_xact_lock({EVENT_WRITERS_LOCK})")));
-            "INSERT INTO certification_events (seq, event, committed_at) \
-             VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM certification_events), $1, $2)"
-        }
+        DbBackend::Postgres => "INSERT INTO certification_events_pending (event, committed_at) VALUES ($1, $2)",
         _ => {
             "INSERT INTO certification_events (seq, event, committed_at) \
              VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM certification_events), ?, ?)"
         }
     };
     let now = Utc::now();
-    for event in events {
-        let json = serde_json::to_string(event).expect("events serialise");
-        statements.push(Statement::from_sql_and_values(backend, insert, [json.into(), now.into()]));
-    }
-    statements
+    events
+        .iter()
+        .map(|event| {
+            let json = serde_json::to_string(event).expect("events serialise");
+            Statement::from_sql_and_values(backend, insert, [json.into(), now.into()])
+        })
+        .collect()
 }
 
 /// Reads the log and feeds this process's [`EventBus`].
@@ -75,6 +85,37 @@ impl EventLog {
     /// The bus it feeds.
     pub fn bus(&self) -> &EventBus {
         &self.bus
+    }
+
+    /// Numbers the events committed and still pending (PostgreSQL; on SQLite every event is
+    /// numbered when it commits), oldest first, under the next cursors; returns how many.
+    pub async fn sequence(&self) -> Result<u64, ServiceError> {
+        if self.storage.backend() != DbBackend::Postgres {
+            return Ok(0);
+        }
+        let mut numbered = 0;
+        loop {
+            let transaction = self.storage.db().begin().await?;
+            // One sequencer at a time, on any replica: each sees the other's numbers.
+            transaction.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({EVENT_SEQUENCER_LOCK})")).await?;
+            let moved = transaction
+                .execute_unprepared(&format!(
+                    "WITH moved AS (DELETE FROM certification_events_pending WHERE id IN \
+                       (SELECT id FROM certification_events_pending ORDER BY id LIMIT {SEQUENCE_BATCH}) \
+                       RETURNING id, event, committed_at), \
+                     base AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM certification_events) \
+                     INSERT INTO certification_events (seq, event, committed_at) \
+                     SELECT base.seq + ROW_NUMBER() OVER (ORDER BY moved.id), moved.event, moved.committed_at \
+                     FROM moved, base"
+                ))
+                .await?
+                .rows_affected();
+            transaction.commit().await?;
+            numbered += moved;
+            if moved < SEQUENCE_BATCH {
+                return Ok(numbered);
+            }
+        }
     }
 
     /// Up to `limit` events after cursor `after`, in order.
@@ -96,20 +137,59 @@ impl EventLog {
 
     /// The newest cursor (0 for an empty log).
     pub async fn newest(&self) -> Result<u64, ServiceError> {
-        let newest: Option<i64> = certification_events::Entity::find()
+        Ok(self.cursor_bound(certification_events::Column::Seq.max()).await?.unwrap_or(0))
+    }
+
+    /// The oldest cursor the log keeps (None for an empty log).
+    pub async fn oldest(&self) -> Result<Option<u64>, ServiceError> {
+        self.cursor_bound(certification_events::Column::Seq.min()).await
+    }
+
+    async fn cursor_bound(&self, aggregate: impl sea_orm::ColumnAsExpr) -> Result<Option<u64>, ServiceError> {
+        let bound: Option<i64> = certification_events::Entity::find()
             .select_only()
-            .column_as(certification_events::Column::Seq.max(), "max")
+            .column_as(aggregate, "bound")
             .into_tuple::<Option<i64>>()
             .one(self.storage.db())
             .await?
             .flatten();
-        Ok(newest.unwrap_or(0) as u64)
+        Ok(bound.map(|seq| seq as u64))
+    }
+
+    /// Refuses to resume after `after` when events after it are no longer kept: the subscriber
+    /// would miss them without knowing.
+    pub async fn resumable_after(&self, after: u64) -> Result<(), ServiceError> {
+        match self.oldest().await? {
+            Some(oldest) if after + 1 < oldest => Err(ServiceError::field(
+                "after",
+                format!(
+                    "events after cursor {after} are no longer kept (the oldest kept is {oldest}): \
+                     resume after {} or later, or subscribe from now",
+                    oldest - 1
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes the events committed more than `retention` ago, except the newest; returns how
+    /// many.
+    pub async fn prune(&self, retention: Duration) -> Result<u64, ServiceError> {
+        let newest = self.newest().await?;
+        let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let deleted = certification_events::Entity::delete_many()
+            .filter(certification_events::Column::CommittedAt.lt(cutoff))
+            .filter(certification_events::Column::Seq.lt(newest as i64))
+            .exec(self.storage.db())
+            .await?;
+        Ok(deleted.rows_affected)
     }
 
     /// Follows the log until `shutdown`, publishing every event committed after it started, in
     /// order: woken by this process's commits and (through Redis) other replicas' at once, and
-    /// every [`POLL`] in any case.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+    /// every [`POLL`] in any case. With a `retention`, deletes older events every
+    /// [`PRUNE_EVERY`].
+    pub async fn run(self, retention: Option<Duration>, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let mut last = loop {
             match self.newest().await {
@@ -124,7 +204,19 @@ impl EventLog {
             }
         };
         let mut commits = self.bus.commits();
+        let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
+            if let Some(retention) = retention.filter(|_| pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY)) {
+                pruned_at = Some(tokio::time::Instant::now());
+                match self.prune(retention).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, ?retention, "events older than the retention deleted"),
+                    Err(error) => tracing::warn!(%error, "deleting old events failed"),
+                }
+            }
+            if let Err(error) = self.sequence().await {
+                tracing::warn!(%error, "numbering pending events failed");
+            }
             match self.after(last, PAGE).await {
                 Ok(events) => {
                     let full = events.len() as u64 == PAGE;

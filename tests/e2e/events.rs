@@ -153,4 +153,72 @@ async fn a_subscriber_resumes_after_its_last_cursor_and_misses_nothing(backend: 
     assert!(error["message"].as_str().unwrap().contains("after"), "{error}");
 }
 
-on_both_backends!(a_subscriber_resumes_after_its_last_cursor_and_misses_nothing);
+/// The log keeps events for the retention: older ones are deleted (the newest always stays,
+/// so numbering goes on), and a cursor older than what is kept is refused naming `after`,
+/// never resumed with a silent hole.
+async fn retention_deletes_old_events_and_refuses_cursors_before_them(backend: Backend) {
+    use cadena_resolvers::storage::entities::certification_events;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let app = TestApp::builder().backend(backend).spawn().await;
+    let tin = "GODE561231GR8";
+    for number in ["OEA-RT-0001", "OEA-RT-0002", "OEA-RT-0003"] {
+        app.granted(number, tin).await;
+    }
+    let log = app.node.services.certifications.event_log();
+    // PostgreSQL numbers events after they commit: every one numbered before they are aged.
+    log.sequence().await.unwrap();
+    let db = app.node.storage.db();
+    let age = |days: i64, through: i64| {
+        certification_events::Entity::update_many()
+            .col_expr(
+                certification_events::Column::CommittedAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::days(days)),
+            )
+            .filter(certification_events::Column::Seq.lte(through))
+    };
+    // Events 1-4 are 100 days old, 5-6 recent: a 90-day retention deletes 1-4.
+    age(100, 4).exec(db).await.unwrap();
+    let ninety_days = Duration::from_secs(90 * 86_400);
+    assert_eq!(log.prune(ninety_days).await.unwrap(), 4);
+    assert_eq!(log.oldest().await.unwrap(), Some(5));
+
+    // Resuming where the log still has everything after the cursor works ...
+    let resume = |after: &str| {
+        format!(
+            "subscription {{ {} }}",
+            EVENTS.replace("certificationEvents", &format!("certificationEvents(after: \"{after}\")"))
+        )
+    };
+    let mut body = open(&app, &resume("4"), None).await.bytes_stream();
+    assert_eq!(
+        summary(&next_events(&mut body, &mut String::new(), 2).await),
+        expected(&[(5, "SUBMIT", "OEA-RT-0003"), (6, "APPROVE", "OEA-RT-0003")])
+    );
+    // ... and an older cursor, over GraphQL or SSE's Last-Event-ID, is refused naming `after`
+    // and where it could resume.
+    for (query, last_event_id) in [(resume("0"), None), (format!("subscription {{ {EVENTS} }}"), Some("2"))] {
+        let mut body = open(&app, &query, last_event_id).await.bytes_stream();
+        let refused = next_events(&mut body, &mut String::new(), 1).await;
+        let error = &refused[0].1["errors"][0];
+        assert_eq!(error["extensions"]["fields"][0]["field"], "after", "{error}");
+        assert!(error["message"].as_str().unwrap().contains("resume after 4"), "{error}");
+    }
+
+    // Everything old: all but the newest go, and the next event is numbered after it.
+    age(100, 6).exec(db).await.unwrap();
+    assert_eq!(log.prune(ninety_days).await.unwrap(), 1);
+    assert_eq!(log.oldest().await.unwrap(), Some(6));
+    app.granted("OEA-RT-0004", tin).await;
+    let mut body = open(&app, &resume("6"), None).await.bytes_stream();
+    assert_eq!(
+        summary(&next_events(&mut body, &mut String::new(), 2).await),
+        expected(&[(7, "SUBMIT", "OEA-RT-0004"), (8, "APPROVE", "OEA-RT-0004")])
+    );
+}
+
+on_both_backends!(
+    a_subscriber_resumes_after_its_last_cursor_and_misses_nothing,
+    retention_deletes_old_events_and_refuses_cursors_before_them
+);

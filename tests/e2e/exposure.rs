@@ -323,7 +323,7 @@ async fn a_gateway_composes_a_production_node_from_its_sdl_file() {
     let file = dir.path().join("node.graphql");
     std::fs::write(&file, cadena_resolvers::graphql::sdl()).unwrap();
     let subgraph = SubgraphConfig { name: "node".into(), url: app.graphql_url(), sdl_file: Some(file) };
-    let gateway = cadena_tests::federation::spawn_gateway_over(vec![subgraph], GatewayLimits::default()).await;
+    let gateway = cadena_tests::federation::spawn_gateway_over(vec![subgraph], GatewayLimits::default(), None).await;
     let answer: Value = app
         .client
         .post(&gateway.url)

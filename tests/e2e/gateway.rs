@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-use cadena_gateway::federated_gateway::GatewayLimits;
-use cadena_tests::federation::{RunningGateway, spawn_gateway, spawn_risk_subgraph};
+use cadena_gateway::config::Secret;
+use cadena_gateway::federated_gateway::{GatewayLimits, GatewayRedisConfig, SubgraphConfig};
+use cadena_tests::federation::{RunningGateway, spawn_gateway, spawn_gateway_over, spawn_risk_subgraph};
 use cadena_tests::{
     Backend, TestApp, TestChain, assert_graphql_http_audits_ok, open_event_stream, sse_events, sse_single_result,
 };
@@ -196,6 +197,42 @@ async fn limits_refuse_deep_costly_and_frequent_requests(backend: Backend) {
         limited |= status == 429;
     }
     assert!(limited, "more than 20 requests a minute are refused");
+}
+
+/// Two replicas of one gateway sharing Redis grant a client its rate once between them, not
+/// once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_replicas_grant_a_client_its_rate_once() {
+    let mx = TestApp::builder().spawn().await;
+    let risk = spawn_risk_subgraph().await;
+    let subgraphs = || {
+        vec![
+            SubgraphConfig { name: "node".into(), url: mx.graphql_url(), sdl_file: None },
+            SubgraphConfig { name: "risk".into(), url: risk.clone(), sdl_file: None },
+        ]
+    };
+    let limits = GatewayLimits { requests_per_minute: 10, ..GatewayLimits::default() };
+    let redis = GatewayRedisConfig {
+        url: Secret::new("redis://127.0.0.1:6379"),
+        namespace: format!("e2e-{}", uuid::Uuid::new_v4().simple()),
+    };
+    let first = spawn_gateway_over(subgraphs(), limits.clone(), Some(redis.clone())).await;
+    let second = spawn_gateway_over(subgraphs(), limits, Some(redis)).await;
+    let token = mx.token("risk").await;
+    let mut admitted = 0;
+    for _ in 0..8 {
+        for gateway in [&first, &second] {
+            let (status, body) = post(&gateway.url, Some(&token), "{ riskModel }").await;
+            match status {
+                200 => admitted += 1,
+                429 => assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{body}"),
+                other => panic!("HTTP {other}: {body}"),
+            }
+        }
+    }
+    // 10 a minute in bursts of 10; one more comes due every 6 s while the test runs. Each
+    // gateway alone would have admitted all 16.
+    assert!((10..=11).contains(&admitted), "{admitted} of 16 requests admitted");
 }
 
 async fn http_and_sse_are_served_as_the_node_serves_them(backend: Backend) {

@@ -2,7 +2,7 @@
 //! and a running `cadena gateway` over chosen subgraphs.
 
 use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, SimpleObject};
-use cadena_gateway::federated_gateway::{Gateway, GatewayConfig, GatewayLimits, SubgraphConfig};
+use cadena_gateway::federated_gateway::{Gateway, GatewayConfig, GatewayLimits, GatewayRedisConfig, SubgraphConfig};
 use tokio::sync::oneshot;
 
 /// `Operator` as the risk system sees it: the key, and its score.
@@ -61,13 +61,18 @@ pub async fn spawn_gateway(subgraphs: &[(&str, &str)], limits: GatewayLimits) ->
         .iter()
         .map(|(name, url)| SubgraphConfig { name: (*name).to_owned(), url: (*url).to_owned(), sdl_file: None })
         .collect();
-    spawn_gateway_over(subgraphs, limits).await
+    spawn_gateway_over(subgraphs, limits, None).await
 }
 
-/// Starts `cadena gateway` in-process on a free port over `subgraphs` as configured.
-pub async fn spawn_gateway_over(subgraphs: Vec<SubgraphConfig>, limits: GatewayLimits) -> RunningGateway {
+/// Starts `cadena gateway` in-process on a free port over `subgraphs` as configured, sharing
+/// client rates with the other gateways of `redis`'s namespace if given.
+pub async fn spawn_gateway_over(
+    subgraphs: Vec<SubgraphConfig>,
+    limits: GatewayLimits,
+    redis: Option<GatewayRedisConfig>,
+) -> RunningGateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let config = GatewayConfig { listen: listener.local_addr().expect("bound"), subgraphs, limits };
+    let config = GatewayConfig { listen: listener.local_addr().expect("bound"), subgraphs, limits, redis };
     let gateway = Gateway::start(&config).await.expect("the gateway composes and starts");
     let url = format!("http://{}/graphql", config.listen);
     let (stop, stopped) = oneshot::channel::<()>();

@@ -240,7 +240,7 @@ async fn admit_verification(
 ) -> Result<(), ApiError> {
     let principal = authenticate_header(&node.services, authorization(headers)).await?;
     let client = client.map(|Extension(ConnectInfo(address))| address.ip());
-    Ok(node.services.credentials.admit_verification(principal.as_ref(), client)?)
+    Ok(node.services.credentials.admit_verification(principal.as_ref(), client).await?)
 }
 
 /// `POST /credentials/verify`

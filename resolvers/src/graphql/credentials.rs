@@ -10,9 +10,9 @@ use cadena_credentials::verification;
 use chrono::{DateTime, Utc};
 
 /// Admits one verification for this request's caller (anonymous ones are rate-limited).
-fn admit(ctx: &Context<'_>) -> Result<()> {
+async fn admit(ctx: &Context<'_>) -> Result<()> {
     let client = ctx.data_opt::<ClientAddress>().and_then(|c| c.0);
-    services(ctx).credentials.admit_verification(principal(ctx), client).gql()
+    services(ctx).credentials.admit_verification(principal(ctx), client).await.gql()
 }
 
 /// Outcome of one fragment of a verification.
@@ -173,7 +173,7 @@ impl CredentialQuery {
 
     /// Verifies a credential (anyone may): proof, issuer trust, status, validity, anchor.
     async fn verify_credential(&self, ctx: &Context<'_>, credential: Json) -> Result<VerificationReport> {
-        admit(ctx)?;
+        admit(ctx).await?;
         Ok(services(ctx).credentials.verify(&credential.0).await.gql()?.into())
     }
 
@@ -219,7 +219,7 @@ impl CredentialMutation {
         challenge: String,
         domain: Option<String>,
     ) -> Result<PresentationReport> {
-        admit(ctx)?;
+        admit(ctx).await?;
         let report = services(ctx)
             .credentials
             .verify_presentation(&presentation.0, &challenge, domain.as_deref())

@@ -40,7 +40,9 @@ impl Subscription {
     /// matches `filter`, in commit order: from now on, or every one after the cursor `after`
     /// (an event's `cursor`; `"0"` is the beginning). A subscriber that reconnects, to this
     /// replica or another, resumes after the last cursor it received and misses nothing; over
-    /// SSE, `Last-Event-ID` does the same.
+    /// SSE, `Last-Event-ID` does the same. A cursor older than the node keeps events for
+    /// (`[events] retain_days`) is refused, naming `after` and the oldest cursor it can resume
+    /// after.
     async fn certification_events(
         &self,
         ctx: &Context<'_>,
@@ -60,8 +62,16 @@ impl Subscription {
         // process's log reader publishes it later). Then listening, and one read of the log
         // for anything that committed in between.
         let mut last = match after {
-            Some(after) => after,
-            None => log.newest().await.gql()?,
+            Some(after) => {
+                log.resumable_after(after).await.gql()?;
+                after
+            }
+            None => {
+                // Where "now" is: every event committed so far numbered first (PostgreSQL numbers
+                // after commit), so none of them reaches this subscription.
+                log.sequence().await.gql()?;
+                log.newest().await.gql()?
+            }
         };
         let mut receiver = log.bus().subscribe();
         let mut behind = true;
@@ -71,6 +81,14 @@ impl Subscription {
                     match log.after(last, PAGE).await {
                         Ok(events) => {
                             behind = events.len() as u64 == PAGE;
+                            // Cursors have no gaps: one here means the retention deleted events
+                            // this stream had not read yet.
+                            if events.first().is_some_and(|e| e.sequence > last + 1)
+                                && let Err(error) = log.resumable_after(last).await
+                            {
+                                yield Err(error).gql();
+                                break;
+                            }
                             for event in events {
                                 last = event.sequence;
                                 if filter.matches(&event) {

@@ -38,6 +38,7 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::errors::ServiceError;
+use crate::rate_limit::RateLimiter;
 use crate::services::anchoring::{ChainStatus, outbox_statement};
 use crate::services::fetch::{DocumentCache, GuardedHttp};
 use crate::storage::entities::{certifications, credentials, presentation_challenges, status_lists};
@@ -268,11 +269,8 @@ struct Inner {
     /// Status slots reserved from storage and not yet used.
     reserved: Mutex<VecDeque<(i32, i32)>>,
     /// Anonymous verifications per client address (None: not limited).
-    anonymous_rate: Option<governor::DefaultKeyedRateLimiter<IpAddr>>,
+    anonymous_rate: Option<RateLimiter>,
 }
-
-/// Client addresses the anonymous rate limiter tracks before it forgets the idle ones.
-const MAX_RATE_LIMITED_CLIENTS: usize = 10_000;
 
 /// Status slots reserved per database round trip.
 const SLOT_BLOCK: i32 = 64;
@@ -327,8 +325,7 @@ impl CredentialService {
         let mut trusted = settings.trusted_issuers.clone();
         trusted.entry(identity.did().to_owned()).or_insert_with(|| "this node".to_owned());
         let trust: Arc<dyn IssuerTrust> = Arc::new(crate::services::anchoring::RegistryTrust::new(trusted, registry));
-        let anonymous_rate = NonZeroU32::new(settings.anonymous_verifications_per_minute)
-            .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n)));
+        let anonymous_rate = NonZeroU32::new(settings.anonymous_verifications_per_minute).map(RateLimiter::new);
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let http = DocumentCache::new(GuardedHttp::new(settings.allow_private_addresses));
             let sources = Arc::new(NodeSources { inner: weak.clone(), http });
@@ -678,27 +675,26 @@ impl CredentialService {
     /// makes the node fetch other nodes' documents, and anyone may ask for it, so an anonymous
     /// client is held to `anonymous_verifications_per_minute` per address (callers whose
     /// address is unknown share one allowance); officers are not limited.
-    pub fn admit_verification(
+    pub async fn admit_verification(
         &self,
         principal: Option<&Principal>,
         client: Option<IpAddr>,
     ) -> Result<(), ServiceError> {
         let (None, Some(limiter)) = (principal, &self.inner.anonymous_rate) else { return Ok(()) };
-        if limiter.len() > MAX_RATE_LIMITED_CLIENTS {
-            limiter.retain_recent();
-        }
-        let key = client.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-        limiter.check_key(&key).map_err(|not_until| {
-            use governor::clock::Clock as _;
-            let wait = not_until.wait_time_from(limiter.clock().now());
-            ServiceError::RateLimited {
-                limit: format!(
-                    "at most {} anonymous verifications a minute from one address (log in for more)",
-                    self.inner.settings.anonymous_verifications_per_minute
-                ),
-                retry_after_secs: Ord::max(wait.as_secs(), 1),
-            }
+        let key = client.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)).to_string();
+        limiter.check(&key).await.map_err(|over| ServiceError::RateLimited {
+            limit: format!(
+                "at most {} anonymous verifications a minute from one address (log in for more)",
+                limiter.per_minute()
+            ),
+            retry_after_secs: Ord::max(over.retry_after.as_secs(), 1),
         })
+    }
+
+    /// The limiter of anonymous verifications (None: not limited), for the replicas of a node
+    /// to share ([`RateLimiter::share`]).
+    pub fn anonymous_rate(&self) -> Option<&RateLimiter> {
+        self.inner.anonymous_rate.as_ref()
     }
 
     /// Verifies a credential (anyone may): a report, or the reason it cannot be judged.
