@@ -66,12 +66,7 @@ impl Subscription {
                 log.resumable_after(after).await.gql()?;
                 after
             }
-            None => {
-                // Where "now" is: every event committed so far numbered first (PostgreSQL numbers
-                // after commit), so none of them reaches this subscription.
-                log.sequence().await.gql()?;
-                log.newest().await.gql()?
-            }
+            None => log.now().await.gql()?,
         };
         let mut receiver = log.bus().subscribe();
         let mut behind = true;
