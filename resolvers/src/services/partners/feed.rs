@@ -54,8 +54,13 @@ impl PartnerService {
         for partner in
             mra_partners::Entity::find().filter(mra_partners::Column::State.eq("ACTIVE")).all(self.storage.db()).await?
         {
-            if let Err(error) = self.pull(&partner).await {
-                tracing::warn!(partner = %partner.country, %error, "pulling the partner's feed failed");
+            match self.pull(&partner).await {
+                Ok(_) => {}
+                // The partner follows the chain too and does not see the MRA active yet: next round.
+                Err(ChannelError::Status { status: 403, .. }) => {
+                    tracing::info!(partner = %partner.country, "the partner does not answer as an MRA partner yet; pulling later");
+                }
+                Err(error) => tracing::warn!(partner = %partner.country, %error, "pulling the partner's feed failed"),
             }
         }
         Ok(())
