@@ -529,8 +529,17 @@ impl TestApp {
                 break;
             }
         }
+        let bus = self.node.services.certifications.bus().clone();
+        let listening = bus.receivers();
         let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
         socket.send(Message::Text(subscribe.to_string().into())).await.expect("send subscribe");
+        // graphql-transport-ws acknowledges no subscription: the node listening on its bus is
+        // the sign that the subscription has fixed where "now" is, so what the test commits
+        // next reaches it. (A subscription that fails at once never listens: bounded wait.)
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while bus.receivers() <= listening && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(Ok(message)) = socket.next().await {
