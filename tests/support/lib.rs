@@ -105,6 +105,8 @@ pub struct TestAppBuilder {
     backend: Backend,
     country: String,
     max_body_bytes: Option<usize>,
+    /// `[events] retain_days`, when not the default.
+    event_retain_days: Option<u32>,
     trusted_issuers: Vec<cadena_gateway::config::TrustedIssuer>,
     status_list_ttl_secs: Option<u64>,
     cryptosuite: Option<String>,
@@ -149,6 +151,12 @@ impl TestAppBuilder {
     /// Certifies for `country`.
     pub fn country(mut self, country: &str) -> Self {
         self.country = country.into();
+        self
+    }
+
+    /// Keeps events `days` days (0: for ever, so only the test itself prunes the log).
+    pub fn event_retain_days(mut self, days: u32) -> Self {
+        self.event_retain_days = Some(days);
         self
     }
 
@@ -223,6 +231,9 @@ impl TestAppBuilder {
         }
         if let Some(suite) = &self.cryptosuite {
             config.credentials.cryptosuite = suite.clone();
+        }
+        if let Some(days) = self.event_retain_days {
+            config.events.retain_days = days;
         }
         (
             config.credentials.allow_private_addresses,
@@ -381,6 +392,7 @@ impl TestApp {
             backend: Backend::Sqlite,
             country: "MX".into(),
             max_body_bytes: None,
+            event_retain_days: None,
             trusted_issuers: Vec::new(),
             status_list_ttl_secs: None,
             cryptosuite: None,
