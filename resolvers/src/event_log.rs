@@ -111,6 +111,12 @@ impl EventLog {
         if pending != Some(true) {
             return Ok(0);
         }
+        self.number_pending().await
+    }
+
+    /// [`EventLog::sequence`] once events are known to wait: numbers them in batches, each in
+    /// its own transaction under the sequencers' advisory lock.
+    async fn number_pending(&self) -> Result<u64, ServiceError> {
         let mut numbered = 0;
         loop {
             let transaction = self.storage.db().begin().await?;
@@ -172,7 +178,7 @@ impl EventLog {
             {
                 return Ok(row.try_get::<Option<i64>>("", "newest")?.unwrap_or(0) as u64);
             }
-            self.sequence().await?;
+            self.number_pending().await?;
         }
         self.newest().await
     }

@@ -517,9 +517,9 @@ impl AnchoringService {
             .limit(limit as u64)
             .all(db)
             .await?;
-        let Some(oldest) = rows.first() else { return Ok(false) };
-        let waited = (Utc::now() - oldest.created_at).to_std().unwrap_or_default();
-        if rows.len() < limit && waited < self.settings.max_wait {
+        // Due by the count above: pending rows leave the outbox only when the lease holder
+        // batches them, so what is read now is due too.
+        if rows.is_empty() {
             return Ok(false);
         }
         let last = anchor_batches::Entity::find()
