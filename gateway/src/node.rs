@@ -12,7 +12,8 @@ use cadena_resolvers::events::EventBus;
 use cadena_resolvers::graphql::{NodeSchema, NodeServices, QueryLimitsConfig, build_schema};
 use cadena_resolvers::services::anchoring::{AnchoringService, ChainAnchorCheck};
 use cadena_resolvers::services::fetch::GuardedHttp;
-use cadena_resolvers::services::partners::PartnerService;
+use cadena_resolvers::services::outbox::Outbox;
+use cadena_resolvers::services::partners::{Dispatcher, PartnerService, Sender};
 use cadena_resolvers::services::webhooks::{WebhookService, WebhookTarget};
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings, OfficerService};
 use cadena_resolvers::storage::Storage;
@@ -133,7 +134,6 @@ impl Node {
             rate.share(client, credentials.identity().did());
         }
         let webhooks = WebhookService::new(
-            storage.clone(),
             config
                 .webhooks
                 .iter()
@@ -161,6 +161,7 @@ impl Node {
             anchoring,
             partners,
             webhooks,
+            outbox: Outbox::new(storage.clone(), bus.clone()),
         };
         let limits = QueryLimitsConfig {
             max_depth: config.limits.max_depth,
@@ -191,11 +192,17 @@ impl Node {
                 let _ = stopped.wait_for(|s| *s).await;
             }
         };
-        let mut workers = vec![tokio::spawn(self.services.webhooks.clone().run(until_stopped()))];
+        // The outbox's loops, one per topic, each with its handler; and the loops that are not
+        // outbox work (following the chain, following MRAs and partners' feeds).
+        let outbox = self.services.outbox.clone();
+        let mut workers = vec![tokio::spawn(outbox.clone().run(self.services.webhooks.clone(), until_stopped()))];
         if let Some(anchoring) = self.services.anchoring.clone() {
+            workers.push(tokio::spawn(outbox.clone().run(anchoring.clone(), until_stopped())));
             workers.push(tokio::spawn(anchoring.run(until_stopped())));
         }
         if let Some(partners) = self.services.partners.clone() {
+            workers.push(tokio::spawn(outbox.clone().run(Dispatcher(partners.clone()), until_stopped())));
+            workers.push(tokio::spawn(outbox.clone().run(Sender(partners.clone()), until_stopped())));
             workers.push(tokio::spawn(partners.run(until_stopped())));
         }
         // The log's reader: subscribers of this process hear every event, whichever replica

@@ -16,6 +16,7 @@ mod m20261203_000008_certification_events;
 mod m20261203_000009_worker_leases;
 mod m20261204_000010_row_guard;
 mod m20261205_000011_event_sequencing;
+mod m20261206_000012_one_outbox;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_worker_leases::Migration),
             Box::new(m20261204_000010_row_guard::Migration),
             Box::new(m20261205_000011_event_sequencing::Migration),
+            Box::new(m20261206_000012_one_outbox::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ use cadena_credentials::{AddressDraft, AeoDataSetDraft, CertificateType, Country
 use cadena_resolvers::auth::{Principal, Role, RoleSet};
 use cadena_resolvers::events::EventBus;
 use cadena_resolvers::services::anchoring::{AnchoringService, AnchoringSettings};
+use cadena_resolvers::services::outbox::Outbox;
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings};
 use cadena_resolvers::storage::Storage;
 use cadena_resolvers::storage::entities::anchor_batches;
@@ -131,10 +132,17 @@ async fn run() -> BenchResult<()> {
     let anchorer = ChainClient::connect(anvil.chain_config(), anvil.signer(1)).await?.with_contracts(contracts);
     let settings = AnchoringSettings { max_batch: 5_000, max_wait: Duration::from_secs(2), ..Default::default() };
     let worker = AnchoringService::new(storage.clone(), anchorer, *b"MX", settings);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(worker.clone().run(async move {
-        let _ = stopped.await;
-    }));
+    // As in a node: the outbox's loop forms batches, the chain loop sends them.
+    let outbox = Outbox::new(storage.clone(), service.bus().clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let forming = tokio::spawn(outbox.run(worker.clone(), until_stopped()));
+    let running = tokio::spawn(worker.clone().run(until_stopped()));
     let on = grant_all(&service).await?;
     let issued_at = Instant::now();
     let batches = loop {
@@ -149,8 +157,9 @@ async fn run() -> BenchResult<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let drained = issued_at.elapsed();
-    let _ = stop.send(());
+    let _ = stop.send(true);
     running.await?;
+    forming.await?;
 
     let rate = |d: Duration| CREDENTIALS as f64 / d.as_secs_f64();
     let ratio = rate(on) / rate(off);

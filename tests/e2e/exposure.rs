@@ -291,9 +291,10 @@ async fn a_webhook_removed_from_the_config_is_not_called(backend: Backend) {
     assert_eq!(receiver.paths().len(), called, "no call after the webhook was removed: {:?}", receiver.paths());
 }
 
-async fn deliveries(app: &TestApp) -> Vec<cadena_resolvers::storage::entities::webhook_deliveries::Model> {
-    use sea_orm::EntityTrait;
-    cadena_resolvers::storage::entities::webhook_deliveries::Entity::find().all(app.node.storage.db()).await.unwrap()
+async fn deliveries(app: &TestApp) -> Vec<cadena_resolvers::storage::entities::outbox::Model> {
+    use cadena_resolvers::storage::entities::outbox;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    outbox::Entity::find().filter(outbox::Column::Topic.eq("webhook")).all(app.node.storage.db()).await.unwrap()
 }
 
 async fn a_production_node_shows_its_schema_to_officers_only(backend: Backend) {

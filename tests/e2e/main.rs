@@ -26,6 +26,7 @@ mod graphql_over_http;
 mod in_force;
 mod jose_interop;
 mod lifecycle;
+mod outbox;
 mod partners;
 mod refused_input;
 mod roles;

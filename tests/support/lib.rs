@@ -99,6 +99,33 @@ impl Drop for PgDatabase {
     }
 }
 
+/// An empty database (nothing migrated), dropped or deleted when the value is.
+#[derive(Debug)]
+pub struct EmptyDatabase {
+    /// Its URL, for `Storage::connect`.
+    pub url: String,
+    _postgres: Option<PgDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+impl EmptyDatabase {
+    /// A new one on `backend`.
+    pub async fn create(backend: Backend) -> EmptyDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => EmptyDatabase {
+                url: format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display()),
+                _postgres: None,
+                _dir: dir,
+            },
+            Backend::Postgres => {
+                let database = PgDatabase::create().await;
+                EmptyDatabase { url: database.url(), _postgres: Some(database), _dir: dir }
+            }
+        }
+    }
+}
+
 /// Builds a [`TestApp`].
 #[derive(Debug)]
 pub struct TestAppBuilder {

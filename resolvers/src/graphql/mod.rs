@@ -34,6 +34,7 @@ pub struct Mutation(CertificationMutation, CredentialMutation, PartnerMutation);
 
 use crate::auth::Principal;
 use crate::services::anchoring::AnchoringService;
+use crate::services::outbox::Outbox;
 use crate::services::partners::PartnerService;
 use crate::services::webhooks::WebhookService;
 use crate::services::{CertificationService, CredentialService, OfficerService};
@@ -56,6 +57,8 @@ pub struct NodeServices {
     pub partners: Option<PartnerService>,
     /// Webhook deliveries.
     pub webhooks: WebhookService,
+    /// The outbox of deferred work (its loops, and the webhook delivery log).
+    pub outbox: Outbox,
 }
 
 /// The authenticated caller of one request or subscription (None: anonymous).

@@ -11,6 +11,7 @@ use crate::auth::Operation;
 use crate::auth::roles::authorize;
 use crate::errors::{GqlResult, ServiceError};
 use crate::services::certifications::{confers_benefits, effective_status};
+use crate::services::outbox::Topic;
 use crate::services::partners::MessageDirection;
 
 /// An MRA of this node's customs authority, as the chain records it.
@@ -271,20 +272,23 @@ impl PartnerQuery {
         authorize(principal(ctx), Operation::ReadWebhookLog).gql()?;
         let first = first.unwrap_or(50).clamp(1, 500) as u64;
         Ok(services(ctx)
-            .webhooks
-            .log(first)
+            .outbox
+            .log(Topic::Webhook, first)
             .await
             .gql()?
             .into_iter()
-            .map(|d| WebhookDelivery {
-                id: d.id,
-                url: d.url,
-                state: d.state,
-                attempts: d.attempts,
-                last_status: d.last_status,
-                last_error: d.last_error,
-                delivered_at: d.delivered_at,
-                payload: d.payload,
+            .map(|d| {
+                let delivered = d.state == "DONE";
+                WebhookDelivery {
+                    id: d.id,
+                    url: d.subject.unwrap_or_default(),
+                    state: if delivered { "DELIVERED".to_owned() } else { d.state },
+                    attempts: d.attempts,
+                    last_status: d.last_status,
+                    last_error: d.last_error,
+                    delivered_at: d.done_at.filter(|_| delivered),
+                    payload: d.payload,
+                }
             })
             .collect())
     }

@@ -1,15 +1,16 @@
 //! Anchoring on chain: every credential's digest and every status change leave a proof on the
 //! chain, in batches, each exactly once, whatever crashes in between.
 //!
-//! 1. **Outbox.** Issuing a credential writes an `ANCHOR` row, and a status change a `STATUS`
-//!    row, into `anchor_outbox` in the same transaction as the change itself
-//!    ([`outbox_statement`]). Nothing reaches the chain that did not commit, and nothing that
+//! 1. **Outbox.** Issuing a credential queues `anchor` work of stream `ANCHOR`, and a status
+//!    change of stream `STATUS`, in the node's one outbox, in the same transaction as the change
+//!    itself ([`work`]). Nothing reaches the chain that did not commit, and nothing that
 //!    committed is forgotten.
-//! 2. **Forming a batch** takes the oldest untaken rows of one kind (up to a size, once the
-//!    oldest is old enough or the size is reached), builds the Merkle tree (ANCHOR), and in one
-//!    transaction stores the batch under the next sequence number, marks the rows taken and
-//!    stores every credential's leaf index and proof. A batch is formed once; from then on it
-//!    is only sent.
+//! 2. **Forming a batch** is the outbox handler of topic `anchor`: the outbox hands it the
+//!    oldest pending rows of one stream (up to a size, once the oldest is old enough or the size
+//!    is reached); it builds the Merkle tree (ANCHOR), and in one transaction with the rows
+//!    marked done it stores the batch under the next sequence number, its entries
+//!    (`anchor_batch_entries`) and every credential's leaf index and proof. A batch is formed
+//!    once; from then on it is only sent.
 //! 3. **Sending** is idempotent because the contract accepts each sequence number once: before
 //!    sending, the worker asks the chain whether the sequence is already there (a send that
 //!    landed before a crash), and a resend that races a landed one fails with `BadSequence`;
@@ -32,20 +33,23 @@ use cadena_contracts::{B256, ChainClient, ChainError};
 use cadena_credentials::merkle::{self, MerkleTree};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement};
-use serde::Serialize;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::errors::ServiceError;
 use crate::fault::crash_point;
 use crate::services::lease::Lease;
+use crate::services::outbox::{self, Handled, Handler, Intake, Outcome, Topic, Work};
 use crate::services::retry::Backoff;
-use crate::storage::entities::{anchor_batches, anchor_outbox, chain_checkpoints, credential_anchors, credentials};
+use crate::storage::entities::{
+    anchor_batch_entries, anchor_batches, chain_checkpoints, credential_anchors, credentials,
+};
 use crate::storage::{ApplyError, Storage, WriteBatch};
 
-/// An outbox row for a new credential.
+/// The stream (and batch kind) of new credentials' digests.
 pub const ANCHOR: &str = "ANCHOR";
-/// An outbox row for a status change.
+/// The stream (and batch kind) of status changes.
 pub const STATUS: &str = "STATUS";
 const FORMED: &str = "FORMED";
 const CONFIRMED: &str = "CONFIRMED";
@@ -87,27 +91,29 @@ impl ChainStatus {
     }
 }
 
-/// The outbox row for a credential's anchor (`status` None) or a status change, to commit with
+/// The outbox work of a credential's anchor (`status` None) or a status change, to commit with
 /// the change that causes it; `history` is the `(lineage, seq)` of the history entry it confirms.
-pub fn outbox_statement(
-    backend: DbBackend,
-    credential_id: &str,
-    digest: &str,
-    status: Option<ChainStatus>,
-    history: Option<(Uuid, i64)>,
-) -> Statement {
-    anchor_outbox::Entity::insert(anchor_outbox::ActiveModel {
-        kind: Set(if status.is_some() { STATUS } else { ANCHOR }.to_owned()),
-        credential_id: Set(credential_id.to_owned()),
-        digest: Set(digest.to_owned()),
-        status_code: Set(status.map(|s| s as i16)),
-        lineage_id: Set(history.map(|h| h.0)),
-        history_seq: Set(history.map(|h| h.1)),
-        batch_sequence: Set(None),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    })
-    .build(backend)
+pub fn work(credential_id: &str, digest: &str, status: Option<ChainStatus>, history: Option<(Uuid, i64)>) -> Work {
+    let entry = Entry {
+        credential_id: credential_id.to_owned(),
+        digest: digest.to_owned(),
+        status_code: status.map(|s| s as i16),
+        lineage_id: history.map(|h| h.0),
+        history_seq: history.map(|h| h.1),
+    };
+    let payload = serde_json::to_string(&entry).expect("serialisable");
+    Work::new(Topic::Anchor, payload).in_stream(if status.is_some() { STATUS } else { ANCHOR }).about(credential_id)
+}
+
+/// What an `anchor` outbox row carries: one entry of a future batch.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    credential_id: String,
+    digest: String,
+    status_code: Option<i16>,
+    lineage_id: Option<Uuid>,
+    history_seq: Option<i64>,
 }
 
 /// How batches are formed and the chain polled.
@@ -215,6 +221,8 @@ pub struct AnchoringService {
     chain_checked: Arc<std::sync::atomic::AtomicBool>,
     /// When recent confirmed batches were last checked against the chain.
     last_recheck: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+    /// Told when the outbox formed a batch: the chain loop sends it at once.
+    formed: Arc<tokio::sync::Notify>,
 }
 
 fn hex32(text: &str) -> Result<B256, AnchoringError> {
@@ -244,6 +252,7 @@ impl AnchoringService {
             head: Arc::new(AtomicU64::new(0)),
             chain_checked: Arc::default(),
             last_recheck: Arc::default(),
+            formed: Arc::default(),
         }
     }
 
@@ -252,9 +261,10 @@ impl AnchoringService {
         &self.chain
     }
 
-    /// Runs rounds until `shutdown` completes; failures back off (the one [`Backoff`], from
-    /// `poll` up to `max_backoff`) and are logged, never fatal: the outbox keeps everything
-    /// until it lands.
+    /// Runs the chain loop until `shutdown` completes: sending formed batches, following the
+    /// chain. Failures back off (the one [`Backoff`], from `poll` up to `max_backoff`) and are
+    /// logged, never fatal: the batches keep everything until it lands. Batches are formed by
+    /// the outbox's loop of topic `anchor` (this service is that topic's [`Handler`]).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let backoff = Backoff { base: self.settings.poll, max: self.settings.max_backoff };
@@ -278,11 +288,12 @@ impl AnchoringService {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = tokio::time::sleep(pause) => {}
+                _ = self.formed.notified() => {}
             }
         }
     }
 
-    /// One round: index the chain, then send the oldest unconfirmed batch, or form one.
+    /// One round: index the chain, then send the oldest unconfirmed batch.
     /// Returns whether it did something (the caller then goes again at once).
     #[tracing::instrument(skip(self))]
     pub async fn round(&self) -> Result<bool, AnchoringError> {
@@ -298,7 +309,7 @@ impl AnchoringService {
             self.send(batch).await?;
             return Ok(true);
         }
-        Ok(self.form(ANCHOR).await? || self.form(STATUS).await?)
+        Ok(false)
     }
 
     /// Reads this authority's `BatchAnchored` events after the checkpoint and confirms what
@@ -453,9 +464,9 @@ impl AnchoringService {
             let root = hex32(batch.root.as_deref().unwrap_or_default())?;
             self.chain.anchor_batch(root, batch.count as u32, sequence).await
         } else {
-            let rows = anchor_outbox::Entity::find()
-                .filter(anchor_outbox::Column::BatchSequence.eq(batch.sequence))
-                .order_by_asc(anchor_outbox::Column::Id)
+            let rows = anchor_batch_entries::Entity::find()
+                .filter(anchor_batch_entries::Column::BatchSequence.eq(batch.sequence))
+                .order_by_asc(anchor_batch_entries::Column::Id)
                 .all(self.storage.db())
                 .await?;
             let digests = rows.iter().map(|r| hex32(&r.digest)).collect::<Result<Vec<_>, _>>()?;
@@ -490,59 +501,37 @@ impl AnchoringService {
         self.apply(batch).await
     }
 
-    /// Forms the next batch of `kind` if one is due; returns whether it did.
-    async fn form(&self, kind: &str) -> Result<bool, AnchoringError> {
-        let db = self.storage.db();
-        let limit = if kind == ANCHOR { self.settings.max_batch } else { self.settings.max_status_batch };
-        // Most rounds form nothing (too few rows that have not waited long enough): decide that
-        // from a count before reading thousands of rows that issuance is still adding to.
-        let (pending, oldest) = anchor_outbox::Entity::find()
-            .filter(anchor_outbox::Column::BatchSequence.is_null())
-            .filter(anchor_outbox::Column::Kind.eq(kind))
-            .select_only()
-            .column_as(anchor_outbox::Column::Id.count(), "pending")
-            .column_as(anchor_outbox::Column::CreatedAt.min(), "oldest")
-            .into_tuple::<(i64, Option<DateTime<Utc>>)>()
-            .one(db)
-            .await?
-            .unwrap_or((0, None));
-        let Some(oldest) = oldest else { return Ok(false) };
-        if (pending as usize) < limit && (Utc::now() - oldest).to_std().unwrap_or_default() < self.settings.max_wait {
-            return Ok(false);
-        }
-        let rows = anchor_outbox::Entity::find()
-            .filter(anchor_outbox::Column::BatchSequence.is_null())
-            .filter(anchor_outbox::Column::Kind.eq(kind))
-            .order_by_asc(anchor_outbox::Column::Id)
-            .limit(limit as u64)
-            .all(db)
-            .await?;
-        // Due by the count above: pending rows leave the outbox only when the lease holder
-        // batches them, so what is read now is due too.
-        if rows.is_empty() {
-            return Ok(false);
-        }
+    /// Forms one batch of `kind` from `rows` (its outbox rows, oldest first): the batch under
+    /// the next sequence number, its entries, and (ANCHOR) every credential's Merkle proof.
+    async fn form(&self, kind: &str, rows: &[outbox::Row]) -> Result<Handled, AnchoringError> {
+        let entries: Vec<Entry> = rows
+            .iter()
+            .map(|row| {
+                serde_json::from_str(&row.payload).map_err(|e| {
+                    AnchoringError::Inconsistent(format!("outbox row {} is not an anchor entry: {e}", row.id))
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let last = anchor_batches::Entity::find()
             .select_only()
             .column_as(anchor_batches::Column::Sequence.max(), "max")
             .into_tuple::<Option<i64>>()
-            .one(db)
+            .one(self.storage.db())
             .await?
             .flatten()
             .unwrap_or(0);
         let sequence = last + 1;
         let backend = self.storage.backend();
         let mut batch = WriteBatch::default();
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let root = if kind == ANCHOR {
-            let digests = rows.iter().map(|r| parse_digest(&r.digest)).collect::<Result<Vec<_>, _>>()?;
+            let digests = entries.iter().map(|e| parse_digest(&e.digest)).collect::<Result<Vec<_>, _>>()?;
             let tree = MerkleTree::build(&digests).map_err(|e| AnchoringError::Inconsistent(e.to_string()))?;
-            for (chunk_start, chunk) in rows.chunks(1000).enumerate().map(|(i, c)| (i * 1000, c)) {
-                let models = chunk.iter().enumerate().map(|(j, row)| {
+            for (chunk_start, chunk) in entries.chunks(1000).enumerate().map(|(i, c)| (i * 1000, c)) {
+                let models = chunk.iter().enumerate().map(|(j, entry)| {
                     let i = chunk_start + j;
                     let proof: Vec<String> = tree.proof(i).iter().map(hex::encode).collect();
                     credential_anchors::ActiveModel {
-                        credential_id: Set(row.credential_id.clone()),
+                        credential_id: Set(entry.credential_id.clone()),
                         batch_sequence: Set(sequence),
                         leaf_index: Set(tree.leaf_index(i) as i32),
                         proof: Set(serde_json::to_string(&proof).expect("serialisable")),
@@ -559,7 +548,7 @@ impl AnchoringService {
                 sequence: Set(sequence),
                 kind: Set(kind.to_owned()),
                 root: Set(root.clone()),
-                count: Set(rows.len() as i32),
+                count: Set(entries.len() as i32),
                 state: Set(FORMED.to_owned()),
                 tx_hash: Set(None),
                 block_number: Set(None),
@@ -569,21 +558,27 @@ impl AnchoringService {
             })
             .build(backend),
         );
-        // Guarded: a row another worker took meanwhile fails the whole batch.
-        for chunk in ids.chunks(1000) {
-            batch.push_guarded(
-                anchor_outbox::Entity::update_many()
-                    .col_expr(anchor_outbox::Column::BatchSequence, Expr::value(sequence))
-                    .filter(anchor_outbox::Column::Id.is_in(chunk.to_vec()))
-                    .filter(anchor_outbox::Column::BatchSequence.is_null())
-                    .build(backend),
-                "outbox rows were taken by another batch",
-            );
+        // The entries in batch order (by id): a STATUS batch is sent from them.
+        let now = Utc::now();
+        for chunk in entries.chunks(1000) {
+            let models = chunk.iter().map(|entry| anchor_batch_entries::ActiveModel {
+                kind: Set(kind.to_owned()),
+                credential_id: Set(entry.credential_id.clone()),
+                digest: Set(entry.digest.clone()),
+                status_code: Set(entry.status_code),
+                lineage_id: Set(entry.lineage_id),
+                history_seq: Set(entry.history_seq),
+                batch_sequence: Set(Some(sequence)),
+                created_at: Set(now),
+                ..Default::default()
+            });
+            batch.push(anchor_batch_entries::Entity::insert_many(models).build(backend));
         }
-        self.apply(batch).await?;
-        tracing::info!(sequence, kind, count = rows.len(), root = ?root, "batch formed");
-        crash_point("formed");
-        Ok(true)
+        tracing::info!(sequence, kind, count = entries.len(), root = ?root, "batch formed");
+        // The outbox marks the rows done in the same transaction, guarded: rows another worker
+        // took meanwhile fail the whole batch.
+        let outcomes = rows.iter().map(|row| (row.id, Outcome::Done { status: None })).collect();
+        Ok(Handled { outcomes, writes: batch })
     }
 
     /// Where a credential of this node sits on chain; None when it was never queued,
@@ -625,9 +620,9 @@ impl AnchoringService {
     /// The chain confirmation of the history entry `(lineage, seq)`, when it has one.
     pub async fn confirmation_of(&self, lineage: Uuid, seq: i64) -> Result<Option<ChainConfirmation>, ServiceError> {
         let db = self.storage.db();
-        let Some(row) = anchor_outbox::Entity::find()
-            .filter(anchor_outbox::Column::LineageId.eq(lineage))
-            .filter(anchor_outbox::Column::HistorySeq.eq(seq))
+        let Some(row) = anchor_batch_entries::Entity::find()
+            .filter(anchor_batch_entries::Column::LineageId.eq(lineage))
+            .filter(anchor_batch_entries::Column::HistorySeq.eq(seq))
             .one(db)
             .await?
         else {
@@ -651,6 +646,44 @@ impl AnchoringService {
         let (Ok(root), Ok(digest)) = (parse_digest(&proof.root), parse_digest(&proof.digest)) else { return false };
         let siblings: Result<Vec<[u8; 32]>, _> = proof.proof.iter().map(|p| parse_digest(p)).collect();
         siblings.is_ok_and(|s| merkle::verify(&root, &s, &digest))
+    }
+}
+
+/// Forming batches: the outbox's handler of topic `anchor`.
+impl Handler for AnchoringService {
+    const TOPIC: Topic = Topic::Anchor;
+
+    fn intake(&self) -> Intake {
+        Intake::Batches {
+            streams: vec![(ANCHOR, self.settings.max_batch), (STATUS, self.settings.max_status_batch)],
+            wait: self.settings.max_wait,
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff { base: self.settings.poll, max: self.settings.max_backoff }
+    }
+
+    fn poll(&self) -> Duration {
+        self.settings.poll
+    }
+
+    /// Batches wait for their size or their time anyway.
+    fn wakes_on_commit(&self) -> bool {
+        false
+    }
+
+    async fn handle(&self, rows: Vec<outbox::Row>) -> Result<Handled, ServiceError> {
+        let Some(kind) = rows.first().and_then(|r| r.stream.clone()) else { return Ok(Handled::default()) };
+        self.form(&kind, &rows).await.map_err(|e| match e {
+            AnchoringError::Storage(error) => error,
+            other => ServiceError::internal(other),
+        })
+    }
+
+    fn committed(&self, _decided: usize) {
+        crash_point("formed");
+        self.formed.notify_one();
     }
 }
 

@@ -19,6 +19,7 @@ use crate::event_log::{self, EventLog};
 use crate::events::{CertificationEvent, EventBus};
 use crate::services::anchoring::ChainStatus;
 use crate::services::credentials::CredentialService;
+use crate::services::outbox::{self, Work};
 use crate::services::partners;
 use crate::services::webhooks::{self, WebhookService};
 use crate::storage::entities::{certification_history, certifications, partner_certifications};
@@ -231,6 +232,13 @@ impl Plan {
         Plan { backend, batch: WriteBatch::default(), head, lineage_id, events: Vec::new() }
     }
 
+    /// Queues `work` in the outbox, committed with the rest.
+    fn enqueue(&mut self, work: impl IntoIterator<Item = Work>) {
+        for work in work {
+            self.batch.push(outbox::enqueue(self.backend, work));
+        }
+    }
+
     /// Inserts a new certification row (its head fields are set when the plan finishes).
     fn insert_certification(&mut self, row: certifications::ActiveModel) {
         self.batch.push(certifications::Entity::insert(row).build(self.backend));
@@ -310,7 +318,7 @@ impl CertificationService {
         country: CountryCode,
         credentials: CredentialService,
     ) -> CertificationService {
-        let webhooks = WebhookService::new(storage.clone(), Vec::new());
+        let webhooks = WebhookService::new(Vec::new());
         CertificationService { storage, bus, country, credentials, webhooks }
     }
 
@@ -625,7 +633,12 @@ impl CertificationService {
             if let Some((credential, digest)) = retired_credential {
                 replaced_credential = Some(credential.clone());
                 let history = Some((row.lineage_id, entry.seq));
-                plan.batch.extend(self.credentials.outbox(&credential, &digest, Some(ChainStatus::Amended), history));
+                plan.enqueue(self.credentials.anchoring_work(
+                    &credential,
+                    &digest,
+                    Some(ChainStatus::Amended),
+                    history,
+                ));
             }
         }
 
@@ -668,19 +681,20 @@ impl CertificationService {
         let link = self.link(row.lineage_id, row.version, transition, Some(from), to, officer, role, reason);
         let entry = plan.append(updated, link);
         if let Some((credential, digest, status)) = onchain {
-            plan.batch.extend(self.credentials.outbox(&credential, &digest, status, Some((row.lineage_id, entry.seq))));
-            // Partners and risk systems hear of it through outboxes committed with the rest.
+            // The chain, partners and risk systems hear of it through the outbox, committed
+            // with the rest.
+            plan.enqueue(self.credentials.anchoring_work(
+                &credential,
+                &digest,
+                status,
+                Some((row.lineage_id, entry.seq)),
+            ));
             if self.credentials.on_chain() {
-                plan.batch.push(partners::event_statement(
-                    self.storage.backend(),
-                    &row,
-                    &entry,
-                    &credential,
-                    replaced_credential.as_deref(),
-                ));
+                plan.enqueue([partners::event_work(&row, &entry, &credential, replaced_credential.as_deref())]);
             }
             if let Some(event) = plan.events.last() {
-                plan.batch.extend(self.webhooks.enqueue_statements(&webhooks::local_payload(event)));
+                let work = self.webhooks.work(&webhooks::local_payload(event));
+                plan.enqueue(work);
             }
         }
         let (batch, events) = plan.finish(row.history_seq);

@@ -39,8 +39,9 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::errors::ServiceError;
 use crate::rate_limit::RateLimiter;
-use crate::services::anchoring::{ChainStatus, outbox_statement};
+use crate::services::anchoring::{self, ChainStatus};
 use crate::services::fetch::{DocumentCache, GuardedHttp};
+use crate::services::outbox::Work;
 use crate::storage::entities::{certifications, credentials, presentation_challenges, status_lists};
 use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
 
@@ -574,19 +575,16 @@ impl CredentialService {
         self.inner.settings.anchoring
     }
 
-    /// The outbox row telling the chain about a credential (`status` None: its issuance), when
+    /// The outbox work telling the chain about a credential (`status` None: its issuance), when
     /// this node anchors; nothing otherwise.
-    pub fn outbox(
+    pub fn anchoring_work(
         &self,
         credential_id: &str,
         digest: &str,
         status: Option<ChainStatus>,
         history: Option<(Uuid, i64)>,
-    ) -> Option<Statement> {
-        self.inner
-            .settings
-            .anchoring
-            .then(|| outbox_statement(self.inner.storage.backend(), credential_id, digest, status, history))
+    ) -> Option<Work> {
+        self.inner.settings.anchoring.then(|| anchoring::work(credential_id, digest, status, history))
     }
 
     /// The stored credential `id`.

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod fetch;
 pub mod lease;
 pub mod officers;
+pub mod outbox;
 pub mod partners;
 pub mod retry;
 pub mod webhooks;

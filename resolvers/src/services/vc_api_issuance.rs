@@ -30,6 +30,7 @@ use super::{CredentialService, IssuedCredential, ListKind, document_error};
 use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal};
 use crate::errors::ServiceError;
+use crate::services::outbox;
 use crate::storage::entities::vc_api_issuances;
 use crate::storage::{ApplyError, WriteBatch};
 
@@ -159,7 +160,10 @@ impl CredentialService {
         let mut batch = WriteBatch::default();
         batch.push(self.insert_statement(&issued, None));
         batch.push(audit);
-        batch.extend(self.outbox(&issued.id, &issued.digest, None, None));
+        batch.extend(
+            self.anchoring_work(&issued.id, &issued.digest, None, None)
+                .map(|work| outbox::enqueue(self.inner.storage.backend(), work)),
+        );
         let mut gate = self.inner.storage.write_gate().await;
         self.inner.storage.apply(&mut gate, batch).await.map_err(|e| match e {
             ApplyError::Db(db) if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {

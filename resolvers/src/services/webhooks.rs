@@ -1,6 +1,7 @@
 //! Signed webhooks to risk-management systems: every certification event (this node's and its
-//! partners') is queued, in the transaction that records it, for every configured receiver,
-//! and delivered with retries; the delivery log stays in `webhook_deliveries`.
+//! partners') is queued, in the transaction that records it, for every configured receiver, as
+//! outbox work of topic `webhook` (the URL its subject, the body its payload), and delivered with
+//! retries by the outbox's loop; the rows stay as the delivery log.
 //!
 //! Each POST carries `Cadena-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 //! "<t>.<body>")>` (the receiver recomputes it with the shared secret and refuses stale `t`)
@@ -8,16 +9,13 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use hmac::{Hmac, Mac};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement};
 use serde_json::Value;
 use sha2::Sha256;
 
 use crate::errors::ServiceError;
-use crate::storage::entities::webhook_deliveries;
-use crate::storage::{ApplyError, Storage, WriteBatch};
+use crate::services::outbox::{self, Handled, Handler, Intake, Outcome, Topic, Work};
+use crate::services::retry::Backoff;
 
 /// A configured receiver.
 #[derive(Clone)]
@@ -47,165 +45,79 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
 /// Queues and delivers webhook calls.
 #[derive(Clone, Debug)]
 pub struct WebhookService {
-    storage: Storage,
     targets: Vec<WebhookTarget>,
     http: reqwest::Client,
 }
 
 impl WebhookService {
     /// Deliveries to `targets` (none: nothing is queued).
-    pub fn new(storage: Storage, targets: Vec<WebhookTarget>) -> WebhookService {
+    pub fn new(targets: Vec<WebhookTarget>) -> WebhookService {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("HTTP client");
-        WebhookService { storage, targets, http }
+        WebhookService { targets, http }
     }
 
-    /// The rows queuing `payload` for every receiver, for the caller's transaction.
-    pub fn enqueue_statements(&self, payload: &Value) -> Vec<Statement> {
+    /// The work of delivering `payload` to every receiver, for the caller's transaction.
+    pub fn work(&self, payload: &Value) -> Vec<Work> {
         let body = payload.to_string();
-        self.targets
-            .iter()
-            .map(|target| {
-                webhook_deliveries::Entity::insert(webhook_deliveries::ActiveModel {
-                    url: Set(target.url.clone()),
-                    payload: Set(body.clone()),
-                    attempts: Set(0),
-                    state: Set("PENDING".into()),
-                    last_status: Set(None),
-                    last_error: Set(None),
-                    next_attempt_at: Set(Utc::now()),
-                    delivered_at: Set(None),
-                    created_at: Set(Utc::now()),
-                    ..Default::default()
-                })
-                .build(self.storage.backend())
-            })
-            .collect()
+        self.targets.iter().map(|target| Work::new(Topic::Webhook, body.clone()).about(target.url.clone())).collect()
     }
 
-    /// Delivers until `shutdown`.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
-        tokio::pin!(shutdown);
-        let lease = crate::services::lease::Lease::new(self.storage.clone(), "webhooks");
-        loop {
-            // Another replica delivers while it holds the lease.
-            let round = if lease.hold().await { self.deliver_due().await } else { Ok(0) };
-            let pause = match round {
-                Ok(0) => Duration::from_millis(200),
-                Ok(_) => Duration::ZERO,
-                Err(error) => {
-                    tracing::warn!(%error, "webhook delivery round failed");
-                    Duration::from_secs(1)
-                }
-            };
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(pause) => {}
-            }
-        }
-    }
-
-    /// Attempts every due delivery once; returns how many were attempted.
-    pub async fn deliver_due(&self) -> Result<usize, ServiceError> {
-        let due = webhook_deliveries::Entity::find()
-            .filter(webhook_deliveries::Column::State.eq("PENDING"))
-            .filter(webhook_deliveries::Column::NextAttemptAt.lte(Utc::now()))
-            .order_by_asc(webhook_deliveries::Column::Id)
-            .limit(50)
-            .all(self.storage.db())
-            .await?;
-        for delivery in &due {
-            // A delivery queued for a receiver that has since left the configuration is not
-            // sent: there is no secret to sign it with, and that URL is no longer ours to call.
-            let Some(target) = self.targets.iter().find(|t| t.url == delivery.url) else {
-                self.drop_unconfigured(delivery).await?;
-                continue;
-            };
-            let outcome = self.attempt(target, delivery).await;
-            self.record(delivery, outcome).await?;
-        }
-        Ok(due.len())
-    }
-
-    async fn attempt(
-        &self,
-        target: &WebhookTarget,
-        delivery: &webhook_deliveries::Model,
-    ) -> Result<u16, (Option<u16>, String)> {
-        let t = Utc::now().timestamp();
+    async fn attempt(&self, target: &WebhookTarget, delivery: &outbox::Row) -> Outcome {
+        let t = chrono::Utc::now().timestamp();
         let response = self
             .http
-            .post(&delivery.url)
+            .post(&target.url)
             .header("content-type", "application/json")
             .header("cadena-signature", signature(&target.secret, t, &delivery.payload))
             .header("cadena-delivery", delivery.id.to_string())
             .body(delivery.payload.clone())
             .send()
-            .await
-            .map_err(|e| (None, e.to_string()))?;
-        let status = response.status().as_u16();
-        if response.status().is_success() { Ok(status) } else { Err((Some(status), format!("HTTP {status}"))) }
-    }
-
-    /// Marks a delivery whose URL is no longer configured FAILED, without sending it.
-    async fn drop_unconfigured(&self, delivery: &webhook_deliveries::Model) -> Result<(), ServiceError> {
-        tracing::warn!(url = %delivery.url, id = delivery.id, "webhook delivery dropped: its URL is no longer configured");
-        let update = webhook_deliveries::Entity::update_many()
-            .col_expr(webhook_deliveries::Column::State, Expr::value("FAILED"))
-            .col_expr(
-                webhook_deliveries::Column::LastError,
-                Expr::value("not sent: no webhook is configured for this URL any more"),
-            )
-            .filter(webhook_deliveries::Column::Id.eq(delivery.id));
-        self.apply(update.build(self.storage.backend())).await
-    }
-
-    async fn apply(&self, statement: Statement) -> Result<(), ServiceError> {
-        let mut batch = WriteBatch::default();
-        batch.push(statement);
-        let mut gate = self.storage.write_gate().await;
-        self.storage.apply(&mut gate, batch).await.map_err(|e| match e {
-            ApplyError::Db(db) => db.into(),
-            ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
-        })
-    }
-
-    async fn record(
-        &self,
-        delivery: &webhook_deliveries::Model,
-        outcome: Result<u16, (Option<u16>, String)>,
-    ) -> Result<(), ServiceError> {
-        let attempts = delivery.attempts + 1;
-        let mut update = webhook_deliveries::Entity::update_many()
-            .col_expr(webhook_deliveries::Column::Attempts, Expr::value(attempts))
-            .filter(webhook_deliveries::Column::Id.eq(delivery.id));
-        match outcome {
-            Ok(status) => {
-                update = update
-                    .col_expr(webhook_deliveries::Column::State, Expr::value("DELIVERED"))
-                    .col_expr(webhook_deliveries::Column::LastStatus, Expr::value(i32::from(status)))
-                    .col_expr(webhook_deliveries::Column::DeliveredAt, Expr::value(Utc::now()));
+            .await;
+        match response {
+            Ok(response) if response.status().is_success() => {
+                Outcome::Done { status: Some(response.status().as_u16()) }
             }
-            Err((status, error)) => {
-                let wait = crate::services::retry::Backoff::WEBHOOK.after(delivery.attempts.max(0) as u32);
-                let state = if attempts >= MAX_ATTEMPTS { "FAILED" } else { "PENDING" };
-                tracing::warn!(url = %delivery.url, id = delivery.id, attempts, %error, "webhook delivery failed");
-                update = update
-                    .col_expr(webhook_deliveries::Column::State, Expr::value(state))
-                    .col_expr(webhook_deliveries::Column::LastStatus, Expr::value(status.map(i32::from)))
-                    .col_expr(webhook_deliveries::Column::LastError, Expr::value(error))
-                    .col_expr(webhook_deliveries::Column::NextAttemptAt, Expr::value(Utc::now() + wait));
+            Ok(response) => {
+                let status = response.status().as_u16();
+                Outcome::Failed { status: Some(status), error: format!("HTTP {status}") }
             }
+            Err(error) => Outcome::Failed { status: None, error: error.to_string() },
         }
-        self.apply(update.build(self.storage.backend())).await
+    }
+}
+
+impl Handler for WebhookService {
+    const TOPIC: Topic = Topic::Webhook;
+
+    fn intake(&self) -> Intake {
+        Intake::Each { limit: 50 }
     }
 
-    /// The delivery log, newest first.
-    pub async fn log(&self, first: u64) -> Result<Vec<webhook_deliveries::Model>, ServiceError> {
-        Ok(webhook_deliveries::Entity::find()
-            .order_by_desc(webhook_deliveries::Column::Id)
-            .limit(first)
-            .all(self.storage.db())
-            .await?)
+    /// Receivers may be down for hours; at most one attempt an hour then.
+    fn backoff(&self) -> Backoff {
+        Backoff::WEBHOOK
+    }
+
+    fn max_attempts(&self) -> Option<i32> {
+        Some(MAX_ATTEMPTS)
+    }
+
+    async fn handle(&self, rows: Vec<outbox::Row>) -> Result<Handled, ServiceError> {
+        let mut handled = Handled::default();
+        for delivery in rows {
+            let url = delivery.subject.as_deref().unwrap_or_default();
+            // A delivery queued for a receiver that has since left the configuration is not
+            // sent: there is no secret to sign it with, and that URL is no longer ours to call.
+            let outcome = match self.targets.iter().find(|t| t.url == url) {
+                Some(target) => self.attempt(target, &delivery).await,
+                None => {
+                    tracing::warn!(%url, id = delivery.id, "webhook delivery dropped: its URL is no longer configured");
+                    Outcome::GiveUp { error: "not sent: no webhook is configured for this URL any more".into() }
+                }
+            };
+            handled.outcomes.push((delivery.id, outcome));
+        }
+        Ok(handled)
     }
 }
 

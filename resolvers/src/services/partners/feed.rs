@@ -10,7 +10,7 @@ use cadena_credentials::jose;
 
 use super::{ChannelError, InboxError, PartnerService, jws_header};
 use crate::errors::ServiceError;
-use crate::storage::entities::{mra_partners, partner_inbox, partner_outbox};
+use crate::storage::entities::{mra_partners, partner_inbox, partner_messages};
 
 /// How far a partner's request token's `iat` may be from now.
 const FEED_CLOCK_SKEW: i64 = 60;
@@ -32,10 +32,10 @@ impl PartnerService {
     /// it (at most 100). The token is a JWS by the partner over `{iss, aud, path, iat, jti}`.
     pub async fn feed(&self, token: &str, path: &str, after: i64) -> Result<Vec<String>, InboxError> {
         let partner = self.authenticate(token, path).await?;
-        let rows = partner_outbox::Entity::find()
-            .filter(partner_outbox::Column::Partner.eq(&partner.country))
-            .filter(partner_outbox::Column::Seq.gt(after))
-            .order_by_asc(partner_outbox::Column::Seq)
+        let rows = partner_messages::Entity::find()
+            .filter(partner_messages::Column::Partner.eq(&partner.country))
+            .filter(partner_messages::Column::Seq.gt(after))
+            .order_by_asc(partner_messages::Column::Seq)
             .limit(100)
             .all(self.storage.db())
             .await

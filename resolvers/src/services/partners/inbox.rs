@@ -303,7 +303,8 @@ impl PartnerService {
                 .build(backend),
         );
         let event = partner_event(record, message);
-        batch.extend(self.webhooks.enqueue_statements(&webhook_payload(&event, message)));
+        let webhooks = self.webhooks.work(&webhook_payload(&event, message));
+        batch.extend(webhooks.into_iter().map(|work| crate::services::outbox::enqueue(backend, work)));
         batch.extend(crate::event_log::append_statements(backend, std::slice::from_ref(&event)));
     }
 

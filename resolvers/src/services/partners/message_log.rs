@@ -2,12 +2,15 @@
 //! (taken or refused, with the reason) and every message sent (delivered, refused by the
 //! partner with its reason, or still queued with the last error).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::PartnerService;
 use crate::errors::ServiceError;
-use crate::storage::entities::{partner_inbox, partner_outbox};
+use crate::services::outbox::{Outbox, Topic};
+use crate::storage::entities::{partner_inbox, partner_messages};
 
 /// Which way a message went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,26 +75,37 @@ impl PartnerService {
                     .collect())
             }
             MessageDirection::Sent => {
-                let mut query = partner_outbox::Entity::find();
+                let mut query = partner_messages::Entity::find();
                 if let Some(partner) = partner {
-                    query = query.filter(partner_outbox::Column::Partner.eq(partner));
+                    query = query.filter(partner_messages::Column::Partner.eq(partner));
                 }
                 if refused_only {
-                    query = query.filter(partner_outbox::Column::Refusal.is_not_null());
+                    query = query.filter(partner_messages::Column::Refusal.is_not_null());
                 }
                 let rows = query
-                    .order_by_desc(partner_outbox::Column::CreatedAt)
-                    .order_by_desc(partner_outbox::Column::Seq)
+                    .order_by_desc(partner_messages::Column::CreatedAt)
+                    .order_by_desc(partner_messages::Column::Seq)
                     .limit(first)
                     .all(db)
                     .await?;
+                // How each delivery went is its outbox row's (attempts, the last error).
+                let subjects = rows.iter().map(|row| format!("{}/{}", row.partner, row.seq)).collect();
+                let deliveries: HashMap<String, (i32, Option<String>)> =
+                    Outbox::new(self.storage.clone(), self.bus.clone())
+                        .about(Topic::PartnerMessage, subjects)
+                        .await?
+                        .into_iter()
+                        .filter_map(|d| Some((d.subject?, (d.attempts, d.last_error))))
+                        .collect();
                 Ok(rows
                     .into_iter()
                     .map(|row| {
+                        let (attempts, last_error) =
+                            deliveries.get(&format!("{}/{}", row.partner, row.seq)).cloned().unwrap_or((0, None));
                         let (outcome, reason) = match (row.delivered_at, row.refusal) {
                             (Some(_), Some(refusal)) => ("REFUSED", Some(refusal)),
                             (Some(_), None) => ("ACCEPTED", None),
-                            (None, _) => ("PENDING", row.last_error),
+                            (None, _) => ("PENDING", last_error),
                         };
                         MessageLogEntry {
                             direction,
@@ -99,7 +113,7 @@ impl PartnerService {
                             seq: row.seq,
                             outcome,
                             reason,
-                            attempts: Some(row.attempts),
+                            attempts: Some(attempts),
                             at: row.delivered_at.unwrap_or(row.created_at),
                         }
                     })

@@ -5,11 +5,13 @@
 //! keeps `mra_partners` (state, scope, the partner's DID) current. A partner's key-agreement
 //! key and inbox come from its DID document ([`mras`]).
 //!
-//! **Sending.** A grant, status change or amendment writes a `partner_events` row in the
-//! transition's transaction. A dispatcher (one task, so numbering cannot race) queues each
-//! event for every ACTIVE partner whose MRA scope covers the certificate type, numbering
-//! messages per partner from 1 without gaps, in one transaction with marking the event
-//! dispatched. A sender delivers each partner's queue in order: the message (the event, the
+//! **Sending.** A grant, status change or amendment queues `partner.event` work in the node's
+//! one outbox, in the transition's transaction. Its handler, the dispatcher (one at a time,
+//! under the topic's lease), records the event in `partner_events` and numbers it for every
+//! ACTIVE partner whose MRA scope covers the certificate type (`partner_messages`, per partner
+//! from 1 without gaps), queuing a `partner.message` delivery for each, in one transaction with
+//! marking the work done. The sender, the handler of those, delivers each partner's stream in
+//! order: the message (the event, the
 //! signed credential, its anchor proof, the current signed status lists) is signed by this
 //! node (JWS, EdDSA or ES256) and encrypted to the partner's X25519 key (JWE, ECDH-ES +
 //! A256GCM), and POSTed to the partner's `/partner/inbox`. Grants wait until their credential
@@ -51,7 +53,7 @@ pub use error::{ChannelError, InboxError, PartnerFailure};
 pub use inbox::{InboxAck, partner_record_as_certification};
 pub use message_log::{MessageDirection, MessageLogEntry};
 pub use mras::scope_bit;
-pub use outbox::event_statement;
+pub use outbox::{Dispatcher, Sender, event_work};
 pub use recognition::{PartnerHolding, Recognition};
 pub use reconciliation::{Divergence, PartnerState, Reconciliation};
 
@@ -96,7 +98,7 @@ pub struct PartnerMessage {
     pub seq: i64,
     /// When it was sent.
     pub sent_at: DateTime<Utc>,
-    /// The transition (see [`event_statement`]).
+    /// The transition (see [`event_work`]).
     pub event: Value,
     /// The signed credential.
     pub credential: Value,
@@ -185,20 +187,17 @@ impl PartnerService {
         })
     }
 
-    /// Runs the partner loops until `shutdown`: following MRAs, dispatching events, delivering
-    /// messages, and pulling from partners' feeds now and then (the safety net for anything a
-    /// partner could not push).
+    /// Runs the partner loop until `shutdown`: following MRAs, pulling from partners' feeds now
+    /// and then (the safety net for anything a partner could not push) and reconciling.
+    /// Dispatching and delivering are the outbox's ([`Dispatcher`], [`Sender`]).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
-        // A local transition wakes the loop at once: partners hear of it without a poll's delay.
-        let mut transitions = self.bus.subscribe();
         // The first round pulls at once: a node back from downtime catches up without waiting.
         let mut last_pull: Option<tokio::time::Instant> = None;
         let mut last_follow: Option<tokio::time::Instant> = None;
         let mut last_reconciliation: Option<tokio::time::Instant> = None;
         let lease = crate::services::lease::Lease::new(self.storage.clone(), "partners");
         loop {
-            let mut busy = false;
             // Another replica talks to partners while it holds the lease.
             if !lease.hold().await {
                 tokio::select! {
@@ -213,14 +212,6 @@ impl PartnerService {
                     tracing::warn!(%error, "following MRAs failed");
                 }
             }
-            match self.dispatch().await {
-                Ok(n) => busy |= n > 0,
-                Err(error) => tracing::warn!(%error, "dispatching partner events failed"),
-            }
-            match self.deliver().await {
-                Ok(n) => busy |= n > 0,
-                Err(error) => tracing::warn!(%error, "delivering partner messages failed"),
-            }
             if last_pull.is_none_or(|at| at.elapsed() > Duration::from_secs(30)) {
                 last_pull = Some(tokio::time::Instant::now());
                 if let Err(error) = self.pull_all().await {
@@ -231,11 +222,9 @@ impl PartnerService {
                 last_reconciliation = Some(tokio::time::Instant::now());
                 self.reconcile_all().await;
             }
-            let pause = if busy { Duration::ZERO } else { Duration::from_millis(500) };
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = tokio::time::sleep(pause) => {}
-                _ = transitions.recv() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
     }

@@ -9,11 +9,11 @@ use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set};
 
-use super::outbox::queue_statement;
+use super::outbox::queue_statements;
 use super::{PartnerService, code, country_of};
 use crate::errors::ServiceError;
 use crate::storage::WriteBatch;
-use crate::storage::entities::{chain_checkpoints, mra_partners, partner_events, partner_outbox};
+use crate::storage::entities::{chain_checkpoints, mra_partners, partner_events, partner_messages};
 
 /// The chain checkpoint of MRA events read.
 const CHECKPOINT: &str = "mras";
@@ -121,13 +121,9 @@ impl PartnerService {
     /// from now on, as if it had heard everything (events not yet dispatched reach it normally).
     async fn backfill(&self, partner: &str, scope: i16, batch: &mut WriteBatch) -> Result<(), ServiceError> {
         let db = self.storage.db();
-        let events = partner_events::Entity::find()
-            .filter(partner_events::Column::Dispatched.eq(true))
-            .order_by_asc(partner_events::Column::Id)
-            .all(db)
-            .await?;
-        let sent: std::collections::HashSet<i64> = partner_outbox::Entity::find()
-            .filter(partner_outbox::Column::Partner.eq(partner))
+        let events = partner_events::Entity::find().order_by_asc(partner_events::Column::Id).all(db).await?;
+        let sent: std::collections::HashSet<i64> = partner_messages::Entity::find()
+            .filter(partner_messages::Column::Partner.eq(partner))
             .all(db)
             .await?
             .into_iter()
@@ -143,7 +139,7 @@ impl PartnerService {
         let last = self.last_numbered(partner).await?;
         let backend = self.storage.backend();
         for (n, event) in due.iter().enumerate() {
-            batch.push(queue_statement(backend, partner, last + 1 + n as i64, event));
+            batch.extend(queue_statements(backend, partner, last + 1 + n as i64, event));
         }
         if !due.is_empty() {
             tracing::info!(partner, certifications = due.len(), "the partner is told what it had not heard");

@@ -1,30 +1,50 @@
-//! Sending: events numbered per partner (`partner_outbox`), sealed and POSTed in order to each
-//! partner's inbox, again until the partner holds them for good.
-
-use std::collections::HashMap;
+//! Sending: events dispatched to partners (numbered per partner in `partner_messages`), and
+//! each partner's messages sealed and POSTed in order to its inbox, again until the partner
+//! holds them for good. Both are handlers of the node's one outbox: [`Dispatcher`] of topic
+//! `partner.event`, [`Sender`] of topic `partner.message` (a stream per partner).
 
 use cadena_credentials::jose;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set, Statement};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::mras::scope_bit;
 use super::{ChannelError, InboxAck, MESSAGE_TYPE, PartnerMessage, PartnerService};
 use crate::errors::ServiceError;
+use crate::services::outbox::{self, Handled, Handler, Intake, Outcome, Topic, Work};
 use crate::services::retry::Backoff;
 use crate::storage::WriteBatch;
-use crate::storage::entities::{certifications, mra_partners, partner_events, partner_outbox};
+use crate::storage::entities::{certifications, mra_partners, partner_events, partner_messages};
 
-/// The `partner_events` row of a transition partners hear of (a grant, amendment or status
-/// change), to commit with the transition.
-pub fn event_statement(
-    backend: DbBackend,
+/// What a `partner.event` outbox row carries: a transition partners hear of.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventWork {
+    certification_id: Uuid,
+    credential_id: String,
+    certificate_type: String,
+    /// The event as partners receive it.
+    event: Value,
+}
+
+/// What a `partner.message` outbox row carries: which message to deliver.
+#[derive(Debug, Serialize, Deserialize)]
+struct MessageWork {
+    partner: String,
+    seq: i64,
+}
+
+/// The outbox work of a transition partners hear of (a grant, amendment or status change), to
+/// commit with the transition.
+pub fn event_work(
     row: &certifications::Model,
     entry: &cadena_credentials::HistoryEntry,
     credential_id: &str,
     replaces: Option<&str>,
-) -> Statement {
+) -> Work {
     let event = json!({
         "transition": entry.transition.as_str(),
         "status": entry.to.as_str(),
@@ -36,44 +56,46 @@ pub fn event_statement(
         "credentialId": credential_id,
         "replaces": replaces,
     });
-    partner_events::Entity::insert(partner_events::ActiveModel {
-        certification_id: Set(row.id),
-        credential_id: Set(credential_id.to_owned()),
-        certificate_type: Set(row.certificate_type.clone()),
-        event: Set(event.to_string()),
-        dispatched: Set(false),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    })
-    .build(backend)
+    let work = EventWork {
+        certification_id: row.id,
+        credential_id: credential_id.to_owned(),
+        certificate_type: row.certificate_type.clone(),
+        event,
+    };
+    Work::new(Topic::PartnerEvent, serde_json::to_string(&work).expect("serialisable")).about(credential_id)
 }
 
-/// The statement queuing `event` for `partner` as message `seq`; a grant waits for its
-/// credential's anchor.
-pub(super) fn queue_statement(backend: DbBackend, partner: &str, seq: i64, event: &partner_events::Model) -> Statement {
+/// The statements numbering `event` for `partner` as message `seq` and queuing its delivery; a
+/// grant waits for its credential's anchor.
+pub(super) fn queue_statements(
+    backend: DbBackend,
+    partner: &str,
+    seq: i64,
+    event: &partner_events::Model,
+) -> [Statement; 2] {
     let is_grant = serde_json::from_str::<Value>(&event.event).ok().is_some_and(|e| e["transition"] == "APPROVE");
-    partner_outbox::Entity::insert(partner_outbox::ActiveModel {
+    let message = partner_messages::Entity::insert(partner_messages::ActiveModel {
         partner: Set(partner.to_owned()),
         seq: Set(seq),
         event_id: Set(event.id),
         needs_anchor: Set(is_grant),
-        attempts: Set(0),
-        last_error: Set(None),
-        next_attempt_at: Set(Utc::now()),
         delivered_at: Set(None),
         refusal: Set(None),
         created_at: Set(Utc::now()),
     })
-    .build(backend)
+    .build(backend);
+    let payload = serde_json::to_string(&MessageWork { partner: partner.to_owned(), seq }).expect("serialisable");
+    let delivery = Work::new(Topic::PartnerMessage, payload).in_stream(partner).about(format!("{partner}/{seq}"));
+    [message, outbox::enqueue(backend, delivery)]
 }
 
 impl PartnerService {
     /// The last number given to a message for `partner` (0: none yet).
     pub(super) async fn last_numbered(&self, partner: &str) -> Result<i64, ServiceError> {
-        Ok(partner_outbox::Entity::find()
+        Ok(partner_messages::Entity::find()
             .select_only()
-            .column_as(partner_outbox::Column::Seq.max(), "max")
-            .filter(partner_outbox::Column::Partner.eq(partner))
+            .column_as(partner_messages::Column::Seq.max(), "max")
+            .filter(partner_messages::Column::Partner.eq(partner))
             .into_tuple::<Option<i64>>()
             .one(self.storage.db())
             .await?
@@ -81,49 +103,55 @@ impl PartnerService {
             .unwrap_or(0))
     }
 
-    /// Queues undispatched events for the partners they concern; returns how many events.
-    pub(super) async fn dispatch(&self) -> Result<usize, ServiceError> {
+    /// Numbers the event of outbox row `row` for every ACTIVE partner whose scope covers it,
+    /// and records it in `partner_events`.
+    async fn dispatch(&self, row: &outbox::Row) -> Result<Handled, ServiceError> {
         let db = self.storage.db();
-        let events = partner_events::Entity::find()
-            .filter(partner_events::Column::Dispatched.eq(false))
-            .order_by_asc(partner_events::Column::Id)
-            .limit(100)
-            .all(db)
-            .await?;
-        if events.is_empty() {
-            return Ok(0);
-        }
+        let work: EventWork = serde_json::from_str(&row.payload).map_err(ServiceError::internal)?;
         let partners: Vec<mra_partners::Model> =
             mra_partners::Entity::find().filter(mra_partners::Column::State.eq("ACTIVE")).all(db).await?;
-        let mut next: HashMap<String, i64> = HashMap::new();
-        for partner in &partners {
-            next.insert(partner.country.clone(), self.last_numbered(&partner.country).await? + 1);
-        }
+        // One dispatcher (the lease holder) numbers at a time; a racing backfill or second
+        // worker fails on the primary keys and the work is tried again.
+        let id = partner_events::Entity::find()
+            .select_only()
+            .column_as(partner_events::Column::Id.max(), "max")
+            .into_tuple::<Option<i64>>()
+            .one(db)
+            .await?
+            .flatten()
+            .unwrap_or(0)
+            + 1;
+        let event = partner_events::Model {
+            id,
+            certification_id: work.certification_id,
+            credential_id: work.credential_id,
+            certificate_type: work.certificate_type,
+            event: work.event.to_string(),
+            created_at: Utc::now(),
+        };
         let backend = self.storage.backend();
-        let count = events.len();
-        for event in events {
-            let mut batch = WriteBatch::default();
-            let bit = scope_bit(&event.certificate_type);
-            for partner in partners.iter().filter(|p| p.scope & bit != 0) {
-                let seq = next.get_mut(&partner.country).expect("numbered above");
-                batch.push(queue_statement(backend, &partner.country, *seq, &event));
-                *seq += 1;
-            }
-            batch.push_guarded(
-                partner_events::Entity::update_many()
-                    .col_expr(partner_events::Column::Dispatched, Expr::value(true))
-                    .filter(partner_events::Column::Id.eq(event.id))
-                    .filter(partner_events::Column::Dispatched.eq(false))
-                    .build(backend),
-                "the event was dispatched twice",
-            );
-            self.apply(batch).await?;
+        let mut writes = WriteBatch::default();
+        writes.push(
+            partner_events::Entity::insert(partner_events::ActiveModel {
+                id: Set(event.id),
+                certification_id: Set(event.certification_id),
+                credential_id: Set(event.credential_id.clone()),
+                certificate_type: Set(event.certificate_type.clone()),
+                event: Set(event.event.clone()),
+                created_at: Set(event.created_at),
+            })
+            .build(backend),
+        );
+        let bit = scope_bit(&event.certificate_type);
+        for partner in partners.iter().filter(|p| p.scope & bit != 0) {
+            let seq = self.last_numbered(&partner.country).await? + 1;
+            writes.extend(queue_statements(backend, &partner.country, seq, &event));
         }
-        Ok(count)
+        Ok(Handled { outcomes: vec![(row.id, Outcome::Done { status: None })], writes })
     }
 
     /// Builds the message `seq` for `partner`, or None while its credential waits for its anchor.
-    pub(super) async fn message(&self, row: &partner_outbox::Model) -> Result<Option<PartnerMessage>, ServiceError> {
+    pub(super) async fn message(&self, row: &partner_messages::Model) -> Result<Option<PartnerMessage>, ServiceError> {
         let db = self.storage.db();
         let event = partner_events::Entity::find_by_id(row.event_id)
             .one(db)
@@ -206,45 +234,45 @@ impl PartnerService {
             .to_owned())
     }
 
-    /// Delivers what is due, in order per partner; returns how many were delivered.
-    pub(super) async fn deliver(&self) -> Result<usize, ServiceError> {
+    /// Delivers the message of outbox row `row`: done once the partner holds it for good;
+    /// undecided (no outcome) while a grant waits for its anchor, and then the partner's later
+    /// messages wait behind it, as it applies them in order.
+    async fn deliver(&self, row: &outbox::Row) -> Result<Handled, ServiceError> {
         let db = self.storage.db();
-        let partners: Vec<mra_partners::Model> = mra_partners::Entity::find().all(db).await?;
-        let mut delivered = 0;
-        for partner in partners {
-            loop {
-                let Some(row) = partner_outbox::Entity::find()
-                    .filter(partner_outbox::Column::Partner.eq(&partner.country))
-                    .filter(partner_outbox::Column::DeliveredAt.is_null())
-                    .order_by_asc(partner_outbox::Column::Seq)
-                    .one(db)
-                    .await?
-                else {
-                    break;
+        let work: MessageWork = serde_json::from_str(&row.payload).map_err(ServiceError::internal)?;
+        let Some(partner) = mra_partners::Entity::find_by_id(work.partner.clone()).one(db).await? else {
+            return Ok(Handled::one(row.id, Outcome::GiveUp { error: format!("{} is not a partner", work.partner) }));
+        };
+        let message =
+            partner_messages::Entity::find_by_id((work.partner.clone(), work.seq)).one(db).await?.ok_or_else(|| {
+                ServiceError::Internal(format!("message {}/{} is missing", work.partner, work.seq).into())
+            })?;
+        let Some(sealed) = self.message(&message).await? else { return Ok(Handled::default()) };
+        match self.send(&partner, &sealed).await {
+            Ok(refusal) => {
+                if let Some(reason) = &refusal {
+                    tracing::warn!(partner = %partner.country, seq = message.seq, %reason, "the partner refused the message");
+                }
+                let mut handled = Handled::one(row.id, Outcome::Done { status: Some(200) });
+                handled.writes.push(
+                    partner_messages::Entity::update_many()
+                        .col_expr(partner_messages::Column::DeliveredAt, Expr::value(Utc::now()))
+                        .col_expr(partner_messages::Column::Refusal, Expr::value(refusal))
+                        .filter(partner_messages::Column::Partner.eq(&message.partner))
+                        .filter(partner_messages::Column::Seq.eq(message.seq))
+                        .build(self.storage.backend()),
+                );
+                Ok(handled)
+            }
+            Err(error) => {
+                let status = match &error {
+                    ChannelError::Status { status, .. } => Some(*status),
+                    _ => None,
                 };
-                if row.next_attempt_at > Utc::now() {
-                    break;
-                }
-                // Later messages wait behind the first undelivered one: the partner applies
-                // them in order.
-                let Some(message) = self.message(&row).await? else { break };
-                match self.send(&partner, &message).await {
-                    Ok(refusal) => {
-                        if let Some(reason) = &refusal {
-                            tracing::warn!(partner = %partner.country, seq = row.seq, %reason, "the partner refused the message");
-                        }
-                        self.mark_delivered(&row, refusal.as_deref()).await?;
-                        delivered += 1;
-                    }
-                    Err(error) => {
-                        tracing::warn!(partner = %partner.country, seq = row.seq, %error, "partner delivery failed");
-                        self.mark_failed(&row, &error.to_string()).await?;
-                        break;
-                    }
-                }
+                tracing::warn!(partner = %partner.country, seq = message.seq, %error, "partner delivery failed");
+                Ok(Handled::one(row.id, Outcome::Failed { status, error: error.to_string() }))
             }
         }
-        Ok(delivered)
     }
 
     /// Sends one message; Ok once the partner holds it for good, with the partner's reason when
@@ -284,33 +312,53 @@ impl PartnerService {
             _ => Err(ChannelError::Status { method: "POST", url, status, body: body.to_string() }),
         }
     }
+}
 
-    async fn mark_delivered(&self, row: &partner_outbox::Model, refusal: Option<&str>) -> Result<(), ServiceError> {
-        let mut batch = WriteBatch::default();
-        batch.push(
-            partner_outbox::Entity::update_many()
-                .col_expr(partner_outbox::Column::DeliveredAt, Expr::value(Utc::now()))
-                .col_expr(partner_outbox::Column::LastError, Expr::value(Option::<String>::None))
-                .col_expr(partner_outbox::Column::Refusal, Expr::value(refusal.map(str::to_owned)))
-                .filter(partner_outbox::Column::Partner.eq(&row.partner))
-                .filter(partner_outbox::Column::Seq.eq(row.seq))
-                .build(self.storage.backend()),
-        );
-        self.apply(batch).await
+/// Dispatching events to partners: the outbox's handler of topic `partner.event`, one event at
+/// a time in order (numbering follows the events' order).
+#[derive(Clone, Debug)]
+pub struct Dispatcher(pub PartnerService);
+
+impl Handler for Dispatcher {
+    const TOPIC: Topic = Topic::PartnerEvent;
+
+    fn intake(&self) -> Intake {
+        Intake::InOrder { limit: 100 }
     }
 
-    async fn mark_failed(&self, row: &partner_outbox::Model, error: &str) -> Result<(), ServiceError> {
-        let next = Utc::now() + Backoff::PARTNER.after(row.attempts.max(0) as u32);
-        let mut batch = WriteBatch::default();
-        batch.push(
-            partner_outbox::Entity::update_many()
-                .col_expr(partner_outbox::Column::Attempts, Expr::value(row.attempts + 1))
-                .col_expr(partner_outbox::Column::LastError, Expr::value(error))
-                .col_expr(partner_outbox::Column::NextAttemptAt, Expr::value(next))
-                .filter(partner_outbox::Column::Partner.eq(&row.partner))
-                .filter(partner_outbox::Column::Seq.eq(row.seq))
-                .build(self.storage.backend()),
-        );
-        self.apply(batch).await
+    fn backoff(&self) -> Backoff {
+        Backoff::PARTNER
+    }
+
+    async fn handle(&self, rows: Vec<outbox::Row>) -> Result<Handled, ServiceError> {
+        match rows.first() {
+            Some(row) => self.0.dispatch(row).await,
+            None => Ok(Handled::default()),
+        }
+    }
+}
+
+/// Delivering messages to partners: the outbox's handler of topic `partner.message`, each
+/// partner's messages in order.
+#[derive(Clone, Debug)]
+pub struct Sender(pub PartnerService);
+
+impl Handler for Sender {
+    const TOPIC: Topic = Topic::PartnerMessage;
+
+    fn intake(&self) -> Intake {
+        Intake::InOrder { limit: 200 }
+    }
+
+    /// A partner back from downtime hears within half a minute.
+    fn backoff(&self) -> Backoff {
+        Backoff::PARTNER
+    }
+
+    async fn handle(&self, rows: Vec<outbox::Row>) -> Result<Handled, ServiceError> {
+        match rows.first() {
+            Some(row) => self.0.deliver(row).await,
+            None => Ok(Handled::default()),
+        }
     }
 }

@@ -20,7 +20,7 @@ use super::inbox::Verdict;
 use super::{ChannelError, InboxError, PartnerService};
 use crate::errors::ServiceError;
 use crate::storage::WriteBatch;
-use crate::storage::entities::{mra_partners, partner_certifications, partner_events, partner_outbox};
+use crate::storage::entities::{mra_partners, partner_certifications, partner_events, partner_messages};
 
 /// What a partner must hold of the sender's certifications, as the sender sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,9 +73,9 @@ impl PartnerService {
     pub async fn state_for(&self, token: &str, path: &str) -> Result<PartnerState, InboxError> {
         let partner = self.authenticate(token, path).await?;
         let db = self.storage.db();
-        let rows = partner_outbox::Entity::find()
-            .filter(partner_outbox::Column::Partner.eq(&partner.country))
-            .order_by_asc(partner_outbox::Column::Seq)
+        let rows = partner_messages::Entity::find()
+            .filter(partner_messages::Column::Partner.eq(&partner.country))
+            .order_by_asc(partner_messages::Column::Seq)
             .all(db)
             .await
             .map_err(ServiceError::from)?;

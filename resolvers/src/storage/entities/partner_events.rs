@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// A transition partners may need to hear of, written in the transition's transaction.
+/// A transition partners may need to hear of, recorded when it is dispatched to them (backfill
+/// and reconciliation read it again).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "partner_events")]
 pub struct Model {
@@ -12,8 +13,6 @@ pub struct Model {
     /// The event as partners receive it (JSON).
     #[sea_orm(column_type = "Text")]
     pub event: String,
-    /// Queued for every partner it concerns.
-    pub dispatched: bool,
     pub created_at: DateTimeUtc,
 }
 

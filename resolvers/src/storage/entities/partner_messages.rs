@@ -1,8 +1,9 @@
 use sea_orm::entity::prelude::*;
 
-/// One message to one partner, numbered per partner.
+/// One message this node numbered for one partner (per partner, from 1, without gaps), and
+/// what became of it; its delivery is an `outbox` row of topic `partner.message`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "partner_outbox")]
+#[sea_orm(table_name = "partner_messages")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub partner: String,
@@ -11,10 +12,6 @@ pub struct Model {
     pub event_id: i64,
     /// Held back until the credential's anchor is confirmed.
     pub needs_anchor: bool,
-    pub attempts: i32,
-    #[sea_orm(column_type = "Text", nullable)]
-    pub last_error: Option<String>,
-    pub next_attempt_at: DateTimeUtc,
     pub delivered_at: Option<DateTimeUtc>,
     /// The partner's reason when it refused the message for good (it was delivered, and not
     /// taken).

@@ -1,8 +1,9 @@
 use sea_orm::entity::prelude::*;
 
-/// What waits to go on chain: a new credential's digest (ANCHOR) or a status change (STATUS).
+/// One entry of an anchor batch: a new credential's digest (ANCHOR) or a status change (STATUS),
+/// in the order the batch holds them (by `id`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "anchor_outbox")]
+#[sea_orm(table_name = "anchor_batch_entries")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
