@@ -32,7 +32,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::StreamExt;
 use lru::LruCache;
@@ -252,7 +252,8 @@ impl Gateway {
     pub fn router(self) -> Router {
         let body_limit = self.limits.max_body_bytes;
         Router::new()
-            .route("/", get(|| async { Html(include_str!("../../playground/graphiql.html")) }))
+            .route("/", get(crate::http::assets::graphiql))
+            .route("/assets/{name}", get(crate::http::assets::asset))
             .route("/graphql", get(get_graphql).post(post_graphql))
             .route("/healthz", get(|| async { "ok" }))
             .layer(axum::extract::DefaultBodyLimit::max(body_limit))

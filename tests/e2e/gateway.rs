@@ -244,6 +244,11 @@ async fn http_and_sse_are_served_as_the_node_serves_them(backend: Backend) {
 
     assert_graphql_http_audits_ok(&gw.url).await;
 
+    // GraphiQL at the gateway's root, with its files from the gateway itself.
+    let base = gw.url.strip_suffix("/graphql").expect("the GraphQL endpoint");
+    let page = client.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    crate::graphql_over_http::assert_page_assets_served(&client, base, &page).await;
+
     // A body that is not declared JSON is refused, not run.
     let plain = client.post(&gw.url).header("content-type", "text/plain").body(r#"{"query":"{ riskModel }"}"#);
     assert_eq!(plain.send().await.unwrap().status(), 415);

@@ -133,7 +133,36 @@ async fn health_graphiql_and_readiness(backend: Backend) {
     assert_eq!(ready.status(), 200);
     let graphiql = app.client.get(&app.base).send().await.unwrap();
     assert_eq!(graphiql.status(), 200);
-    assert!(graphiql.text().await.unwrap().contains("GraphiQL"));
+    let page = graphiql.text().await.unwrap();
+    assert!(page.contains("GraphiQL"));
+    assert_page_assets_served(&app.client, &app.base, &page).await;
+}
+
+/// Every script and stylesheet of `page` comes from `base` itself (a closed network has no
+/// CDN), with the hash its `integrity` attribute names, and may be cached for good.
+pub async fn assert_page_assets_served(client: &reqwest::Client, base: &str, page: &str) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut served = 0;
+    for tag in page.split('<').filter(|t| t.starts_with("script ") || t.starts_with("link ")) {
+        let attribute =
+            |name: &str| tag.split(&format!("{name}=\"")).nth(1).map(|v| v[..v.find('"').expect("quoted")].to_owned());
+        let Some(url) = attribute("src").or_else(|| attribute("href")) else { continue };
+        assert!(url.starts_with("/assets/"), "{url}: served by the node, not another origin");
+        let response = client.get(format!("{base}{url}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        let expected_type = if url.ends_with(".css") { "text/css" } else { "text/javascript" };
+        assert!(content_type.starts_with(expected_type), "{url}: {content_type}");
+        assert!(response.headers()["cache-control"].to_str().unwrap().contains("immutable"), "{url}");
+        let bytes = response.bytes().await.unwrap();
+        let hash = format!("sha384-{}", base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(&bytes)));
+        assert_eq!(Some(hash), attribute("integrity"), "{url}");
+        served += 1;
+    }
+    assert_eq!(served, 4, "GraphiQL's CSS and script, React, ReactDOM");
+    let missing = client.get(format!("{base}/assets/graphiql-9.9.9.min.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
 }
 
 on_both_backends!(

@@ -3,12 +3,14 @@
 //! | path | what |
 //! |---|---|
 //! | `GET /` | GraphiQL |
+//! | `GET /assets/{name}` | GraphiQL's files, served here (no CDN) ([`assets`]) |
 //! | `POST/GET /graphql` | GraphQL over HTTP; `Accept: text/event-stream` for SSE; WebSocket upgrade (`graphql-transport-ws`) |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the database answers |
 //! | `/partner/inbox`, `/partner/feed`, `/partner/recognition`, `/partner/state` | the MRA partner channel ([`partner_channel`]) |
 //! | `/.well-known/did.json`, `/contexts/…`, `/status-lists/…`, `/credentials/…`, `/presentations/verify`, `/challenges` | the VC API ([`vc_api`]) |
 
+pub mod assets;
 mod authentication;
 pub(crate) mod graphql_over_http;
 pub mod partner_channel;
@@ -18,7 +20,7 @@ pub mod vc_api;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
 pub use authentication::authenticate_header;
@@ -29,7 +31,8 @@ use crate::node::Node;
 pub fn router(node: Node) -> Router {
     let body_limit = node.config.limits.max_body_bytes;
     Router::new()
-        .route("/", get(graphiql))
+        .route("/", get(assets::graphiql))
+        .route("/assets/{name}", get(assets::asset))
         .route("/graphql", get(graphql_over_http::get_graphql).post(graphql_over_http::post_graphql))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -48,10 +51,6 @@ pub fn router(node: Node) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(node)
-}
-
-async fn graphiql() -> Html<&'static str> {
-    Html(include_str!("../../../playground/graphiql.html"))
 }
 
 #[tracing::instrument(skip_all)]
