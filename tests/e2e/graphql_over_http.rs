@@ -125,6 +125,20 @@ async fn graphql_http_audits_are_all_ok(backend: Backend) {
     assert_graphql_http_audits_ok(&app.graphql_url()).await;
 }
 
+/// GraphiQL in a real browser on a network without internet access: it renders and asks the
+/// node for its schema, and the browser asked nothing of any other origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_runs_in_a_browser_without_internet_access() {
+    let app = TestApp::builder().spawn().await;
+    let report = cadena_tests::in_browser("graphiql", &format!("{}/", app.base)).await;
+    assert_eq!(report["outside"], json!([]), "no request left the node's origin: {report}");
+    assert_eq!(report["errors"], json!([]), "no script error: {report}");
+    assert_eq!(report["rendered"], true, "{report}");
+    let introspected =
+        report["graphql"].as_array().unwrap().iter().any(|g| g["method"] == "POST" && g["status"] == 200);
+    assert!(introspected, "GraphiQL asked the node for its schema: {report}");
+}
+
 async fn health_graphiql_and_readiness(backend: Backend) {
     let app = TestApp::builder().backend(backend).spawn().await;
     let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();

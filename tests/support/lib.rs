@@ -727,9 +727,21 @@ pub async fn assert_graphql_http_audits_ok(url: &str) {
 
 /// One request, on stdin, to a harness script of `tests/interop/`; its answer from stdout.
 async fn interop_harness(script: &str, request: Value) -> Value {
-    // One package.json serves these harnesses; `graphql-http` was added to it last, so an
+    // One package.json serves these harnesses; `puppeteer-core` was added to it last, so an
     // install that has it is current.
-    run_harness(interop_dir(), "node_modules/graphql-http/package.json", script, request).await
+    run_harness(interop_dir(), "node_modules/puppeteer-core/package.json", script, request).await
+}
+
+/// Opens `url` in a real browser with no internet access (`tests/interop/browser.mjs`: Debian's
+/// Chromium over CDP, every request to another origin aborted and reported) and returns its
+/// report.
+pub async fn in_browser(op: &str, url: &str) -> Value {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "the browser tests need Chromium at {chromium} (apt-get install -y chromium; .ci/run installs it)"
+    );
+    interop_harness("browser.mjs", json!({ "op": op, "url": url, "chromium": chromium })).await
 }
 
 /// One request, on stdin, to `script` in `dir` (its npm packages installed with `npm ci` on
