@@ -3,6 +3,7 @@
 //! multi-country dev network with its local chain.
 
 pub mod config;
+pub mod console;
 pub mod dev_chain;
 pub mod dev_network;
 pub mod federated_gateway;

@@ -17,6 +17,7 @@ mod m20261203_000009_worker_leases;
 mod m20261204_000010_row_guard;
 mod m20261205_000011_event_sequencing;
 mod m20261206_000012_one_outbox;
+mod m20261207_000013_console_sessions;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_row_guard::Migration),
             Box::new(m20261205_000011_event_sequencing::Migration),
             Box::new(m20261206_000012_one_outbox::Migration),
+            Box::new(m20261207_000013_console_sessions::Migration),
         ]
     }
 }

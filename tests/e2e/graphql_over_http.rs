@@ -130,7 +130,7 @@ async fn graphql_http_audits_are_all_ok(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_runs_in_a_browser_without_internet_access() {
     let app = TestApp::builder().spawn().await;
-    let report = cadena_tests::in_browser("graphiql", &format!("{}/", app.base)).await;
+    let report = cadena_tests::in_browser(json!({ "op": "graphiql", "url": format!("{}/", app.base) })).await;
     assert_eq!(report["outside"], json!([]), "no request left the node's origin: {report}");
     assert_eq!(report["errors"], json!([]), "no script error: {report}");
     assert_eq!(report["rendered"], true, "{report}");

@@ -18,6 +18,7 @@ macro_rules! on_both_backends {
 }
 
 mod anchoring;
+mod console;
 mod credentials;
 mod events;
 mod exposure;

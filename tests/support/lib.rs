@@ -732,16 +732,17 @@ async fn interop_harness(script: &str, request: Value) -> Value {
     run_harness(interop_dir(), "node_modules/puppeteer-core/package.json", script, request).await
 }
 
-/// Opens `url` in a real browser with no internet access (`tests/interop/browser.mjs`: Debian's
-/// Chromium over CDP, every request to another origin aborted and reported) and returns its
-/// report.
-pub async fn in_browser(op: &str, url: &str) -> Value {
+/// Runs `request` (`op`, `url` and what the op needs) in a real browser with no internet access
+/// (`tests/interop/browser.mjs`: Debian's Chromium over CDP, every request to another origin
+/// aborted and reported) and returns its report.
+pub async fn in_browser(mut request: Value) -> Value {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         std::path::Path::new(&chromium).exists(),
         "the browser tests need Chromium at {chromium} (apt-get install -y chromium; .ci/run installs it)"
     );
-    interop_harness("browser.mjs", json!({ "op": op, "url": url, "chromium": chromium })).await
+    request["chromium"] = json!(chromium);
+    interop_harness("browser.mjs", request).await
 }
 
 /// One request, on stdin, to `script` in `dir` (its npm packages installed with `npm ci` on

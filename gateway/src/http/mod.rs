@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `GET /` | GraphiQL |
 //! | `GET /assets/{name}` | GraphiQL's files, served here (no CDN) ([`assets`]) |
+//! | `/console/…` | the officer console ([`crate::console`]) |
 //! | `POST/GET /graphql` | GraphQL over HTTP; `Accept: text/event-stream` for SSE; WebSocket upgrade (`graphql-transport-ws`) |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the database answers |
@@ -48,6 +49,7 @@ pub fn router(node: Node) -> Router {
         .route("/partner/feed", get(partner_channel::feed))
         .route("/partner/recognition", get(partner_channel::recognition))
         .route("/partner/state", get(partner_channel::state))
+        .merge(crate::console::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(node)

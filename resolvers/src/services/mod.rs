@@ -3,6 +3,7 @@
 
 pub mod anchoring;
 pub mod certifications;
+pub mod console_sessions;
 pub mod credentials;
 pub mod fetch;
 pub mod lease;

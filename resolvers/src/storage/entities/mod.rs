@@ -6,6 +6,7 @@ pub mod certification_events;
 pub mod certification_history;
 pub mod certifications;
 pub mod chain_checkpoints;
+pub mod console_sessions;
 pub mod credential_anchors;
 pub mod credentials;
 pub mod mra_partners;

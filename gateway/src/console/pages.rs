@@ -1,0 +1,399 @@
+//! The console's pages: what each shows, read through the same services (and the same role
+//! checks) as the GraphQL API, rendered by the templates in `playground/console/`.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use cadena_resolvers::auth::{Operation, Principal};
+use cadena_resolvers::errors::ServiceError;
+use cadena_resolvers::services::CertificationFilter;
+use cadena_resolvers::services::certifications::{confers_benefits, effective_status};
+use cadena_resolvers::services::console_sessions::OpenSession;
+use cadena_resolvers::storage::entities::certifications;
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::texts::{Lang, Texts};
+use super::{Visitor, failure, may, parse_id};
+use crate::node::Node;
+
+/// What every page shows around its content.
+#[derive(Debug)]
+pub struct Chrome {
+    pub lang: Lang,
+    pub texts: &'static Texts,
+    /// The customs authority (the node's configuration).
+    pub authority: String,
+    /// The officer signed in.
+    pub officer: Option<String>,
+    /// The token forms carry.
+    pub csrf: String,
+    pub may_read_certifications: bool,
+    pub may_read_recognition: bool,
+}
+
+impl Chrome {
+    pub fn new(lang: Lang, node: &Node, session: Option<&OpenSession>) -> Chrome {
+        let principal = session.map(|s| &s.principal);
+        Chrome {
+            lang,
+            texts: lang.texts(),
+            authority: node.config.authority.clone(),
+            officer: principal.map(|p| p.username.clone()),
+            csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
+            may_read_certifications: may(principal, Operation::ReadCertifications),
+            may_read_recognition: may(principal, Operation::ReadRecognition),
+        }
+    }
+}
+
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "rendering a console page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "problem.html")]
+struct Problem<'a> {
+    chrome: Chrome,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// A page saying what went wrong.
+pub fn problem(chrome: Chrome, status: StatusCode, title: &str, message: &str) -> Response {
+    render(status, &Problem { chrome, title, message })
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct Login<'a> {
+    chrome: Chrome,
+    failed: bool,
+    username: &'a str,
+}
+
+/// The login page.
+pub fn login(chrome: Chrome, failed: bool, username: &str) -> Response {
+    let status = if failed { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    render(status, &Login { chrome, failed, username })
+}
+
+/// One certification in a list.
+struct Row {
+    id: uuid::Uuid,
+    number: String,
+    operator: String,
+    tin: String,
+    certificate_type: String,
+    status_code: &'static str,
+    status: &'static str,
+    valid_until: String,
+}
+
+#[derive(Template)]
+#[template(path = "certifications.html")]
+struct Certifications {
+    chrome: Chrome,
+    tin: String,
+    rows: Vec<Row>,
+}
+
+/// `?tin=` of the list.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    tin: Option<String>,
+}
+
+fn valid_until(lang: Lang, row: &certifications::Model) -> String {
+    row.valid_until.map_or_else(|| lang.texts().open_ended.to_owned(), |d| lang.date(d))
+}
+
+/// `GET /console`: certifications, newest first, searchable by trader ID.
+pub async fn certifications(State(node): State<Node>, visitor: Visitor, Query(params): Query<ListParams>) -> Response {
+    let principal = match visitor.officer() {
+        Ok(principal) => principal,
+        Err(redirect) => return redirect,
+    };
+    // A verifier's console is the recognition page.
+    if !may(Some(principal), Operation::ReadCertifications) && may(Some(principal), Operation::ReadRecognition) {
+        return (visitor.answer_jar(), Redirect::to("/console/recognition")).into_response();
+    }
+    let tin = params.tin.unwrap_or_default().trim().to_owned();
+    let filter = CertificationFilter { tin: (!tin.is_empty()).then(|| tin.clone()), ..Default::default() };
+    let page = match node.services.certifications.list(Some(principal), &filter, Some(100), None).await {
+        Ok(page) => page,
+        Err(error) => return failure(visitor.lang, &node, &error),
+    };
+    let (lang, now) = (visitor.lang, Utc::now());
+    let rows = page
+        .items
+        .iter()
+        .rev()
+        .map(|row| {
+            let status = effective_status(row, now);
+            Row {
+                id: row.id,
+                number: row.certificate_number.clone(),
+                operator: row.operator_name.clone(),
+                tin: row.tin.clone(),
+                certificate_type: row.certificate_type.clone(),
+                status_code: status.as_str(),
+                status: lang.status(status.as_str()),
+                valid_until: valid_until(lang, row),
+            }
+        })
+        .collect();
+    let page = Certifications { chrome: visitor.chrome(&node), tin, rows };
+    (visitor.answer_jar(), render(StatusCode::OK, &page)).into_response()
+}
+
+/// One entry of a history timeline.
+struct Entry {
+    to: &'static str,
+    at: String,
+    at_iso: String,
+    officer: String,
+    role: String,
+    reason: Option<String>,
+    hash: String,
+    /// (block, transaction) once anchored.
+    chain: Option<(i64, String)>,
+}
+
+struct History {
+    entries: Vec<Entry>,
+    chain_break: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "certification.html")]
+struct Certification {
+    chrome: Chrome,
+    id: uuid::Uuid,
+    number: String,
+    partner: bool,
+    status_code: &'static str,
+    status: &'static str,
+    operator: String,
+    tin: String,
+    issuing_country: String,
+    issuing_authority: String,
+    certificate_type: String,
+    version: i32,
+    valid_from: String,
+    valid_until: String,
+    confers_benefits: &'static str,
+    has_credential: bool,
+    history: Option<History>,
+}
+
+/// `GET /console/certifications/{id}`.
+pub async fn certification(State(node): State<Node>, visitor: Visitor, Path(id): Path<String>) -> Response {
+    let principal = match visitor.officer() {
+        Ok(principal) => principal,
+        Err(redirect) => return redirect,
+    };
+    let lang = visitor.lang;
+    let id = match parse_id(lang, &node, &id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let row = match node.services.certifications.get(Some(principal), id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return failure(lang, &node, &ServiceError::NotFound(format!("certification {id}"))),
+        Err(error) => return failure(lang, &node, &error),
+    };
+    let partner = row.submitted_by.starts_with("partner:");
+    let history = if partner || !may(Some(principal), Operation::ReadHistory) {
+        None
+    } else {
+        match history(&node, principal, &row, lang).await {
+            Ok(history) => Some(history),
+            Err(error) => return failure(lang, &node, &error),
+        }
+    };
+    let now = Utc::now();
+    let status = effective_status(&row, now);
+    let texts = lang.texts();
+    let page = Certification {
+        chrome: visitor.chrome(&node),
+        id: row.id,
+        number: row.certificate_number.clone(),
+        partner,
+        status_code: status.as_str(),
+        status: lang.status(status.as_str()),
+        operator: row.operator_name.clone(),
+        tin: row.tin.clone(),
+        issuing_country: row.issuing_country.clone(),
+        issuing_authority: row.issuing_authority.clone(),
+        certificate_type: row.certificate_type.clone(),
+        version: row.version,
+        valid_from: lang.date(row.valid_from),
+        valid_until: valid_until(lang, &row),
+        confers_benefits: if confers_benefits(&row, now) { texts.yes } else { texts.no },
+        has_credential: row.credential_id.is_some(),
+        history,
+    };
+    (visitor.answer_jar(), render(StatusCode::OK, &page)).into_response()
+}
+
+async fn history(
+    node: &Node,
+    principal: &Principal,
+    row: &certifications::Model,
+    lang: Lang,
+) -> Result<History, ServiceError> {
+    let view = node.services.certifications.history(Some(principal), row.id).await?;
+    let mut entries = Vec::with_capacity(view.entries.len());
+    for entry in view.entries {
+        let chain = match &node.services.anchoring {
+            Some(anchoring) => {
+                anchoring.confirmation_of(row.lineage_id, entry.seq).await?.map(|c| (c.block_number, c.tx_hash))
+            }
+            None => None,
+        };
+        entries.push(Entry {
+            to: lang.status(entry.to.as_str()),
+            at: lang.moment(entry.at),
+            at_iso: entry.at.to_rfc3339(),
+            officer: entry.actor,
+            role: entry.actor_role,
+            reason: entry.reason,
+            hash: entry.hash,
+            chain,
+        });
+    }
+    // Newest first, as a timeline reads.
+    entries.reverse();
+    Ok(History { entries, chain_break: view.chain_break })
+}
+
+/// `GET /console/certifications/{id}/credential.json`: the signed credential, to download.
+pub async fn credential(State(node): State<Node>, visitor: Visitor, Path(id): Path<String>) -> Response {
+    let principal = match visitor.officer() {
+        Ok(principal) => principal,
+        Err(redirect) => return redirect,
+    };
+    let lang = visitor.lang;
+    let id = match parse_id(lang, &node, &id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let missing = || ServiceError::NotFound(format!("the credential of certification {id}"));
+    let document = match node.services.certifications.get(Some(principal), id).await {
+        Ok(Some(row)) => match row.credential_id {
+            Some(credential) if row.submitted_by.starts_with("partner:") => {
+                node.services.certifications.partner_credential(&credential).await.map(|c| c.map(|c| c.to_string()))
+            }
+            Some(credential) => node.services.credentials.stored(&credential).await.map(|c| c.map(|c| c.document)),
+            None => Ok(None),
+        },
+        Ok(None) => Ok(None),
+        Err(error) => Err(error),
+    };
+    match document {
+        Ok(Some(document)) => (
+            [
+                (header::CONTENT_TYPE, "application/vc+ld+json".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{id}.json\"")),
+            ],
+            document,
+        )
+            .into_response(),
+        Ok(None) => failure(lang, &node, &missing()),
+        Err(error) => failure(lang, &node, &error),
+    }
+}
+
+/// One recognition (status and validity only).
+struct Recognised {
+    issuing_country: String,
+    issuing_authority: String,
+    certificate_type: String,
+    status_code: &'static str,
+    status: &'static str,
+    confers_benefits: &'static str,
+    valid_from: String,
+    valid_until: String,
+    source: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "recognition.html")]
+struct RecognitionPage {
+    chrome: Chrome,
+    country: String,
+    tin: String,
+    asked: bool,
+    error: Option<String>,
+    rows: Vec<Recognised>,
+}
+
+/// `?country=&tin=` of the recognition page.
+#[derive(Debug, Default, Deserialize)]
+pub struct RecognitionParams {
+    country: Option<String>,
+    tin: Option<String>,
+}
+
+/// `GET /console/recognition`: whether an operator is a recognised AEO, here and at partners
+/// (what `recognition(country, tin)` answers: status and validity, nothing else).
+pub async fn recognition(
+    State(node): State<Node>,
+    visitor: Visitor,
+    Query(params): Query<RecognitionParams>,
+) -> Response {
+    let principal = match visitor.officer() {
+        Ok(principal) => principal,
+        Err(redirect) => return redirect,
+    };
+    let lang = visitor.lang;
+    if let Err(error) = principal.authorize(Operation::ReadRecognition) {
+        return failure(lang, &node, &error);
+    }
+    let country = params.country.unwrap_or_default().trim().to_uppercase();
+    let tin = params.tin.unwrap_or_default().trim().to_owned();
+    let asked = !country.is_empty() && !tin.is_empty();
+    let (mut rows, mut error) = (Vec::new(), None);
+    if asked {
+        match node.services.certifications.by_operator_unchecked(&country, &tin).await {
+            Ok(found) => {
+                let (now, texts) = (Utc::now(), lang.texts());
+                rows = found
+                    .iter()
+                    .map(|row| {
+                        let status = effective_status(row, now);
+                        Recognised {
+                            issuing_country: row.issuing_country.clone(),
+                            issuing_authority: row.issuing_authority.clone(),
+                            certificate_type: row.certificate_type.clone(),
+                            status_code: status.as_str(),
+                            status: lang.status(status.as_str()),
+                            confers_benefits: if confers_benefits(row, now) { texts.yes } else { texts.no },
+                            valid_from: lang.date(row.valid_from),
+                            valid_until: valid_until(lang, row),
+                            source: if row.submitted_by.starts_with("partner:") {
+                                texts.source_partner
+                            } else {
+                                texts.source_local
+                            },
+                        }
+                    })
+                    .collect();
+            }
+            Err(ServiceError::InvalidInput(fields)) => {
+                error = Some(fields.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+            }
+            Err(other) => return failure(lang, &node, &other),
+        }
+    }
+    let page = RecognitionPage { chrome: visitor.chrome(&node), country, tin, asked, error, rows };
+    (visitor.answer_jar(), render(StatusCode::OK, &page)).into_response()
+}
