@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use cadena_resolvers::auth::{Operation, Principal};
 use cadena_resolvers::errors::ServiceError;
 use cadena_resolvers::services::CertificationFilter;
-use cadena_resolvers::services::certifications::{confers_benefits, effective_status};
+use cadena_resolvers::services::certifications::{confers_benefits, effective_status, is_partner_record};
 use cadena_resolvers::services::console_sessions::OpenSession;
 use cadena_resolvers::storage::entities::certifications;
 use chrono::Utc;
@@ -196,21 +196,12 @@ struct Certification {
 
 /// `GET /console/certifications/{id}`.
 pub async fn certification(State(node): State<Node>, visitor: Visitor, Path(id): Path<String>) -> Response {
-    let principal = match visitor.officer() {
-        Ok(principal) => principal,
-        Err(redirect) => return redirect,
-    };
-    let lang = visitor.lang;
-    let id = match parse_id(lang, &node, &id) {
-        Ok(id) => id,
+    let (principal, row) = match certification_of(&node, &visitor, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let row = match node.services.certifications.get(Some(principal), id).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return failure(lang, &node, &ServiceError::NotFound(format!("certification {id}"))),
-        Err(error) => return failure(lang, &node, &error),
-    };
-    let partner = row.submitted_by.starts_with("partner:");
+    let lang = visitor.lang;
+    let partner = is_partner_record(&row);
     let history = if partner || !may(Some(principal), Operation::ReadHistory) {
         None
     } else {
@@ -242,6 +233,22 @@ pub async fn certification(State(node): State<Node>, visitor: Visitor, Path(id):
         history,
     };
     (visitor.answer_jar(), render(StatusCode::OK, &page)).into_response()
+}
+
+/// The session's officer and the certification `id` of the path, as they may read it; else
+/// the page to answer with (the login, 404, 403).
+async fn certification_of<'a>(
+    node: &Node,
+    visitor: &'a Visitor,
+    id: &str,
+) -> Result<(&'a Principal, certifications::Model), Response> {
+    let principal = visitor.officer()?;
+    let id = parse_id(visitor.lang, node, id)?;
+    match node.services.certifications.get(Some(principal), id).await {
+        Ok(Some(row)) => Ok((principal, row)),
+        Ok(None) => Err(failure(visitor.lang, node, &ServiceError::NotFound(format!("certification {id}")))),
+        Err(error) => Err(failure(visitor.lang, node, &error)),
+    }
 }
 
 async fn history(
@@ -277,26 +284,18 @@ async fn history(
 
 /// `GET /console/certifications/{id}/credential.json`: the signed credential, to download.
 pub async fn credential(State(node): State<Node>, visitor: Visitor, Path(id): Path<String>) -> Response {
-    let principal = match visitor.officer() {
-        Ok(principal) => principal,
-        Err(redirect) => return redirect,
-    };
-    let lang = visitor.lang;
-    let id = match parse_id(lang, &node, &id) {
-        Ok(id) => id,
+    let (_, row) = match certification_of(&node, &visitor, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
+    let (lang, id) = (visitor.lang, row.id);
     let missing = || ServiceError::NotFound(format!("the credential of certification {id}"));
-    let document = match node.services.certifications.get(Some(principal), id).await {
-        Ok(Some(row)) => match row.credential_id {
-            Some(credential) if row.submitted_by.starts_with("partner:") => {
-                node.services.certifications.partner_credential(&credential).await.map(|c| c.map(|c| c.to_string()))
-            }
-            Some(credential) => node.services.credentials.stored(&credential).await.map(|c| c.map(|c| c.document)),
-            None => Ok(None),
-        },
-        Ok(None) => Ok(None),
-        Err(error) => Err(error),
+    let document = match row.credential_id {
+        Some(credential) if is_partner_record(&row) => {
+            node.services.certifications.partner_credential(&credential).await.map(|c| c.map(|c| c.to_string()))
+        }
+        Some(credential) => node.services.credentials.stored(&credential).await.map(|c| c.map(|c| c.document)),
+        None => Ok(None),
     };
     match document {
         Ok(Some(document)) => (
@@ -379,11 +378,7 @@ pub async fn recognition(
                             confers_benefits: if confers_benefits(row, now) { texts.yes } else { texts.no },
                             valid_from: lang.date(row.valid_from),
                             valid_until: valid_until(lang, row),
-                            source: if row.submitted_by.starts_with("partner:") {
-                                texts.source_partner
-                            } else {
-                                texts.source_local
-                            },
+                            source: if is_partner_record(row) { texts.source_partner } else { texts.source_local },
                         }
                     })
                     .collect();

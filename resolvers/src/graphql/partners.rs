@@ -10,7 +10,7 @@ use super::{principal, services};
 use crate::auth::Operation;
 use crate::auth::roles::authorize;
 use crate::errors::{GqlResult, ServiceError};
-use crate::services::certifications::{confers_benefits, effective_status};
+use crate::services::certifications::{confers_benefits, effective_status, is_partner_record};
 use crate::services::outbox::Topic;
 use crate::services::partners::MessageDirection;
 
@@ -205,11 +205,7 @@ impl PartnerQuery {
             .map(|row| {
                 let status = effective_status(&row, now);
                 RecognitionStatus {
-                    source: if row.submitted_by.starts_with("partner:") {
-                        RecognitionSource::Partner
-                    } else {
-                        RecognitionSource::Local
-                    },
+                    source: if is_partner_record(&row) { RecognitionSource::Partner } else { RecognitionSource::Local },
                     issuing_country: row.issuing_country.clone(),
                     issuing_authority: row.issuing_authority.clone(),
                     certificate_type: cadena_credentials::CertificateType::parse(&row.certificate_type).map(Into::into),

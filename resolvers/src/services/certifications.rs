@@ -89,6 +89,12 @@ pub fn confers_benefits(row: &certifications::Model, now: DateTime<Utc>) -> bool
 
 /// Refuses to grant a certification whose validity has ended: its credential would be
 /// expired on issue, and its benefits over before they began. It stays SUBMITTED (rejectable).
+/// Whether `row` is an MRA partner's certification this node holds (read-only here), not one
+/// of its own: partner records are stored as submitted by `partner:<country>`.
+pub fn is_partner_record(row: &certifications::Model) -> bool {
+    row.submitted_by.starts_with("partner:")
+}
+
 fn check_grantable(row: &certifications::Model, now: DateTime<Utc>) -> Result<(), ServiceError> {
     match row.valid_until {
         Some(until) if validity(row).phase(now) == Phase::Ended => Err(ServiceError::NotIssuable(format!(

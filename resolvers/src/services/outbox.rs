@@ -302,7 +302,7 @@ impl Outbox {
         let decided = match handler.intake() {
             Intake::Each { limit } => {
                 let mut decided = 0;
-                for row in self.due(H::TOPIC, None, limit).await? {
+                for row in self.due(H::TOPIC, limit).await? {
                     decided += self.handle(handler, vec![row]).await?;
                 }
                 decided
@@ -437,26 +437,26 @@ impl Outbox {
         Ok(outcomes.len())
     }
 
-    /// Pending rows of `topic` (of one stream, or all), oldest first.
-    async fn pending(&self, topic: Topic, stream: Option<&str>, limit: u64) -> Result<Vec<Row>, ServiceError> {
-        let mut query = outbox::Entity::find()
+    /// The pending rows of `topic` (of one stream, or all).
+    fn pending_rows(topic: Topic, stream: Option<&str>) -> sea_orm::Select<outbox::Entity> {
+        let query = outbox::Entity::find()
             .filter(outbox::Column::Topic.eq(topic.as_str()))
             .filter(outbox::Column::State.eq(PENDING));
-        if let Some(stream) = stream {
-            query = query.filter(outbox::Column::Stream.eq(stream));
+        match stream {
+            Some(stream) => query.filter(outbox::Column::Stream.eq(stream)),
+            None => query,
         }
-        Ok(query.order_by_asc(outbox::Column::Id).limit(limit).all(self.storage.db()).await?)
+    }
+
+    /// Pending rows of `topic` (of one stream, or all), oldest first.
+    async fn pending(&self, topic: Topic, stream: Option<&str>, limit: u64) -> Result<Vec<Row>, ServiceError> {
+        let query = Self::pending_rows(topic, stream).order_by_asc(outbox::Column::Id).limit(limit);
+        Ok(query.all(self.storage.db()).await?)
     }
 
     /// Pending rows of `topic` that are due, oldest first.
-    async fn due(&self, topic: Topic, stream: Option<&str>, limit: u64) -> Result<Vec<Row>, ServiceError> {
-        let mut query = outbox::Entity::find()
-            .filter(outbox::Column::Topic.eq(topic.as_str()))
-            .filter(outbox::Column::State.eq(PENDING))
-            .filter(outbox::Column::NextAttemptAt.lte(Utc::now()));
-        if let Some(stream) = stream {
-            query = query.filter(outbox::Column::Stream.eq(stream));
-        }
+    async fn due(&self, topic: Topic, limit: u64) -> Result<Vec<Row>, ServiceError> {
+        let query = Self::pending_rows(topic, None).filter(outbox::Column::NextAttemptAt.lte(Utc::now()));
         Ok(query.order_by_asc(outbox::Column::Id).limit(limit).all(self.storage.db()).await?)
     }
 
@@ -464,10 +464,7 @@ impl Outbox {
     /// Decided from a count: most rounds form nothing, and reading thousands of rows that
     /// issuance is still adding to would cost the writer.
     async fn batch_due(&self, topic: Topic, stream: &str, size: usize, wait: Duration) -> Result<bool, ServiceError> {
-        let (pending, oldest) = outbox::Entity::find()
-            .filter(outbox::Column::Topic.eq(topic.as_str()))
-            .filter(outbox::Column::State.eq(PENDING))
-            .filter(outbox::Column::Stream.eq(stream))
+        let (pending, oldest) = Self::pending_rows(topic, Some(stream))
             .select_only()
             .column_as(outbox::Column::Id.count(), "pending")
             .column_as(outbox::Column::CreatedAt.min(), "oldest")
