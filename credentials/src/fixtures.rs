@@ -62,6 +62,33 @@ fn wide(n: usize) -> String {
     std::iter::repeat_n(WIDE, n).collect()
 }
 
+/// The `i`th of many Mexican AEO data sets (benchmarks load registers with them): certificate
+/// number `{prefix}{i:06}`, its own operator name and street, trader ID `tin`.
+pub fn numbered_draft(prefix: &str, i: usize, tin: &str) -> AeoDataSetDraft {
+    AeoDataSetDraft {
+        certificate_number: format!("{prefix}{i:06}"),
+        issuing_country: "MX".into(),
+        issuing_authority: "Agencia Nacional de Aduanas de México".into(),
+        operator_name: format!("Operador de Prueba {i} SA de CV"),
+        address: AddressDraft {
+            street: format!("Av. Paseo de la Reforma {}", i % 500 + 1),
+            city: "Ciudad de México".into(),
+            sub_entity: Some("CDMX".into()),
+            postcode: Some("06600".into()),
+            country: "MX".into(),
+        },
+        tin: tin.to_owned(),
+        partner_identifiers: vec![],
+        certificate_type: Some(CertificateType::SecurityAndSafety),
+        roles: vec![SupplyChainRole::Exporter, SupplyChainRole::Importer],
+        authorisation_date: NaiveDate::from_ymd_opt(2026, 1, 15),
+        valid_from: None,
+        valid_until: NaiveDate::from_ymd_opt(2029, 1, 14),
+        last_validation_date: None,
+        operator_did: None,
+    }
+}
+
 /// An AEO data set at every limit of [`AeoDataSet::parse`]: every string at its longest, in
 /// four-byte characters where any are allowed, every list full, every optional field set.
 pub fn maximal_draft() -> AeoDataSetDraft {

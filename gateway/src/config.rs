@@ -114,6 +114,86 @@ pub struct NodeConfig {
     /// The certification event log (`[events]`).
     #[serde(default)]
     pub events: EventsConfig,
+    /// The officer console's branding (`[console]`).
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`: each customs administration's look of the officer console.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// The header's colour, `#rrggbb`; its white text must keep WCAG AA contrast (4.5:1).
+    pub brand_colour: Option<String>,
+    /// The authority's logo (PNG, SVG or JPEG, at most 512 KiB), shown in the header.
+    pub logo: Option<PathBuf>,
+}
+
+/// The smallest contrast WCAG AA asks of normal text.
+const AA_CONTRAST: f64 = 4.5;
+/// The largest logo the console serves.
+const MAX_LOGO_BYTES: u64 = 512 * 1024;
+
+impl ConsoleConfig {
+    /// The logo's media type, from its extension.
+    pub fn logo_type(&self) -> Option<&'static str> {
+        let extension = self.logo.as_ref()?.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "png" => Some("image/png"),
+            "svg" => Some("image/svg+xml"),
+            "jpg" | "jpeg" => Some("image/jpeg"),
+            _ => None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(colour) = &self.brand_colour {
+            let ratio = contrast_with_white(colour).ok_or_else(|| ConfigError::Invalid {
+                field: "console.brand_colour",
+                message: format!("{colour:?} is not a colour #rrggbb"),
+            })?;
+            if ratio < AA_CONTRAST {
+                return Err(ConfigError::Invalid {
+                    field: "console.brand_colour",
+                    message: format!(
+                        "{colour} gives the header's white text a contrast of {ratio:.2}:1; WCAG AA needs {AA_CONTRAST}:1 (choose a darker colour)"
+                    ),
+                });
+            }
+        }
+        if let Some(logo) = &self.logo {
+            if self.logo_type().is_none() {
+                return Err(ConfigError::Invalid {
+                    field: "console.logo",
+                    message: "must be a .png, .svg or .jpg file".into(),
+                });
+            }
+            let size = std::fs::metadata(logo)
+                .map_err(|e| ConfigError::Invalid {
+                    field: "console.logo",
+                    message: format!("{}: {e}", logo.display()),
+                })?
+                .len();
+            if size > MAX_LOGO_BYTES {
+                return Err(ConfigError::Invalid {
+                    field: "console.logo",
+                    message: format!("{} has {size} bytes; at most {MAX_LOGO_BYTES}", logo.display()),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The WCAG contrast ratio of white on `#rrggbb`, or None when it is not such a colour.
+pub fn contrast_with_white(colour: &str) -> Option<f64> {
+    let hex = colour.strip_prefix('#').filter(|h| h.len() == 6 && h.chars().all(|c| c.is_ascii_hexdigit()))?;
+    let channel = |i: usize| {
+        let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).ok()?) / 255.0;
+        Some(if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) })
+    };
+    let luminance = 0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?;
+    Some(1.05 / (luminance + 0.05))
 }
 
 /// `[events]`: how long subscribers can resume from the event log.
@@ -316,6 +396,7 @@ impl NodeConfig {
             webhooks: Vec::new(),
             redis: None,
             events: EventsConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 
@@ -341,6 +422,7 @@ impl NodeConfig {
         {
             return Err(ConfigError::Invalid { field: "session_secret", message: "must be at least 32 bytes".into() });
         }
+        self.console.validate()?;
         if self.session_ttl_secs == 0 {
             return Err(ConfigError::Invalid { field: "session_ttl_secs", message: "must be positive".into() });
         }
@@ -417,6 +499,23 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_brand_colour_must_keep_the_headers_text_legible() {
+        // WCAG's own reference points: white on black is 21:1, on #767676 just over 4.5:1.
+        assert!((contrast_with_white("#000000").unwrap() - 21.0).abs() < 0.01);
+        assert!(contrast_with_white("#767676").unwrap() >= AA_CONTRAST);
+        assert_eq!(contrast_with_white("blue"), None);
+        let mut config = NodeConfig::new(CountryCode::parse("MX").unwrap(), "ANAM", "/tmp/x");
+        config.console.brand_colour = Some("#0b3d6e".into());
+        config.validate().unwrap();
+        config.console.brand_colour = Some("#7fb3e6".into());
+        let refused = config.validate().unwrap_err().to_string();
+        assert!(refused.contains("console.brand_colour") && refused.contains("4.5:1"), "{refused}");
+        config.console.brand_colour = None;
+        config.console.logo = Some("/nonexistent/logo.png".into());
+        assert!(config.validate().unwrap_err().to_string().contains("console.logo"));
+    }
 
     #[test]
     fn secrets_never_show_in_debug_output() {

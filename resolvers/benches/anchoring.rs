@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use cadena_contracts::ChainClient;
 use cadena_contracts::anvil::Anvil;
+use cadena_credentials::fixtures::numbered_draft;
 use cadena_credentials::keys::Cryptosuite;
-use cadena_credentials::{AddressDraft, AeoDataSetDraft, CertificateType, CountryCode, SupplyChainRole};
+use cadena_credentials::{AeoDataSetDraft, CountryCode};
 use cadena_resolvers::auth::{Principal, Role, RoleSet};
 use cadena_resolvers::events::EventBus;
 use cadena_resolvers::services::anchoring::{AnchoringService, AnchoringSettings};
@@ -22,7 +23,6 @@ use cadena_resolvers::services::outbox::Outbox;
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings};
 use cadena_resolvers::storage::Storage;
 use cadena_resolvers::storage::entities::anchor_batches;
-use chrono::NaiveDate;
 use futures::StreamExt;
 use sea_orm::EntityTrait;
 use uuid::Uuid;
@@ -45,28 +45,7 @@ fn officer(name: &str, role: Role) -> Principal {
 }
 
 fn draft(i: usize, tin: &str) -> AeoDataSetDraft {
-    AeoDataSetDraft {
-        certificate_number: format!("OEA-MX-G{i:06}"),
-        issuing_country: "MX".into(),
-        issuing_authority: "Agencia Nacional de Aduanas de México".into(),
-        operator_name: format!("Operador {i} SA de CV"),
-        address: AddressDraft {
-            street: format!("Calle {i}"),
-            city: "Monterrey".into(),
-            sub_entity: Some("Nuevo León".into()),
-            postcode: Some("64000".into()),
-            country: "MX".into(),
-        },
-        tin: tin.to_owned(),
-        partner_identifiers: vec![],
-        certificate_type: Some(CertificateType::SecurityAndSafety),
-        roles: vec![SupplyChainRole::Exporter, SupplyChainRole::Importer],
-        authorisation_date: NaiveDate::from_ymd_opt(2026, 1, 15),
-        valid_from: None,
-        valid_until: NaiveDate::from_ymd_opt(2028, 1, 14),
-        last_validation_date: None,
-        operator_did: None,
-    }
+    numbered_draft("OEA-MX-G", i, tin)
 }
 
 /// A fresh node database and its services, anchoring into the outbox or not.

@@ -16,9 +16,10 @@ use std::error::Error;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use cadena_credentials::fixtures::numbered_draft;
 use cadena_credentials::keys::Cryptosuite;
 use cadena_credentials::tin::TinScheme;
-use cadena_credentials::{AddressDraft, AeoDataSetDraft, CertificateType, CountryCode, Status, SupplyChainRole, Tin};
+use cadena_credentials::{AeoDataSetDraft, CertificateType, CountryCode, Status, Tin};
 use cadena_resolvers::auth::{Principal, Role, RoleSet};
 use cadena_resolvers::events::EventBus;
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings};
@@ -150,29 +151,8 @@ fn officer(username: &str, role: Role) -> Principal {
 }
 
 fn draft(i: usize, rfcs: &[String]) -> AeoDataSetDraft {
-    AeoDataSetDraft {
-        // The fixture has a few hundred RFCs, so they repeat; the certificate number may not.
-        certificate_number: format!("OEA-MX-BENCH-{i:06}"),
-        issuing_country: "MX".into(),
-        issuing_authority: "Agencia Nacional de Aduanas de México".into(),
-        operator_name: format!("Operador de Prueba {i} SA de CV"),
-        address: AddressDraft {
-            street: format!("Av. Paseo de la Reforma {}", i % 500 + 1),
-            city: "Ciudad de México".into(),
-            sub_entity: Some("CDMX".into()),
-            postcode: Some("06600".into()),
-            country: "MX".into(),
-        },
-        tin: rfcs[i % rfcs.len()].clone(),
-        partner_identifiers: vec![],
-        certificate_type: Some(CertificateType::SecurityAndSafety),
-        roles: vec![SupplyChainRole::Exporter, SupplyChainRole::Importer],
-        authorisation_date: NaiveDate::from_ymd_opt(2026, 1, 15),
-        valid_from: None,
-        valid_until: NaiveDate::from_ymd_opt(2029, 1, 14),
-        last_validation_date: None,
-        operator_did: None,
-    }
+    // The fixture has a few hundred RFCs, so they repeat; the certificate number may not.
+    numbered_draft("OEA-MX-BENCH-", i, &rfcs[i % rfcs.len()])
 }
 
 /// Submits and approves `PAIRS` certifications on a fresh, migrated database at `url`, split

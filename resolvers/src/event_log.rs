@@ -23,10 +23,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::Stream;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
     TransactionTrait,
 };
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::errors::ServiceError;
 use crate::events::{CertificationEvent, EventBus};
@@ -202,6 +204,56 @@ impl EventLog {
             .await?
             .flatten();
         Ok(bound.map(|seq| seq as u64))
+    }
+
+    /// Every event after cursor `after`, in order, as it commits: read from the log while
+    /// behind, then from this process's bus. The bus is listened to before this returns, so no
+    /// event committed from now on is missed; a gap in the cursors means the retention deleted
+    /// events this stream had not read, and ends it with that error. The one way subscribers
+    /// (GraphQL subscriptions, the console's live feed) follow the log.
+    pub fn follow(&self, after: u64) -> impl Stream<Item = Result<Arc<CertificationEvent>, ServiceError>> + use<> {
+        let log = self.clone();
+        let mut receiver = self.bus.subscribe();
+        let (mut last, mut behind) = (after, true);
+        async_stream::stream! {
+            loop {
+                if behind {
+                    match log.after(last, PAGE).await {
+                        Ok(events) => {
+                            behind = events.len() as u64 == PAGE;
+                            // Cursors have no gaps: one here means the retention deleted events
+                            // this stream had not read yet.
+                            if events.first().is_some_and(|e| e.sequence > last + 1)
+                                && let Err(error) = log.resumable_after(last).await
+                            {
+                                yield Err(error);
+                                break;
+                            }
+                            for event in events {
+                                last = event.sequence;
+                                yield Ok(event);
+                            }
+                        }
+                        Err(error) => {
+                            yield Err(error);
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                match receiver.recv().await {
+                    Ok(event) if event.sequence <= last => {}
+                    Ok(event) if event.sequence == last + 1 => {
+                        last = event.sequence;
+                        yield Ok(event);
+                    }
+                    // Events before this one were published before this stream listened, or
+                    // while it lagged: the log has them all.
+                    Ok(_) | Err(RecvError::Lagged(_)) => behind = true,
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        }
     }
 
     /// Refuses to resume after `after` when events after it are no longer kept: the subscriber

@@ -19,6 +19,7 @@ macro_rules! on_both_backends {
 
 mod anchoring;
 mod console;
+mod console_browser;
 mod credentials;
 mod events;
 mod exposure;

@@ -11,10 +11,23 @@
 //! | `GET/POST /console/login`, `POST /console/logout` | the session | anyone |
 //! | `GET /console` | certifications, searchable by trader ID | who may read certifications |
 //! | `GET /console/certifications/{id}` | data, status, validity, history with its hash-chain check and chain confirmations, the credential | who may read certifications (history: who may read it) |
+//! | `GET /console/submissions` | what the officer submitted | REGISTRAR |
+//! | `GET/POST /console/submit` | the AEO data set form: check, then submit | REGISTRAR |
+//! | `GET/POST /console/certifications/{id}/amend` | an amendment of a granted or suspended one | REGISTRAR |
+//! | `GET /console/queue` | submitted certifications awaiting a decision | APPROVER |
+//! | `POST /console/certifications/{id}/decision` | approve, reject, suspend, reinstate, revoke, annul | APPROVER |
+//! | `GET /console/partners` (+ `/events`, SSE) | what MRA partners sent, live; refused messages | who may subscribe to events (refusals: who may read the message log) |
 //! | `GET /console/recognition` | an operator's recognition: status and validity only | VERIFIER and officers |
+//! | `GET/POST /console/verify` | a pasted credential verified, its report by fragment in words | VERIFIER and officers |
+//! | `GET/POST /console/admin` | node identity and anchoring lag, officers, MRAs, webhook deliveries | each section as the API's policy allows |
 
+mod admin;
+mod decisions;
+mod feed;
 mod pages;
+mod registrar;
 pub mod texts;
+mod verify;
 
 use axum::Router;
 use axum::extract::{Form, FromRequestParts, Query, State};
@@ -33,7 +46,7 @@ use crate::node::Node;
 use pages::Chrome;
 use texts::Lang;
 
-const SESSION_COOKIE: &str = "cadena_console";
+pub(crate) const SESSION_COOKIE: &str = "cadena_console";
 const LOGIN_COOKIE: &str = "cadena_console_login";
 const LANG_COOKIE: &str = "cadena_console_lang";
 
@@ -45,16 +58,56 @@ pub fn routes() -> Router<Node> {
         .route("/console/logout", axum::routing::post(log_out))
         .route("/console/certifications/{id}", get(pages::certification))
         .route("/console/certifications/{id}/credential.json", get(pages::credential))
+        .route("/console/certifications/{id}/amend", get(registrar::amend_form).post(registrar::amend))
+        .route("/console/certifications/{id}/decision", axum::routing::post(decisions::decide))
+        .route("/console/submit", get(registrar::new_form).post(registrar::submit))
+        .route("/console/submissions", get(pages::submissions))
+        .route("/console/queue", get(decisions::queue))
+        .route("/console/partners", get(feed::page))
+        .route("/console/partners/events", get(feed::events))
         .route("/console/recognition", get(pages::recognition))
-        .route("/console/console.css", get(stylesheet))
+        .route("/console/verify", get(verify::form).post(verify::check))
+        .route("/console/admin", get(admin::page).post(admin::act))
+        .route("/console/brand.css", get(brand_stylesheet))
+        .route("/console/logo", get(logo))
+        .route(
+            "/console/console.css",
+            get(|| asset("text/css", include_str!("../../../playground/console/console.css"))),
+        )
+        .route(
+            "/console/console.js",
+            get(|| asset("text/javascript", include_str!("../../../playground/console/console.js"))),
+        )
 }
 
-async fn stylesheet() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
-        include_str!("../../../playground/console/console.css"),
-    )
-        .into_response()
+/// A file of the console, from the binary.
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let content_type = format!("{content_type}; charset=utf-8");
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache".to_owned())], body).into_response()
+}
+
+/// `[console] brand_colour`, over the stylesheet's default.
+async fn brand_stylesheet(State(node): State<Node>) -> Response {
+    let css = match &node.config.console.brand_colour {
+        Some(colour) => format!(":root {{ --brand: {colour}; }}\n"),
+        None => String::new(),
+    };
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], css).into_response()
+}
+
+/// `[console] logo`, read when asked (a replaced file shows without a restart).
+async fn logo(State(node): State<Node>) -> Response {
+    let console = &node.config.console;
+    let (Some(path), Some(media_type)) = (&console.logo, console.logo_type()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match tokio::fs::read(path).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, media_type), (header::CACHE_CONTROL, "no-cache")], bytes).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, path = %path.display(), "the console's logo cannot be read");
+            StatusCode::NOT_FOUND.into_response()
+        }
+    }
 }
 
 /// `?lang=` on any page.
@@ -123,6 +176,24 @@ impl Visitor {
 
     fn chrome(&self, node: &Node) -> Chrome {
         Chrome::new(self.lang, node, self.session.as_ref())
+    }
+
+    /// The session's officer if the API's policy lets them do `operation`; else the page to
+    /// answer with (the login, or why not).
+    #[allow(clippy::result_large_err)]
+    fn allowed(&self, node: &Node, operation: Operation) -> Result<&Principal, Response> {
+        let principal = self.officer()?;
+        principal.authorize(operation).map_err(|error| failure(self.lang, node, &error))?;
+        Ok(principal)
+    }
+
+    /// Whether a posted form carries this session's CSRF token; else the refusal to answer.
+    #[allow(clippy::result_large_err)]
+    fn form_of_this_session(&self, node: &Node, token: &str) -> Result<(), Response> {
+        match &self.session {
+            Some(session) if constant_time_eq(&session.csrf, token) => Ok(()),
+            _ => Err(csrf_refused(node, self)),
+        }
     }
 
     /// The session's officer, or a redirect to the login page.
@@ -210,9 +281,11 @@ async fn log_in(State(node): State<Node>, visitor: Visitor, Form(form): Form<Log
 }
 
 async fn log_out(State(node): State<Node>, visitor: Visitor, Form(form): Form<CsrfForm>) -> Response {
-    let Some(session) = &visitor.session else { return Redirect::to("/console/login").into_response() };
-    if !constant_time_eq(&session.csrf, &form.csrf) {
-        return csrf_refused(&node, &visitor);
+    if visitor.session.is_none() {
+        return Redirect::to("/console/login").into_response();
+    }
+    if let Err(refused) = visitor.form_of_this_session(&node, &form.csrf) {
+        return refused;
     }
     if let Some(cookie) = visitor.jar.get(SESSION_COOKIE)
         && let Err(error) = ConsoleSessions::new(node.storage.clone()).close(cookie.value()).await

@@ -7,13 +7,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use cadena_resolvers::auth::{Operation, Principal};
 use cadena_resolvers::errors::ServiceError;
-use cadena_resolvers::services::CertificationFilter;
 use cadena_resolvers::services::certifications::{confers_benefits, effective_status, is_partner_record};
 use cadena_resolvers::services::console_sessions::OpenSession;
+use cadena_resolvers::services::{CertificationFilter, Listing};
 use cadena_resolvers::storage::entities::certifications;
 use chrono::Utc;
 use serde::Deserialize;
 
+use super::decisions::{Decision, decisions_for};
+use super::registrar::may_amend;
 use super::texts::{Lang, Texts};
 use super::{Visitor, failure, may, parse_id};
 use crate::node::Node;
@@ -25,12 +27,18 @@ pub struct Chrome {
     pub texts: &'static Texts,
     /// The customs authority (the node's configuration).
     pub authority: String,
+    /// Whether `[console] logo` is configured.
+    pub has_logo: bool,
     /// The officer signed in.
     pub officer: Option<String>,
     /// The token forms carry.
     pub csrf: String,
     pub may_read_certifications: bool,
     pub may_read_recognition: bool,
+    pub may_submit: bool,
+    pub may_approve: bool,
+    pub may_follow_partners: bool,
+    pub may_administer: bool,
 }
 
 impl Chrome {
@@ -40,17 +48,35 @@ impl Chrome {
             lang,
             texts: lang.texts(),
             authority: node.config.authority.clone(),
+            has_logo: node.config.console.logo.is_some(),
             officer: principal.map(|p| p.username.clone()),
             csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
             may_read_certifications: may(principal, Operation::ReadCertifications),
             may_read_recognition: may(principal, Operation::ReadRecognition),
+            may_submit: may(principal, Operation::SubmitCertification),
+            may_approve: may(principal, Operation::ApproveCertification),
+            may_follow_partners: may(principal, Operation::SubscribeEvents),
+            may_administer: may(principal, Operation::ReadMras),
         }
     }
 }
 
-fn render(status: StatusCode, page: &impl Template) -> Response {
+/// A page, never cached (it shows what one officer may see).
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
-        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Ok(html) => (
+            status,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                // Everything comes from the node: no other origin, no inline script, no framing.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+                ),
+            ],
+            Html(html),
+        )
+            .into_response(),
         Err(error) => {
             tracing::error!(%error, "rendering a console page failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
@@ -91,51 +117,96 @@ struct Row {
     number: String,
     operator: String,
     tin: String,
-    certificate_type: String,
+    certificate_type: &'static str,
     status_code: &'static str,
     status: &'static str,
     valid_until: String,
+    /// The MRA partner that sent it (verified on receipt); None for this node's own.
+    partner: Option<String>,
 }
 
 #[derive(Template)]
 #[template(path = "certifications.html")]
 struct Certifications {
     chrome: Chrome,
-    tin: String,
+    title: &'static str,
+    /// Where the search form goes; None for a list without search.
+    search: Option<&'static str>,
+    params: ListParams,
     rows: Vec<Row>,
 }
 
-/// `?tin=` of the list.
+/// The search of the list: country, trader ID, words of the name.
 #[derive(Debug, Default, Deserialize)]
 pub struct ListParams {
-    tin: Option<String>,
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    tin: String,
+    #[serde(default)]
+    name: String,
 }
 
 fn valid_until(lang: Lang, row: &certifications::Model) -> String {
     row.valid_until.map_or_else(|| lang.texts().open_ended.to_owned(), |d| lang.date(d))
 }
 
-/// `GET /console`: certifications, newest first, searchable by trader ID.
+/// `GET /console`: certifications, here and from partners, newest first, searchable by
+/// operator (country, trader ID, name).
 pub async fn certifications(State(node): State<Node>, visitor: Visitor, Query(params): Query<ListParams>) -> Response {
     let principal = match visitor.officer() {
-        Ok(principal) => principal,
+        Ok(principal) => principal.clone(),
         Err(redirect) => return redirect,
     };
     // A verifier's console is the recognition page.
-    if !may(Some(principal), Operation::ReadCertifications) && may(Some(principal), Operation::ReadRecognition) {
+    if !may(Some(&principal), Operation::ReadCertifications) && may(Some(&principal), Operation::ReadRecognition) {
         return (visitor.answer_jar(), Redirect::to("/console/recognition")).into_response();
     }
-    let tin = params.tin.unwrap_or_default().trim().to_owned();
-    let filter = CertificationFilter { tin: (!tin.is_empty()).then(|| tin.clone()), ..Default::default() };
-    let page = match node.services.certifications.list(Some(principal), &filter, Some(100), None).await {
-        Ok(page) => page,
-        Err(error) => return failure(visitor.lang, &node, &error),
+    let given = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let filter = CertificationFilter {
+        country: given(&params.country).map(|c| c.to_uppercase()),
+        tin: given(&params.tin),
+        operator_name: given(&params.name),
+        ..Default::default()
     };
-    let (lang, now) = (visitor.lang, Utc::now());
+    let title = visitor.lang.texts().certifications_title;
+    list(node, visitor, principal, filter, title, Some("/console"), params).await
+}
+
+/// `GET /console/submissions`: what this officer submitted, newest first.
+pub async fn submissions(State(node): State<Node>, visitor: Visitor) -> Response {
+    let principal = match visitor.allowed(&node, Operation::SubmitCertification) {
+        Ok(principal) => principal.clone(),
+        Err(response) => return response,
+    };
+    let filter = CertificationFilter { submitted_by: Some(principal.username.clone()), ..Default::default() };
+    let title = visitor.lang.texts().submissions_title;
+    list(node, visitor, principal, filter, title, None, ListParams::default()).await
+}
+
+async fn list(
+    node: Node,
+    visitor: Visitor,
+    principal: Principal,
+    filter: CertificationFilter,
+    title: &'static str,
+    search: Option<&'static str>,
+    params: ListParams,
+) -> Response {
+    let lang = visitor.lang;
+    let page = match node.services.certifications.list(Some(&principal), &filter, Some(100), Listing::NewestFirst).await
+    {
+        Ok(page) => page,
+        Err(ServiceError::InvalidInput(fields)) => {
+            let message = fields.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            return problem(visitor.chrome(&node), StatusCode::BAD_REQUEST, lang.texts().bad_request_title, &message);
+        }
+        Err(error) => return failure(lang, &node, &error),
+    };
+    let now = Utc::now();
     let rows = page
         .items
         .iter()
-        .rev()
         .map(|row| {
             let status = effective_status(row, now);
             Row {
@@ -143,14 +214,15 @@ pub async fn certifications(State(node): State<Node>, visitor: Visitor, Query(pa
                 number: row.certificate_number.clone(),
                 operator: row.operator_name.clone(),
                 tin: row.tin.clone(),
-                certificate_type: row.certificate_type.clone(),
+                certificate_type: lang.certificate_type(&row.certificate_type),
                 status_code: status.as_str(),
                 status: lang.status(status.as_str()),
                 valid_until: valid_until(lang, row),
+                partner: is_partner_record(row).then(|| row.issuing_country.clone()),
             }
         })
         .collect();
-    let page = Certifications { chrome: visitor.chrome(&node), tin, rows };
+    let page = Certifications { chrome: visitor.chrome(&node), title, search, params, rows };
     (visitor.answer_jar(), render(StatusCode::OK, &page)).into_response()
 }
 
@@ -185,12 +257,18 @@ struct Certification {
     tin: String,
     issuing_country: String,
     issuing_authority: String,
-    certificate_type: String,
+    certificate_type: &'static str,
+    roles: String,
     version: i32,
     valid_from: String,
     valid_until: String,
     confers_benefits: &'static str,
+    submitted_by: String,
     has_credential: bool,
+    may_amend: bool,
+    decisions: Vec<Decision>,
+    own_submission: bool,
+    decision_error: Option<String>,
     history: Option<History>,
 }
 
@@ -200,21 +278,35 @@ pub async fn certification(State(node): State<Node>, visitor: Visitor, Path(id):
         Ok(found) => found,
         Err(response) => return response,
     };
+    certification_page(&node, &visitor, principal, row, StatusCode::OK, None).await
+}
+
+/// A certification's page: its data, status, validity, the decisions the officer may take
+/// (with `decision_error` beside them when one was just refused), and its history.
+pub async fn certification_page(
+    node: &Node,
+    visitor: &Visitor,
+    principal: &Principal,
+    row: certifications::Model,
+    status_code: StatusCode,
+    decision_error: Option<String>,
+) -> Response {
     let lang = visitor.lang;
     let partner = is_partner_record(&row);
     let history = if partner || !may(Some(principal), Operation::ReadHistory) {
         None
     } else {
-        match history(&node, principal, &row, lang).await {
+        match history(node, principal, &row, lang).await {
             Ok(history) => Some(history),
-            Err(error) => return failure(lang, &node, &error),
+            Err(error) => return failure(lang, node, &error),
         }
     };
     let now = Utc::now();
     let status = effective_status(&row, now);
     let texts = lang.texts();
+    let (decisions, own_submission) = decisions_for(principal, &row, lang);
     let page = Certification {
-        chrome: visitor.chrome(&node),
+        chrome: visitor.chrome(node),
         id: row.id,
         number: row.certificate_number.clone(),
         partner,
@@ -224,15 +316,21 @@ pub async fn certification(State(node): State<Node>, visitor: Visitor, Path(id):
         tin: row.tin.clone(),
         issuing_country: row.issuing_country.clone(),
         issuing_authority: row.issuing_authority.clone(),
-        certificate_type: row.certificate_type.clone(),
+        certificate_type: lang.certificate_type(&row.certificate_type),
+        roles: row.roles.split(',').filter(|r| !r.is_empty()).map(|r| lang.role(r)).collect::<Vec<_>>().join(", "),
         version: row.version,
         valid_from: lang.date(row.valid_from),
         valid_until: valid_until(lang, &row),
         confers_benefits: if confers_benefits(&row, now) { texts.yes } else { texts.no },
+        submitted_by: row.submitted_by.clone(),
         has_credential: row.credential_id.is_some(),
+        may_amend: !partner && may_amend(principal, &row),
+        decisions,
+        own_submission,
+        decision_error,
         history,
     };
-    (visitor.answer_jar(), render(StatusCode::OK, &page)).into_response()
+    (visitor.answer_jar(), render(status_code, &page)).into_response()
 }
 
 /// The session's officer and the certification `id` of the path, as they may read it; else
@@ -315,7 +413,7 @@ pub async fn credential(State(node): State<Node>, visitor: Visitor, Path(id): Pa
 struct Recognised {
     issuing_country: String,
     issuing_authority: String,
-    certificate_type: String,
+    certificate_type: &'static str,
     status_code: &'static str,
     status: &'static str,
     confers_benefits: &'static str,
@@ -349,14 +447,10 @@ pub async fn recognition(
     visitor: Visitor,
     Query(params): Query<RecognitionParams>,
 ) -> Response {
-    let principal = match visitor.officer() {
-        Ok(principal) => principal,
-        Err(redirect) => return redirect,
-    };
-    let lang = visitor.lang;
-    if let Err(error) = principal.authorize(Operation::ReadRecognition) {
-        return failure(lang, &node, &error);
+    if let Err(response) = visitor.allowed(&node, Operation::ReadRecognition) {
+        return response;
     }
+    let lang = visitor.lang;
     let country = params.country.unwrap_or_default().trim().to_uppercase();
     let tin = params.tin.unwrap_or_default().trim().to_owned();
     let asked = !country.is_empty() && !tin.is_empty();
@@ -372,7 +466,7 @@ pub async fn recognition(
                         Recognised {
                             issuing_country: row.issuing_country.clone(),
                             issuing_authority: row.issuing_authority.clone(),
-                            certificate_type: row.certificate_type.clone(),
+                            certificate_type: lang.certificate_type(&row.certificate_type),
                             status_code: status.as_str(),
                             status: lang.status(status.as_str()),
                             confers_benefits: if confers_benefits(row, now) { texts.yes } else { texts.no },

@@ -83,244 +83,251 @@ impl Lang {
 
     /// A status's name.
     pub fn status(self, status: &str) -> &'static str {
-        let es = self == Lang::Es;
+        let t = self.texts();
         match status {
-            "SUBMITTED" => {
-                if es {
-                    "Presentada"
-                } else {
-                    "Submitted"
-                }
-            }
-            "GRANTED" => {
-                if es {
-                    "Otorgada"
-                } else {
-                    "Granted"
-                }
-            }
-            "REJECTED" => {
-                if es {
-                    "Rechazada"
-                } else {
-                    "Rejected"
-                }
-            }
-            "SUSPENDED" => {
-                if es {
-                    "Suspendida"
-                } else {
-                    "Suspended"
-                }
-            }
-            "REVOKED" => {
-                if es {
-                    "Revocada"
-                } else {
-                    "Revoked"
-                }
-            }
-            "ANNULLED" => {
-                if es {
-                    "Anulada"
-                } else {
-                    "Annulled"
-                }
-            }
-            "EXPIRED" => {
-                if es {
-                    "Vencida"
-                } else {
-                    "Expired"
-                }
-            }
-            "AMENDED" => {
-                if es {
-                    "Reemplazada"
-                } else {
-                    "Amended"
-                }
-            }
-            _ => {
-                if es {
-                    "Desconocido"
-                } else {
-                    "Unknown"
-                }
-            }
+            "SUBMITTED" => t.status_submitted,
+            "GRANTED" => t.status_granted,
+            "REJECTED" => t.status_rejected,
+            "SUSPENDED" => t.status_suspended,
+            "REVOKED" => t.status_revoked,
+            "ANNULLED" => t.status_annulled,
+            "EXPIRED" => t.status_expired,
+            "AMENDED" => t.status_amended,
+            _ => t.unknown,
         }
+    }
+
+    /// A certificate type's name.
+    pub fn certificate_type(self, code: &str) -> &'static str {
+        let t = self.texts();
+        match code {
+            "SECURITY_AND_SAFETY" => t.type_security_and_safety,
+            "CUSTOMS_SIMPLIFICATIONS" => t.type_customs_simplifications,
+            "FULL" => t.type_full,
+            _ => t.unknown,
+        }
+    }
+
+    /// A supply-chain role's name (WCO SAFE Framework).
+    pub fn role(self, code: &str) -> &'static str {
+        const NAMES: [(&str, &str, &str); 14] = [
+            ("MANUFACTURER", "Fabricante", "Manufacturer"),
+            ("IMPORTER", "Importador", "Importer"),
+            ("EXPORTER", "Exportador", "Exporter"),
+            ("CUSTOMS_BROKER", "Agente de aduanas", "Customs broker"),
+            ("CARRIER", "Transportista", "Carrier"),
+            ("CONSOLIDATOR", "Consolidador", "Consolidator"),
+            ("INTERMEDIARY", "Intermediario", "Intermediary"),
+            ("PORT_OPERATOR", "Operador portuario", "Port operator"),
+            ("AIRPORT_OPERATOR", "Operador aeroportuario", "Airport operator"),
+            ("TERMINAL_OPERATOR", "Operador de terminal", "Terminal operator"),
+            ("INTEGRATED_OPERATOR", "Operador integrado", "Integrated operator"),
+            ("WAREHOUSE", "Almacén", "Warehouse"),
+            ("DISTRIBUTOR", "Distribuidor", "Distributor"),
+            ("FREIGHT_FORWARDER", "Agente de carga", "Freight forwarder"),
+        ];
+        NAMES.iter().find(|(c, _, _)| *c == code).map_or(self.texts().unknown, |(_, es, en)| match self {
+            Lang::Es => es,
+            Lang::En => en,
+        })
     }
 }
 
-/// Every word of the console in one language.
-#[derive(Debug)]
-pub struct Texts {
-    pub console: &'static str,
-    pub skip: &'static str,
-    pub login_title: &'static str,
-    pub username: &'static str,
-    pub password: &'static str,
-    pub log_in: &'static str,
-    pub log_out: &'static str,
-    pub bad_credentials: &'static str,
-    pub signed_in_as: &'static str,
-    pub language: &'static str,
-    pub nav_certifications: &'static str,
-    pub nav_recognition: &'static str,
-    pub certifications_title: &'static str,
-    pub search_tin: &'static str,
-    pub search: &'static str,
-    pub none_found: &'static str,
-    pub number: &'static str,
-    pub operator: &'static str,
-    pub tin: &'static str,
-    pub certificate_type: &'static str,
-    pub status: &'static str,
-    pub valid_from: &'static str,
-    pub valid_until: &'static str,
-    pub open_ended: &'static str,
-    pub issuing_country: &'static str,
-    pub issuing_authority: &'static str,
-    pub version: &'static str,
-    pub confers_benefits: &'static str,
-    pub yes: &'static str,
-    pub no: &'static str,
-    pub partner_record: &'static str,
-    pub history: &'static str,
-    pub chain_intact: &'static str,
-    pub chain_broken: &'static str,
-    pub by: &'static str,
-    pub reason: &'static str,
-    pub on_chain: &'static str,
-    pub block: &'static str,
-    pub not_yet_anchored: &'static str,
-    pub credential: &'static str,
-    pub download_json: &'static str,
-    pub recognition_title: &'static str,
-    pub recognition_help: &'static str,
-    pub country: &'static str,
-    pub look_up: &'static str,
-    pub source: &'static str,
-    pub source_local: &'static str,
-    pub source_partner: &'static str,
-    pub not_recognised: &'static str,
-    pub forbidden_title: &'static str,
-    pub not_found_title: &'static str,
-    pub bad_request_title: &'static str,
-    pub back: &'static str,
+/// Declares [`Texts`] and its two instances from one list: each word once, Spanish beside
+/// English, so neither language can miss one.
+macro_rules! texts {
+    ($($name:ident: $es:literal / $en:literal,)*) => {
+        /// Every word of the console in one language.
+        #[derive(Debug)]
+        pub struct Texts {
+            $(pub $name: &'static str,)*
+        }
+        const ES: Texts = Texts { $($name: $es,)* };
+        const EN: Texts = Texts { $($name: $en,)* };
+    };
 }
 
-const ES: Texts = Texts {
-    console: "Consola aduanera",
-    skip: "Saltar al contenido",
-    login_title: "Iniciar sesión",
-    username: "Usuario",
-    password: "Contraseña",
-    log_in: "Entrar",
-    log_out: "Cerrar sesión",
-    bad_credentials: "Usuario o contraseña incorrectos.",
-    signed_in_as: "Sesión de",
-    language: "English",
-    nav_certifications: "Certificaciones",
-    nav_recognition: "Reconocimiento",
-    certifications_title: "Certificaciones OEA",
-    search_tin: "Identificación tributaria (RFC, NIT…)",
-    search: "Buscar",
-    none_found: "No hay certificaciones.",
-    number: "Número",
-    operator: "Operador",
-    tin: "Identificación tributaria",
-    certificate_type: "Tipo",
-    status: "Estado",
-    valid_from: "Vigente desde",
-    valid_until: "Vigente hasta",
-    open_ended: "sin fecha de fin",
-    issuing_country: "País emisor",
-    issuing_authority: "Autoridad emisora",
-    version: "Versión",
-    confers_benefits: "Otorga beneficios",
-    yes: "Sí",
-    no: "No",
-    partner_record: "Registro de un socio ARM (solo lectura)",
-    history: "Historial",
-    chain_intact: "Cadena de hashes íntegra",
-    chain_broken: "Cadena de hashes rota",
-    by: "por",
-    reason: "Motivo",
-    on_chain: "Anclado en la cadena",
-    block: "bloque",
-    not_yet_anchored: "aún no anclado",
-    credential: "Credencial verificable",
-    download_json: "Descargar (JSON)",
-    recognition_title: "Reconocimiento de un operador",
-    recognition_help: "Estado y vigencia de las certificaciones OEA de un operador, aquí y en los socios ARM.",
-    country: "País (código ISO)",
-    look_up: "Consultar",
-    source: "Origen",
-    source_local: "esta aduana",
-    source_partner: "socio ARM",
-    not_recognised: "Este operador no tiene certificación OEA conocida.",
-    forbidden_title: "No autorizado",
-    not_found_title: "No encontrado",
-    bad_request_title: "Solicitud no válida",
-    back: "Volver",
-};
-
-const EN: Texts = Texts {
-    console: "Customs console",
-    skip: "Skip to content",
-    login_title: "Log in",
-    username: "Username",
-    password: "Password",
-    log_in: "Log in",
-    log_out: "Log out",
-    bad_credentials: "Wrong username or password.",
-    signed_in_as: "Signed in as",
-    language: "Español",
-    nav_certifications: "Certifications",
-    nav_recognition: "Recognition",
-    certifications_title: "AEO certifications",
-    search_tin: "Trader ID (RFC, NIT…)",
-    search: "Search",
-    none_found: "No certifications.",
-    number: "Number",
-    operator: "Operator",
-    tin: "Trader ID",
-    certificate_type: "Type",
-    status: "Status",
-    valid_from: "Valid from",
-    valid_until: "Valid until",
-    open_ended: "open-ended",
-    issuing_country: "Issuing country",
-    issuing_authority: "Issuing authority",
-    version: "Version",
-    confers_benefits: "Confers benefits",
-    yes: "Yes",
-    no: "No",
-    partner_record: "An MRA partner's record (read-only)",
-    history: "History",
-    chain_intact: "Hash chain intact",
-    chain_broken: "Hash chain broken",
-    by: "by",
-    reason: "Reason",
-    on_chain: "Anchored on chain",
-    block: "block",
-    not_yet_anchored: "not anchored yet",
-    credential: "Verifiable credential",
-    download_json: "Download (JSON)",
-    recognition_title: "An operator's recognition",
-    recognition_help: "Status and validity of an operator's AEO certifications, here and at MRA partners.",
-    country: "Country (ISO code)",
-    look_up: "Look up",
-    source: "Source",
-    source_local: "this customs",
-    source_partner: "MRA partner",
-    not_recognised: "No AEO certification of this operator is known.",
-    forbidden_title: "Not allowed",
-    not_found_title: "Not found",
-    bad_request_title: "Bad request",
-    back: "Back",
-};
+texts! {
+    console: "Consola aduanera" / "Customs console",
+    skip: "Saltar al contenido" / "Skip to content",
+    login_title: "Iniciar sesión" / "Log in",
+    username: "Usuario" / "Username",
+    password: "Contraseña" / "Password",
+    log_in: "Entrar" / "Log in",
+    log_out: "Cerrar sesión" / "Log out",
+    bad_credentials: "Usuario o contraseña incorrectos." / "Wrong username or password.",
+    signed_in_as: "Sesión de" / "Signed in as",
+    language: "English" / "Español",
+    nav_certifications: "Certificaciones" / "Certifications",
+    nav_submissions: "Mis solicitudes" / "My submissions",
+    nav_submit: "Nueva certificación" / "New certification",
+    nav_queue: "Por aprobar" / "Approval queue",
+    nav_partners: "Socios ARM" / "Partner feed",
+    nav_recognition: "Reconocimiento" / "Recognition",
+    certifications_title: "Certificaciones OEA" / "AEO certifications",
+    search_tin: "Identificación tributaria (RFC, NIT…)" / "Trader ID (RFC, NIT…)",
+    search_name: "Nombre del operador" / "Operator name",
+    search: "Buscar" / "Search",
+    none_found: "No hay certificaciones." / "No certifications.",
+    number: "Número" / "Number",
+    operator: "Operador" / "Operator",
+    tin: "Identificación tributaria" / "Trader ID",
+    certificate_type: "Tipo" / "Type",
+    status: "Estado" / "Status",
+    valid_from: "Vigente desde" / "Valid from",
+    valid_until: "Vigente hasta" / "Valid until",
+    open_ended: "sin fecha de fin" / "open-ended",
+    issuing_country: "País emisor" / "Issuing country",
+    issuing_authority: "Autoridad emisora" / "Issuing authority",
+    version: "Versión" / "Version",
+    confers_benefits: "Otorga beneficios" / "Confers benefits",
+    yes: "Sí" / "Yes",
+    no: "No" / "No",
+    partner_record: "Registro de un socio ARM (solo lectura)" / "An MRA partner's record (read-only)",
+    verified_from: "Verificada, de" / "Verified, from",
+    history: "Historial" / "History",
+    chain_intact: "Cadena de hashes íntegra" / "Hash chain intact",
+    chain_broken: "Cadena de hashes rota" / "Hash chain broken",
+    by: "por" / "by",
+    reason: "Motivo" / "Reason",
+    on_chain: "Anclado en la cadena" / "Anchored on chain",
+    block: "bloque" / "block",
+    not_yet_anchored: "aún no anclado" / "not anchored yet",
+    credential: "Credencial verificable" / "Verifiable credential",
+    download_json: "Descargar (JSON)" / "Download (JSON)",
+    recognition_title: "Reconocimiento de un operador" / "An operator's recognition",
+    recognition_help: "Estado y vigencia de las certificaciones OEA de un operador, aquí y en los socios ARM."
+        / "Status and validity of an operator's AEO certifications, here and at MRA partners.",
+    country: "País (código ISO)" / "Country (ISO code)",
+    look_up: "Consultar" / "Look up",
+    source: "Origen" / "Source",
+    source_local: "esta aduana" / "this customs",
+    source_partner: "socio ARM" / "MRA partner",
+    not_recognised: "Este operador no tiene certificación OEA conocida." / "No AEO certification of this operator is known.",
+    forbidden_title: "No autorizado" / "Not allowed",
+    not_found_title: "No encontrado" / "Not found",
+    bad_request_title: "Solicitud no válida" / "Bad request",
+    back: "Volver" / "Back",
+    unknown: "Desconocido" / "Unknown",
+    status_submitted: "Presentada" / "Submitted",
+    status_granted: "Otorgada" / "Granted",
+    status_rejected: "Rechazada" / "Rejected",
+    status_suspended: "Suspendida" / "Suspended",
+    status_revoked: "Revocada" / "Revoked",
+    status_annulled: "Anulada" / "Annulled",
+    status_expired: "Vencida" / "Expired",
+    status_amended: "Reemplazada" / "Amended",
+    type_security_and_safety: "Seguridad y protección" / "Security and safety",
+    type_customs_simplifications: "Simplificaciones aduaneras" / "Customs simplifications",
+    type_full: "Completa" / "Full",
+    submitted_by: "Presentada por" / "Submitted by",
+    submitted_at: "Presentada el" / "Submitted on",
+    queue_title: "Certificaciones por aprobar" / "Certifications awaiting approval",
+    queue_empty: "No hay certificaciones por aprobar." / "Nothing awaits approval.",
+    own_submission: "La presentó usted: otro aprobador debe decidir (cuatro ojos)."
+        / "You submitted it: another approver must decide (four eyes).",
+    decision: "Decisión" / "Decision",
+    decision_reason: "Motivo (queda en el historial)" / "Reason (kept in the history)",
+    decision_refused: "La decisión no se registró" / "The decision was not recorded",
+    approve: "Aprobar" / "Approve",
+    reject: "Rechazar" / "Reject",
+    suspend: "Suspender" / "Suspend",
+    reinstate: "Rehabilitar" / "Reinstate",
+    revoke: "Revocar" / "Revoke",
+    annul: "Anular" / "Annul",
+    amend: "Modificar" / "Amend",
+    submissions_title: "Mis solicitudes" / "My submissions",
+    submit_title: "Nueva certificación OEA" / "New AEO certification",
+    amend_title: "Modificar la certificación" / "Amend the certification",
+    data_set: "Datos del operador (conjunto de datos OEA de la OMA)" / "The operator (WCO AEO data set)",
+    validity: "Autorización y vigencia" / "Authorisation and validity",
+    legal_name: "Razón social" / "Legal name",
+    street: "Calle y número" / "Street",
+    city: "Ciudad" / "City",
+    sub_entity: "Estado o provincia" / "State or province",
+    postcode: "Código postal" / "Postcode",
+    address_country: "País del domicilio (código ISO)" / "Country of the address (ISO code)",
+    roles: "Funciones en la cadena logística" / "Supply-chain roles",
+    authorisation_date: "Fecha de autorización" / "Authorisation date",
+    last_validation_date: "Última validación" / "Last validation",
+    operator_did: "DID del operador" / "Operator's DID",
+    optional: "opcional" / "optional",
+    check: "Revisar" / "Check",
+    submit: "Presentar" / "Submit",
+    fields_ok: "Todos los campos son válidos: puede presentarla." / "Every field is valid: you may submit it.",
+    fields_wrong: "Corrija los campos señalados." / "Correct the fields marked.",
+    partners_title: "Lo que envían los socios ARM" / "What MRA partners send",
+    partners_live: "En vivo: lo nuevo aparece aquí sin recargar la página." / "Live: what arrives appears here without reloading.",
+    partners_empty: "Aún no llegó nada." / "Nothing has arrived yet.",
+    partner: "Socio" / "Partner",
+    received_at: "Recibido" / "Received",
+    refused_title: "Mensajes rechazados" / "Refused messages",
+    refused_none: "Ningún mensaje rechazado." / "No message refused.",
+    message_number: "Mensaje n.º" / "Message no.",
+    nav_verify: "Verificar credencial" / "Verify a credential",
+    nav_admin: "Administración" / "Administration",
+    verify_title: "Verificar una credencial" / "Verify a credential",
+    verify_help: "Pegue la credencial o presentación verificable (JSON) que le mostró la empresa, o elija el archivo: la verifica este nodo."
+        / "Paste the verifiable credential or presentation (JSON) the firm showed you, or choose its file: this node verifies it.",
+    challenge_help: "Para una presentación, la billetera de la empresa debe firmar este desafío, válido una vez:"
+        / "For a presentation, the firm's wallet must sign this one-time challenge:",
+    until: "hasta" / "until",
+    holder: "Titular" / "Holder",
+    fragment_holder_proof: "Firma del titular (presentación)" / "Holder's signature (presentation)",
+    fragment_challenge: "Desafío de esta verificación" / "This verification's challenge",
+    fragment_holder_binding: "La credencial es del titular" / "The credential is the holder's",
+    verify_file: "Archivo de la credencial" / "Credential file",
+    verify_paste: "Credencial o presentación (JSON)" / "Credential or presentation (JSON)",
+    verify_button: "Verificar" / "Verify",
+    not_json: "no es JSON" / "is not JSON",
+    verdict_aeo: "Certificación OEA válida" / "A valid AEO certification",
+    verdict_verified: "Credencial válida, pero no es una certificación OEA" / "A valid credential, but not an AEO certification",
+    verdict_not_verified: "La credencial NO es válida" / "The credential does NOT verify",
+    issuer: "Emisor" / "Issuer",
+    fragment: "Comprobación" / "Check",
+    outcome: "Resultado" / "Outcome",
+    why: "Por qué" / "Why",
+    outcome_valid: "Correcto" / "Valid",
+    outcome_invalid: "No válido" / "Invalid",
+    outcome_skipped: "No comprobado" / "Not checked",
+    outcome_error: "No se pudo comprobar" / "Could not be checked",
+    fragment_integrity: "Firma (integridad)" / "Signature (integrity)",
+    fragment_issuer: "Emisor de confianza" / "Trusted issuer",
+    fragment_status: "Estado (revocación, suspensión)" / "Status (revocation, suspension)",
+    fragment_validity: "Periodo de vigencia" / "Validity period",
+    fragment_anchor: "Anclaje en la cadena" / "Anchor on chain",
+    admin_title: "Administración del nodo" / "Node administration",
+    action_refused: "No se hizo" / "Not done",
+    node_identity: "Identidad del nodo" / "Node identity",
+    signing_key: "Clave de firma" / "Signing key",
+    agreement_key: "Clave de cifrado (socios)" / "Encryption key (partners)",
+    chain: "Cadena" / "Chain",
+    no_chain: "sin cadena configurada" / "no chain configured",
+    anchoring_waiting: "Anclajes en espera" / "Anchoring waiting",
+    oldest_since: "el más antiguo desde hace" / "the oldest for",
+    officers: "Funcionarios" / "Officers",
+    officer_roles: "Roles" / "Roles",
+    action: "Acción" / "Action",
+    enabled: "activo" / "enabled",
+    disabled: "desactivado" / "disabled",
+    enable: "Activar" / "Enable",
+    disable: "Desactivar" / "Disable",
+    new_officer: "Nuevo funcionario" / "New officer",
+    create: "Crear" / "Create",
+    mras: "Acuerdos de reconocimiento mutuo (ARM)" / "Mutual recognition arrangements (MRAs)",
+    no_mras: "Ningún ARM." / "No MRA.",
+    scope: "Alcance" / "Scope",
+    resume: "Reanudar" / "Resume",
+    terminate: "Terminar" / "Terminate",
+    propose_or_accept: "Proponer o aceptar un ARM" / "Propose or accept an MRA",
+    propose: "Proponer" / "Propose",
+    accept: "Aceptar" / "Accept",
+    webhook_deliveries: "Entregas de webhooks" / "Webhook deliveries",
+    no_deliveries: "Ninguna entrega." / "No delivery.",
+    attempts: "Intentos" / "Attempts",
+    last_error: "Último error" / "Last error",
+    when: "Cuándo" / "When",
+}
 
 #[cfg(test)]
 mod tests {

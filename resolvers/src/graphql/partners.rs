@@ -12,7 +12,7 @@ use crate::auth::roles::authorize;
 use crate::errors::{GqlResult, ServiceError};
 use crate::services::certifications::{confers_benefits, effective_status, is_partner_record};
 use crate::services::outbox::Topic;
-use crate::services::partners::MessageDirection;
+use crate::services::partners::{self as partner_services, MessageDirection, MraChange};
 
 /// An MRA of this node's customs authority, as the chain records it.
 #[derive(SimpleObject, Clone, Debug)]
@@ -99,22 +99,7 @@ pub struct WebhookDelivery {
 }
 
 fn scope_types(scope: i16) -> Vec<CertificateType> {
-    [(1, CertificateType::SecurityAndSafety), (2, CertificateType::CustomsSimplifications), (4, CertificateType::Full)]
-        .into_iter()
-        .filter(|(bit, _)| scope & bit != 0)
-        .map(|(_, t)| t)
-        .collect()
-}
-
-fn scope_bits(types: &[CertificateType]) -> u8 {
-    types
-        .iter()
-        .map(|t| match t {
-            CertificateType::SecurityAndSafety => 1,
-            CertificateType::CustomsSimplifications => 2,
-            CertificateType::Full => 4,
-        })
-        .fold(0, |a, b| a | b)
+    partner_services::scope_types(scope).into_iter().map(Into::into).collect()
 }
 
 fn partner_code(partner: &str) -> Result<[u8; 2], ServiceError> {
@@ -295,19 +280,10 @@ impl PartnerQuery {
 #[derive(Debug, Default)]
 pub struct PartnerMutation;
 
-async fn mra_change<F, Fut>(ctx: &Context<'_>, partner: &str, change: F) -> Result<Vec<Mra>>
-where
-    F: FnOnce(cadena_contracts::ChainClient, [u8; 2]) -> Fut,
-    Fut: std::future::Future<Output = Result<cadena_contracts::TxOutcome, cadena_contracts::ChainError>>,
-{
+async fn mra_change(ctx: &Context<'_>, partner: &str, change: MraChange) -> Result<Vec<Mra>> {
+    // Refused before anything is said of this node's chain.
     authorize(principal(ctx), Operation::ManageMras).gql()?;
-    let code = partner_code(partner).gql()?;
-    let partners = partners(ctx).gql()?;
-    change(partners.chain().clone(), code)
-        .await
-        .map_err(|e| ServiceError::Conflict(format!("the registry refused: {e}")))
-        .gql()?;
-    partners.refresh_partner(code).await.gql()?;
+    partners(ctx).gql()?.change_mra(principal(ctx), partner, change).await.gql()?;
     PartnerQuery.mras(ctx).await
 }
 
@@ -315,29 +291,27 @@ where
 impl PartnerMutation {
     /// Proposes an MRA to `partner`, sharing the `scope` certificate types.
     async fn propose_mra(&self, ctx: &Context<'_>, partner: String, scope: Vec<CertificateType>) -> Result<Vec<Mra>> {
-        let bits = scope_bits(&scope);
-        mra_change(ctx, &partner, |chain, code| async move { chain.propose_mra(code, bits).await }).await
+        mra_change(ctx, &partner, MraChange::Propose(scope.into_iter().map(Into::into).collect())).await
     }
 
     /// Accepts `partner`'s proposal (the scope must be the one proposed).
     async fn accept_mra(&self, ctx: &Context<'_>, partner: String, scope: Vec<CertificateType>) -> Result<Vec<Mra>> {
-        let bits = scope_bits(&scope);
-        mra_change(ctx, &partner, |chain, code| async move { chain.accept_mra(code, bits).await }).await
+        mra_change(ctx, &partner, MraChange::Accept(scope.into_iter().map(Into::into).collect())).await
     }
 
     /// Suspends the MRA with `partner` (only this party may resume it).
     async fn suspend_mra(&self, ctx: &Context<'_>, partner: String) -> Result<Vec<Mra>> {
-        mra_change(ctx, &partner, |chain, code| async move { chain.suspend_mra(code).await }).await
+        mra_change(ctx, &partner, MraChange::Suspend).await
     }
 
     /// Resumes an MRA this party suspended.
     async fn resume_mra(&self, ctx: &Context<'_>, partner: String) -> Result<Vec<Mra>> {
-        mra_change(ctx, &partner, |chain, code| async move { chain.resume_mra(code).await }).await
+        mra_change(ctx, &partner, MraChange::Resume).await
     }
 
     /// Terminates the MRA with `partner` (or withdraws or declines a proposal).
     async fn terminate_mra(&self, ctx: &Context<'_>, partner: String) -> Result<Vec<Mra>> {
-        mra_change(ctx, &partner, |chain, code| async move { chain.terminate_mra(code).await }).await
+        mra_change(ctx, &partner, MraChange::Terminate).await
     }
 
     /// Compares what this node holds of `partner`'s certifications with what `partner` says it

@@ -10,7 +10,7 @@ use super::types::{
 use super::{principal, services};
 use crate::errors::GqlResult;
 use crate::errors::ServiceError;
-use crate::services::CertificationFilter;
+use crate::services::{CertificationFilter, Listing};
 
 /// Certification and officer queries, merged into `Query`.
 #[derive(Debug, Default)]
@@ -62,6 +62,7 @@ impl CertificationQuery {
             tin: filter.tin,
             status: filter.status.map(Into::into),
             role: filter.role.map(Into::into),
+            ..Default::default()
         };
         let after = after
             .map(|cursor| {
@@ -69,7 +70,8 @@ impl CertificationQuery {
             })
             .transpose()
             .gql()?;
-        let page = services(ctx).certifications.list(principal(ctx), &filter, first, after).await.gql()?;
+        let page =
+            services(ctx).certifications.list(principal(ctx), &filter, first, Listing::After(after)).await.gql()?;
         let edges: Vec<CertificationEdge> = page
             .items
             .into_iter()

@@ -4,15 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_graphql::{Context, ID, Result, Subscription as SubscriptionDerive};
-use futures::Stream;
-use tokio::sync::broadcast::error::RecvError;
+use futures::{Stream, StreamExt};
 
 use super::types::{CertificationEventFilter, CertificationEventObject};
 use super::{principal, services};
 use crate::auth::Operation;
 use crate::auth::roles::authorize;
 use crate::errors::{GqlResult, ServiceError};
-use crate::event_log::PAGE;
 
 /// Root subscription type.
 #[derive(Debug, Default)]
@@ -61,61 +59,30 @@ impl Subscription {
         // event that committed before the subscription never reaches it, even if this
         // process's log reader publishes it later). Then listening, and one read of the log
         // for anything that committed in between.
-        let mut last = match after {
+        let last = match after {
             Some(after) => {
                 log.resumable_after(after).await.gql()?;
                 after
             }
             None => log.now().await.gql()?,
         };
-        let mut receiver = log.bus().subscribe();
-        let mut behind = true;
+        let events = log.follow(last);
         Ok(async_stream::stream! {
-            loop {
-                if behind {
-                    match log.after(last, PAGE).await {
-                        Ok(events) => {
-                            behind = events.len() as u64 == PAGE;
-                            // Cursors have no gaps: one here means the retention deleted events
-                            // this stream had not read yet.
-                            if events.first().is_some_and(|e| e.sequence > last + 1)
-                                && let Err(error) = log.resumable_after(last).await
-                            {
-                                yield Err(error).gql();
-                                break;
-                            }
-                            for event in events {
-                                last = event.sequence;
-                                if filter.matches(&event) {
-                                    if let Some(cell) = &cursor_cell {
-                                        cell.0.store(last, Ordering::SeqCst);
-                                    }
-                                    yield Ok(CertificationEventObject(event));
-                                }
-                            }
-                        }
-                        Err(error) => {
-                            yield Err(error).gql();
-                            break;
-                        }
-                    }
-                    continue;
-                }
-                match receiver.recv().await {
-                    Ok(event) if event.sequence <= last => {}
-                    Ok(event) if event.sequence == last + 1 => {
-                        last = event.sequence;
+            futures::pin_mut!(events);
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(event) => {
                         if filter.matches(&event) {
                             if let Some(cell) = &cursor_cell {
-                                cell.0.store(last, Ordering::SeqCst);
+                                cell.0.store(event.sequence, Ordering::SeqCst);
                             }
                             yield Ok(CertificationEventObject(event));
                         }
                     }
-                    // Events before this one were published before this stream listened, or
-                    // while it lagged: the log has them all.
-                    Ok(_) | Err(RecvError::Lagged(_)) => behind = true,
-                    Err(RecvError::Closed) => break,
+                    Err(error) => {
+                        yield Err(error).gql();
+                        break;
+                    }
                 }
             }
         })

@@ -8,7 +8,7 @@ use cadena_credentials::history::{HistoryLink, verify_chain};
 use cadena_credentials::validity::{Phase, ValidityPeriod};
 use cadena_credentials::{AeoDataSet, AeoDataSetDraft, CountryCode, HistoryEntry, Status, Tin, Transition};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set};
 use uuid::Uuid;
 
@@ -41,6 +41,19 @@ pub struct CertificationFilter {
     pub status: Option<Status>,
     /// Supply-chain role.
     pub role: Option<cadena_credentials::SupplyChainRole>,
+    /// Words of the operator's name (any case).
+    pub operator_name: Option<String>,
+    /// The officer who submitted it (this node's own certifications only).
+    pub submitted_by: Option<String>,
+}
+
+/// The order of a listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// Oldest first, after a cursor (the id of the last certification of the previous page).
+    After(Option<Uuid>),
+    /// Newest first, from the newest (an officer's list).
+    NewestFirst,
 }
 
 /// One page of certifications, oldest first.
@@ -457,6 +470,14 @@ impl CertificationService {
         .await
     }
 
+    /// Checks a data set as [`Self::submit`] and [`Self::amend`] would (REGISTRAR), without
+    /// filing anything: the console shows each field's error beside it before submitting.
+    /// (Only the commit can tell a certificate number another lineage already holds.)
+    pub fn check(&self, principal: Option<&Principal>, draft: &AeoDataSetDraft) -> Result<AeoDataSet, ServiceError> {
+        authorize(principal, Operation::SubmitCertification)?;
+        self.parse_data_set(draft)
+    }
+
     /// Files a new version of a granted or suspended certification (REGISTRAR). When an
     /// approver approves it, it replaces the current version, which becomes AMENDED; both stay.
     #[tracing::instrument(skip_all, fields(officer = principal.map(|p| p.username.as_str()), %id))]
@@ -768,24 +789,26 @@ impl CertificationService {
         country: Option<CountryCode>,
         tin: Option<&str>,
         filter: &CertificationFilter,
-        after: Option<Uuid>,
+        listing: Listing,
         limit: u64,
     ) -> Result<Vec<certifications::Model>, ServiceError> {
+        use partner_certifications::Column as P;
         let mut query = partner_certifications::Entity::find();
         if let Some(country) = country {
-            query = query.filter(partner_certifications::Column::IssuingCountry.eq(country.as_str()));
+            query = query.filter(P::IssuingCountry.eq(country.as_str()));
         }
         if let Some(tin) = tin {
-            query = query.filter(partner_certifications::Column::Tin.eq(normalise_tin(country, tin)));
+            query = query.filter(P::Tin.eq(normalise_tin(country, tin)));
         }
-        if let Some(after) = after {
-            query = query.filter(partner_certifications::Column::CertificationId.gt(after));
+        if let Some(words) = name_pattern(filter) {
+            query = query.filter(Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(P::OperatorName))).like(words));
         }
-        let rows = query
-            .order_by_asc(partner_certifications::Column::CertificationId)
-            .limit(limit)
-            .all(self.storage.db())
-            .await?;
+        let query = match listing {
+            Listing::After(Some(after)) => query.filter(P::CertificationId.gt(after)).order_by_asc(P::CertificationId),
+            Listing::After(None) => query.order_by_asc(P::CertificationId),
+            Listing::NewestFirst => query.order_by_desc(P::CertificationId),
+        };
+        let rows = query.limit(limit).all(self.storage.db()).await?;
         let now = Utc::now();
         Ok(rows
             .iter()
@@ -795,17 +818,16 @@ impl CertificationService {
             .collect())
     }
 
-    /// Certifications matching `filter`, oldest first, `first` at a time after the cursor `after`
-    /// (the id of the last certification of the previous page).
+    /// Certifications matching `filter`, `first` at a time, in the order `listing` asks.
     pub async fn list(
         &self,
         principal: Option<&Principal>,
         filter: &CertificationFilter,
         first: Option<i32>,
-        after: Option<Uuid>,
+        listing: Listing,
     ) -> Result<CertificationPage, ServiceError> {
         authorize(principal, Operation::ReadCertifications)?;
-        self.list_unchecked(filter, first, after).await
+        self.list_unchecked(filter, first, listing).await
     }
 
     /// [`Self::list`] without authorisation: for the benchmark and for callers that already
@@ -814,7 +836,7 @@ impl CertificationService {
         &self,
         filter: &CertificationFilter,
         first: Option<i32>,
-        after: Option<Uuid>,
+        listing: Listing,
     ) -> Result<CertificationPage, ServiceError> {
         let limit = match first {
             None => 50,
@@ -839,18 +861,32 @@ impl CertificationService {
         if let Some(status) = filter.status {
             condition = condition.add(status_condition(status, today()));
         }
-        if let Some(after) = after {
-            condition = condition.add(certifications::Column::Id.gt(after));
+        if let Some(words) = name_pattern(filter) {
+            condition = condition.add(
+                Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(certifications::Column::OperatorName)))
+                    .like(words),
+            );
         }
-        let mut items = certifications::Entity::find()
-            .filter(condition)
-            .order_by_asc(certifications::Column::Id)
-            .limit(limit + 1)
-            .all(self.storage.db())
-            .await?;
+        if let Some(officer) = filter.submitted_by.as_deref() {
+            condition = condition.add(certifications::Column::SubmittedBy.eq(officer));
+        }
+        let query = certifications::Entity::find().limit(limit + 1);
+        let query = match listing {
+            Listing::After(Some(after)) => query
+                .filter(condition.add(certifications::Column::Id.gt(after)))
+                .order_by_asc(certifications::Column::Id),
+            Listing::After(None) => query.filter(condition).order_by_asc(certifications::Column::Id),
+            Listing::NewestFirst => query.filter(condition).order_by_desc(certifications::Column::Id),
+        };
+        let mut items = query.all(self.storage.db()).await?;
         // Partners' certifications this node holds answer alongside its own, in one order.
-        items.extend(self.partner_records(country, filter.tin.as_deref(), filter, after, limit + 1).await?);
-        items.sort_by_key(|row| row.id);
+        if filter.submitted_by.is_none() {
+            items.extend(self.partner_records(country, filter.tin.as_deref(), filter, listing, limit + 1).await?);
+        }
+        match listing {
+            Listing::After(_) => items.sort_by_key(|row| row.id),
+            Listing::NewestFirst => items.sort_by_key(|row| std::cmp::Reverse(row.id)),
+        }
         let has_next_page = items.len() as u64 > limit;
         items.truncate(limit as usize);
         Ok(CertificationPage { items, has_next_page })
@@ -881,7 +917,14 @@ impl CertificationService {
             .all(self.storage.db())
             .await?;
         rows.extend(
-            self.partner_records(Some(code), Some(tin), &CertificationFilter::default(), None, MAX_PAGE).await?,
+            self.partner_records(
+                Some(code),
+                Some(tin),
+                &CertificationFilter::default(),
+                Listing::After(None),
+                MAX_PAGE,
+            )
+            .await?,
         );
         rows.sort_by_key(|row| row.id);
         Ok(rows)
@@ -916,6 +959,19 @@ fn normalise_tin(country: Option<CountryCode>, tin: &str) -> String {
     country.and_then(|c| Tin::parse(c, tin).ok()).map(|t| t.as_str().to_owned()).unwrap_or_else(|| {
         tin.chars().filter(|c| !matches!(c, '.' | '-' | '/' | ' ')).flat_map(char::to_uppercase).collect()
     })
+}
+
+/// The `LIKE` pattern of the operator-name filter: its words in order, in lower case (`%` and
+/// `_` taken literally by dropping them).
+fn name_pattern(filter: &CertificationFilter) -> Option<String> {
+    let words: Vec<String> = filter
+        .operator_name
+        .as_deref()?
+        .split_whitespace()
+        .map(|w| w.chars().filter(|c| !matches!(c, '%' | '_' | '\\')).collect::<String>().to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| format!("%{}%", words.join("%")))
 }
 
 /// SQL for an *effective* status: EXPIRED is stored as GRANTED or SUSPENDED past its end.

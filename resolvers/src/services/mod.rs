@@ -13,6 +13,6 @@ pub mod partners;
 pub mod retry;
 pub mod webhooks;
 
-pub use certifications::{CertificationFilter, CertificationPage, CertificationService, HistoryView};
+pub use certifications::{CertificationFilter, CertificationPage, CertificationService, HistoryView, Listing};
 pub use credentials::{Challenge, CredentialService, CredentialSettings, IssuerIdentity};
 pub use officers::{LoginOutcome, OfficerService};

@@ -27,7 +27,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement};
+use sea_orm::{
+    ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    Statement,
+};
 
 use crate::errors::ServiceError;
 use crate::events::EventBus;
@@ -484,6 +487,15 @@ impl Outbox {
             .limit(first)
             .all(self.storage.db())
             .await?)
+    }
+
+    /// How much work of `topic` waits: how many rows, and since when the oldest (how far
+    /// behind the topic's worker is: for `anchor`, the anchoring lag).
+    pub async fn backlog(&self, topic: Topic) -> Result<(u64, Option<DateTime<Utc>>), ServiceError> {
+        let db = self.storage.db();
+        let waiting = Self::pending_rows(topic, None).count(db).await?;
+        let oldest = Self::pending_rows(topic, None).order_by_asc(outbox::Column::Id).one(db).await?;
+        Ok((waiting, oldest.map(|row| row.created_at)))
     }
 
     /// The rows of `topic` about `subjects`.

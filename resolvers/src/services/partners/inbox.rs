@@ -10,7 +10,7 @@ use cadena_credentials::verification::Outcome;
 use cadena_credentials::{Status, Transition};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -306,6 +306,15 @@ impl PartnerService {
         let webhooks = self.webhooks.work(&webhook_payload(&event, message));
         batch.extend(webhooks.into_iter().map(|work| crate::services::outbox::enqueue(backend, work)));
         batch.extend(crate::event_log::append_statements(backend, std::slice::from_ref(&event)));
+    }
+
+    /// The partners' certifications this node holds, the most recently changed first.
+    pub async fn latest_records(&self, limit: u64) -> Result<Vec<partner_certifications::Model>, ServiceError> {
+        Ok(partner_certifications::Entity::find()
+            .order_by_desc(partner_certifications::Column::UpdatedAt)
+            .limit(limit)
+            .all(self.storage.db())
+            .await?)
     }
 
     /// The partner record of certification `id`, if this node holds one.

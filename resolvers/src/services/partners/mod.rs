@@ -52,7 +52,7 @@ mod reconciliation;
 pub use error::{ChannelError, InboxError, PartnerFailure};
 pub use inbox::{InboxAck, partner_record_as_certification};
 pub use message_log::{MessageDirection, MessageLogEntry};
-pub use mras::scope_bit;
+pub use mras::{MraChange, scope_bit, scope_of, scope_types};
 pub use outbox::{Dispatcher, Sender, event_work};
 pub use recognition::{PartnerHolding, Recognition};
 pub use reconciliation::{Divergence, PartnerState, Reconciliation};

@@ -4,13 +4,15 @@
 use std::collections::HashMap;
 
 use cadena_contracts::MraState;
-use cadena_credentials::CertificateType;
+use cadena_credentials::{CertificateType, CountryCode};
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set};
 
 use super::outbox::queue_statements;
 use super::{PartnerService, code, country_of};
+use crate::auth::roles::authorize;
+use crate::auth::{Operation, Principal};
 use crate::errors::ServiceError;
 use crate::storage::WriteBatch;
 use crate::storage::entities::{chain_checkpoints, mra_partners, partner_events, partner_messages};
@@ -28,7 +30,55 @@ pub fn scope_bit(certificate_type: &str) -> i16 {
     }
 }
 
+/// The scope bits of `types`.
+pub fn scope_of(types: &[CertificateType]) -> u8 {
+    types.iter().fold(0, |bits, t| bits | scope_bit(t.as_str()) as u8)
+}
+
+/// The certificate types of scope `bits`.
+pub fn scope_types(bits: i16) -> Vec<CertificateType> {
+    CertificateType::ALL.into_iter().filter(|t| bits & scope_bit(t.as_str()) != 0).collect()
+}
+
+/// A change this authority makes to one of its MRAs on chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MraChange {
+    /// Proposes an MRA sharing these certificate types.
+    Propose(Vec<CertificateType>),
+    /// Accepts the partner's proposal (its scope, exactly).
+    Accept(Vec<CertificateType>),
+    /// Suspends it (only this party may resume it).
+    Suspend,
+    /// Resumes what this party suspended.
+    Resume,
+    /// Terminates it, or withdraws or declines a proposal.
+    Terminate,
+}
+
 impl PartnerService {
+    /// Makes `change` to the MRA with `partner` on chain (ADMIN; sent with the authority's
+    /// anchorer key), then reads the MRA back into `mra_partners`.
+    pub async fn change_mra(
+        &self,
+        principal: Option<&Principal>,
+        partner: &str,
+        change: MraChange,
+    ) -> Result<(), ServiceError> {
+        authorize(principal, Operation::ManageMras)?;
+        let country = CountryCode::parse(partner).map_err(|e| ServiceError::field("partner", e.to_string()))?;
+        let partner = code(country.as_str());
+        let chain = &self.chain;
+        let sent = match change {
+            MraChange::Propose(types) => chain.propose_mra(partner, scope_of(&types)).await,
+            MraChange::Accept(types) => chain.accept_mra(partner, scope_of(&types)).await,
+            MraChange::Suspend => chain.suspend_mra(partner).await,
+            MraChange::Resume => chain.resume_mra(partner).await,
+            MraChange::Terminate => chain.terminate_mra(partner).await,
+        };
+        sent.map_err(|e| ServiceError::Conflict(format!("the registry refused: {e}")))?;
+        self.refresh_partner(partner).await
+    }
+
     /// Reads MRA events after the checkpoint and refreshes the partners they concern from the
     /// registry's current state.
     pub(super) async fn follow_mras(&self) -> Result<(), ServiceError> {
