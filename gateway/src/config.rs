@@ -50,6 +50,8 @@ pub struct Limits {
     /// subgraph's SDL (`_service { sdl }`). Off by default: a production node shows its schema
     /// to officers only; `cadena dev` turns it on for GraphiQL and the gateway.
     pub anonymous_introspection: bool,
+    /// The most operators one VERIFIER account (an insurer, a bank) may follow.
+    pub max_followed_per_verifier: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +63,7 @@ impl Default for Limits {
             max_complexity: q.max_complexity,
             max_aliases: q.max_aliases,
             anonymous_introspection: q.anonymous_introspection,
+            max_followed_per_verifier: 10_000,
         }
     }
 }

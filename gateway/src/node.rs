@@ -14,6 +14,7 @@ use cadena_resolvers::services::anchoring::{AnchoringService, ChainAnchorCheck};
 use cadena_resolvers::services::fetch::GuardedHttp;
 use cadena_resolvers::services::outbox::Outbox;
 use cadena_resolvers::services::partners::{Dispatcher, PartnerService, Sender};
+use cadena_resolvers::services::watch_lists::WatchLists;
 use cadena_resolvers::services::webhooks::{WebhookService, WebhookTarget};
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings, OfficerService};
 use cadena_resolvers::storage::Storage;
@@ -154,6 +155,8 @@ impl Node {
                 webhooks.clone(),
             )
         });
+        let watch_lists =
+            WatchLists::new(storage.clone(), credentials.clone(), config.limits.max_followed_per_verifier);
         let services = NodeServices {
             officers: OfficerService::new(storage.clone(), keys),
             certifications,
@@ -162,6 +165,7 @@ impl Node {
             partners,
             webhooks,
             outbox: Outbox::new(storage.clone(), bus.clone()),
+            watch_lists,
         };
         let limits = QueryLimitsConfig {
             max_depth: config.limits.max_depth,

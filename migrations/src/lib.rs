@@ -18,6 +18,7 @@ mod m20261204_000010_row_guard;
 mod m20261205_000011_event_sequencing;
 mod m20261206_000012_one_outbox;
 mod m20261207_000013_console_sessions;
+mod m20261208_000014_watch_lists;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000011_event_sequencing::Migration),
             Box::new(m20261206_000012_one_outbox::Migration),
             Box::new(m20261207_000013_console_sessions::Migration),
+            Box::new(m20261208_000014_watch_lists::Migration),
         ]
     }
 }

@@ -23,6 +23,7 @@ mod console_browser;
 mod credentials;
 mod events;
 mod exposure;
+mod following;
 mod gateway;
 mod graphql_over_http;
 mod in_force;

@@ -126,11 +126,13 @@ pub enum Operation {
     ReadWebhookLog,
     ReadPartnerMessages,
     ReadIssuanceLog,
+    FollowOperators,
+    ReadConsentLog,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 19] = [
+    pub const ALL: [Operation; 21] = [
         Operation::ManageOfficers,
         Operation::SubmitCertification,
         Operation::AmendCertification,
@@ -150,6 +152,8 @@ impl Operation {
         Operation::ReadWebhookLog,
         Operation::ReadPartnerMessages,
         Operation::ReadIssuanceLog,
+        Operation::FollowOperators,
+        Operation::ReadConsentLog,
     ];
 
     /// The policy: which roles allow this operation. The first listed is the one recorded in
@@ -162,7 +166,8 @@ impl Operation {
             Operation::ReadMras => &[Admin, RiskOfficer, Auditor, Approver, Registrar],
             Operation::ReadWebhookLog | Operation::ReadPartnerMessages => &[Admin, RiskOfficer, Auditor],
             Operation::IssueCredential => &[Issuer],
-            Operation::ReadIssuanceLog => &[Auditor],
+            Operation::ReadIssuanceLog | Operation::ReadConsentLog => &[Auditor],
+            Operation::FollowOperators => &[Verifier],
             Operation::SubmitCertification | Operation::AmendCertification => &[Registrar],
             Operation::ApproveCertification
             | Operation::RejectCertification
@@ -198,6 +203,8 @@ impl Operation {
             Operation::ReadWebhookLog => "reading the webhook delivery log",
             Operation::ReadPartnerMessages => "reading the log of messages with MRA partners",
             Operation::ReadIssuanceLog => "reading the log of credentials issued through the VC API",
+            Operation::FollowOperators => "following operators' status (with their consent)",
+            Operation::ReadConsentLog => "reading the log of firms' consents",
         }
     }
 }

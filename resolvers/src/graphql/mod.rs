@@ -13,6 +13,7 @@ mod query;
 mod scalars;
 mod subscription;
 mod types;
+mod watch;
 
 use async_graphql::{Context, MergedObject, SDLExportOptions, Schema};
 
@@ -23,19 +24,21 @@ pub use partners::{PartnerMutation, PartnerQuery};
 pub use query::CertificationQuery;
 pub use scalars::{Json, graphql_to_json, json_to_graphql};
 pub use subscription::{LastCursor, ResumeAfter, Subscription};
+pub use watch::{WatchMutation, WatchQuery};
 
 /// Root query type.
 #[derive(MergedObject, Debug, Default)]
-pub struct Query(CertificationQuery, CredentialQuery, PartnerQuery);
+pub struct Query(CertificationQuery, CredentialQuery, PartnerQuery, WatchQuery);
 
 /// Root mutation type.
 #[derive(MergedObject, Debug, Default)]
-pub struct Mutation(CertificationMutation, CredentialMutation, PartnerMutation);
+pub struct Mutation(CertificationMutation, CredentialMutation, PartnerMutation, WatchMutation);
 
 use crate::auth::Principal;
 use crate::services::anchoring::AnchoringService;
 use crate::services::outbox::Outbox;
 use crate::services::partners::PartnerService;
+use crate::services::watch_lists::WatchLists;
 use crate::services::webhooks::WebhookService;
 use crate::services::{CertificationService, CredentialService, OfficerService};
 
@@ -59,6 +62,8 @@ pub struct NodeServices {
     pub webhooks: WebhookService,
     /// The outbox of deferred work (its loops, and the webhook delivery log).
     pub outbox: Outbox,
+    /// What VERIFIER accounts follow, with the firms' consent.
+    pub watch_lists: WatchLists,
 }
 
 /// The authenticated caller of one request or subscription (None: anonymous).

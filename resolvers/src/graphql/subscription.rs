@@ -7,10 +7,12 @@ use async_graphql::{Context, ID, Result, Subscription as SubscriptionDerive};
 use futures::{Stream, StreamExt};
 
 use super::types::{CertificationEventFilter, CertificationEventObject};
+use super::watch::RecognitionChangeObject;
 use super::{principal, services};
 use crate::auth::Operation;
 use crate::auth::roles::authorize;
 use crate::errors::{GqlResult, ServiceError};
+use crate::events::CertificationEvent;
 
 /// Root subscription type.
 #[derive(Debug, Default)]
@@ -32,6 +34,29 @@ fn parse_cursor(after: &ID) -> Result<u64, ServiceError> {
         .map_err(|_| ServiceError::field("after", format!("{:?} is not an event cursor", after.as_str())))
 }
 
+/// The event log from where a subscription starts: after `after` (or the transport's
+/// `Last-Event-ID`), or after the newest event committed now (an event that committed before
+/// the subscription never reaches it, even if this process's log reader publishes it later).
+/// Then listening, and one read of the log for anything that committed in between.
+async fn follow_log(
+    ctx: &Context<'_>,
+    after: Option<ID>,
+) -> Result<impl Stream<Item = Result<Arc<CertificationEvent>, ServiceError>> + use<>> {
+    let after = match after {
+        Some(after) => Some(parse_cursor(&after).gql()?),
+        None => ctx.data_opt::<ResumeAfter>().map(|r| r.0),
+    };
+    let log = services(ctx).certifications.event_log();
+    let last = match after {
+        Some(after) => {
+            log.resumable_after(after).await.gql()?;
+            after
+        }
+        None => log.now().await.gql()?,
+    };
+    Ok(log.follow(last))
+}
+
 #[SubscriptionDerive]
 impl Subscription {
     /// Every transition of this node's certifications (and of those MRA partners sent) that
@@ -49,24 +74,8 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<CertificationEventObject>>> {
         authorize(principal(ctx), Operation::SubscribeEvents).gql()?;
         let filter = filter.unwrap_or_default();
-        let after = match after {
-            Some(after) => Some(parse_cursor(&after).gql()?),
-            None => ctx.data_opt::<ResumeAfter>().map(|r| r.0),
-        };
-        let log = services(ctx).certifications.event_log();
         let cursor_cell = ctx.data_opt::<LastCursor>().cloned();
-        // Where the stream starts: after `after`, or after the newest event committed now (an
-        // event that committed before the subscription never reaches it, even if this
-        // process's log reader publishes it later). Then listening, and one read of the log
-        // for anything that committed in between.
-        let last = match after {
-            Some(after) => {
-                log.resumable_after(after).await.gql()?;
-                after
-            }
-            None => log.now().await.gql()?,
-        };
-        let events = log.follow(last);
+        let events = follow_log(ctx, after).await?;
         Ok(async_stream::stream! {
             futures::pin_mut!(events);
             while let Some(event) = events.next().await {
@@ -79,6 +88,47 @@ impl Subscription {
                             yield Ok(CertificationEventObject(event));
                         }
                     }
+                    Err(error) => {
+                        yield Err(error).gql();
+                        break;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Status changes of the operators this account (VERIFIER) follows with their consent, here
+    /// and at MRA partners, in commit order: status and validity only. From now on, or after
+    /// the cursor `after`; an operator whose consent ended or was withdrawn is not heard from
+    /// the next change on.
+    async fn recognition_changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<ID>,
+    ) -> Result<impl Stream<Item = Result<RecognitionChangeObject>>> {
+        let (verifier, _) = authorize(principal(ctx), Operation::FollowOperators).gql()?;
+        let verifier = verifier.username.clone();
+        let watch_lists = services(ctx).watch_lists.clone();
+        let cursor_cell = ctx.data_opt::<LastCursor>().cloned();
+        let events = follow_log(ctx, after).await?;
+        Ok(async_stream::stream! {
+            futures::pin_mut!(events);
+            while let Some(event) = events.next().await {
+                let followed = match event {
+                    Ok(event) => {
+                        let row = &event.certification;
+                        watch_lists.follows(&verifier, &row.issuing_country, &row.tin).await.map(|f| (event, f))
+                    }
+                    Err(error) => Err(error),
+                };
+                match followed {
+                    Ok((event, true)) => {
+                        if let Some(cell) = &cursor_cell {
+                            cell.0.store(event.sequence, Ordering::SeqCst);
+                        }
+                        yield Ok(RecognitionChangeObject::of(&event));
+                    }
+                    Ok(_) => {}
                     Err(error) => {
                         yield Err(error).gql();
                         break;

@@ -11,6 +11,7 @@ pub mod officers;
 pub mod outbox;
 pub mod partners;
 pub mod retry;
+pub mod watch_lists;
 pub mod webhooks;
 
 pub use certifications::{CertificationFilter, CertificationPage, CertificationService, HistoryView, Listing};
