@@ -1,5 +1,7 @@
 //! Node configuration: a TOML file, then `CADENA_*` environment variables over it
-//! (`CADENA_LIMITS__MAX_DEPTH=8` for nested keys), then `DATABASE_URL`.
+//! (`CADENA_LIMITS__MAX_DEPTH=8` for nested keys), then `DATABASE_URL`. Only variables naming
+//! a key of the configuration are read: others that share the prefix (`CADENA_ANVIL` for the
+//! tests' chain, `CADENA_GATEWAY_*` for the gateway) are not this config's business.
 //!
 //! Secrets are [`Secret`]s: their `Debug` prints `***`, so logging a config never leaks one.
 
@@ -52,6 +54,9 @@ pub struct Limits {
     pub anonymous_introspection: bool,
     /// The most operators one VERIFIER account (an insurer, a bank) may follow.
     pub max_followed_per_verifier: u64,
+    /// The most status changes one VERIFIER account is told a minute, over its subscriptions
+    /// and its webhook each (0: unbounded); a burst beyond it is paced, not dropped.
+    pub follower_events_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -64,6 +69,7 @@ impl Default for Limits {
             max_aliases: q.max_aliases,
             anonymous_introspection: q.anonymous_introspection,
             max_followed_per_verifier: 10_000,
+            follower_events_per_minute: 6_000,
         }
     }
 }
@@ -107,9 +113,14 @@ pub struct NodeConfig {
     /// How this node anchors (used when `[chain]` is set).
     #[serde(default)]
     pub anchoring: AnchoringConfig,
-    /// Risk-management systems told of every certification event (`[[webhooks]]`).
+    /// Risk-management systems told of every certification event, and VERIFIER accounts'
+    /// receivers of their recognition changes (`[[webhooks]]`).
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// Operators that VERIFIER accounts of regulated bodies follow by an ADMIN's configuration
+    /// rather than the firm's consent (`[[following]]`, each with its mandate as the reason).
+    #[serde(default)]
+    pub following: Vec<cadena_resolvers::services::watch_lists::ConfiguredFollow>,
     /// What the replicas of this node share besides the database (`[redis]`); absent for a
     /// single process.
     #[serde(default)]
@@ -241,6 +252,11 @@ pub struct WebhookConfig {
     pub url: String,
     /// The HMAC secret the receiver checks `Cadena-Signature` with.
     pub secret: Secret,
+    /// A VERIFIER account (an insurer, a bank): the receiver then gets that account's
+    /// recognition changes only (status only, for the operators it follows with consent);
+    /// absent: a risk system, which gets every certification event.
+    #[serde(default)]
+    pub verifier: Option<String>,
 }
 
 /// `[anchoring]`: the anchorer's key and batching.
@@ -397,6 +413,7 @@ impl NodeConfig {
             chain: None,
             anchoring: AnchoringConfig::default(),
             webhooks: Vec::new(),
+            following: Vec::new(),
             redis: None,
             events: EventsConfig::default(),
             console: ConsoleConfig::default(),
@@ -405,7 +422,7 @@ impl NodeConfig {
 
     /// Loads `file`, then the environment over it.
     pub fn load(file: &Path) -> Result<NodeConfig, ConfigError> {
-        let mut figment = Figment::new().merge(Toml::file_exact(file)).merge(Env::prefixed("CADENA_").split("__"));
+        let mut figment = Figment::new().merge(Toml::file_exact(file)).merge(env_overrides::<NodeConfig>("CADENA_"));
         if let Ok(url) = std::env::var("DATABASE_URL") {
             figment = figment.merge(Serialized::default("database_url", url));
         }
@@ -499,6 +516,45 @@ impl NodeConfig {
     }
 }
 
+/// The environment variables `<prefix><KEY>` (`__` between nested keys) whose top-level key is
+/// a field of `T`: unknown keys are refused in files, but a variable that merely shares the
+/// prefix belongs to someone else.
+pub fn env_overrides<T: for<'de> Deserialize<'de>>(prefix: &str) -> Env {
+    let fields = field_names::<T>();
+    Env::prefixed(prefix).split("__").filter(move |key| {
+        let top = key.as_str().split(['.']).next().unwrap_or_default();
+        fields.iter().any(|field| field.eq_ignore_ascii_case(top))
+    })
+}
+
+/// The fields of struct `T`, as serde names them: asked of a deserializer that only listens.
+fn field_names<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::{Error as _, Visitor};
+    struct Listener<'a>(&'a mut &'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for Listener<'_> {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(Self::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(Self::Error::custom("only the field names were asked"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Listener(&mut fields));
+    fields
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,5 +603,35 @@ mod tests {
         std::fs::write(&file, "country = \"CO\"\nauthority = \"DIAN\"\ndata_dir = \"/tmp\"\ncolour = 1\n").unwrap();
         let err = NodeConfig::load(&file).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
+        // An insurer's receiver and a configured entry, written as the README shows them.
+        let entries = "[[webhooks]]\nurl = \"https://risk.insurer.example/cadena\"\nsecret = \"sixteen characters\"\n\
+            verifier = \"aseguradora\"\n[[following]]\nverifier = \"afianzadora\"\ncountry = \"MX\"\n\
+            tin = \"GODE561231GR8\"\nuntil = \"2027-12-31\"\nreason = \"Ley Aduanera art. 144\"\n";
+        std::fs::write(&file, format!("country = \"MX\"\nauthority = \"ANAM\"\ndata_dir = \"/tmp\"\n{entries}"))
+            .unwrap();
+        let config = NodeConfig::load(&file).unwrap();
+        assert_eq!(config.webhooks[0].verifier.as_deref(), Some("aseguradora"));
+        assert_eq!(config.following[0].until.to_string(), "2027-12-31");
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment's Jail takes a closure returning figment's own error")]
+    fn only_variables_naming_a_key_are_read() {
+        let fields = field_names::<NodeConfig>();
+        assert!(
+            fields.contains(&"limits") && fields.contains(&"following") && !fields.contains(&"anvil"),
+            "{fields:?}"
+        );
+        // A variable of another tool that shares the prefix is not a config key; one naming a
+        // key is read, nested keys included.
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("node.toml", "country = \"MX\"\nauthority = \"ANAM\"\ndata_dir = \"/tmp\"\n")?;
+            jail.set_env("CADENA_ANVIL", "/usr/local/bin/anvil");
+            jail.set_env("CADENA_GATEWAY_LISTEN", "127.0.0.1:4000");
+            jail.set_env("CADENA_LIMITS__MAX_DEPTH", "8");
+            let config = NodeConfig::load(Path::new("node.toml")).expect("starts with CADENA_ANVIL set");
+            assert_eq!(config.limits.max_depth, 8);
+            Ok(())
+        });
     }
 }

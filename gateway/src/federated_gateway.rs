@@ -141,10 +141,10 @@ impl GatewayConfig {
     /// Loads a TOML file (with `CADENA_GATEWAY_*` environment overrides).
     pub fn load(file: &Path) -> anyhow::Result<GatewayConfig> {
         use figment::Figment;
-        use figment::providers::{Env, Format, Toml};
+        use figment::providers::{Format, Toml};
         let config: GatewayConfig = Figment::new()
             .merge(Toml::file_exact(file))
-            .merge(Env::prefixed("CADENA_GATEWAY_").split("__"))
+            .merge(crate::config::env_overrides::<GatewayConfig>("CADENA_GATEWAY_"))
             .extract()
             .map_err(|e| anyhow::anyhow!("gateway configuration: {e}"))?;
         anyhow::ensure!(!config.subgraphs.is_empty(), "gateway configuration: subgraphs: name at least one");

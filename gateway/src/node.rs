@@ -12,9 +12,11 @@ use cadena_resolvers::events::EventBus;
 use cadena_resolvers::graphql::{NodeSchema, NodeServices, QueryLimitsConfig, build_schema};
 use cadena_resolvers::services::anchoring::{AnchoringService, ChainAnchorCheck};
 use cadena_resolvers::services::fetch::GuardedHttp;
+use cadena_resolvers::services::follower_deliveries::DeliveryWriter;
 use cadena_resolvers::services::outbox::Outbox;
 use cadena_resolvers::services::partners::{Dispatcher, PartnerService, Sender};
-use cadena_resolvers::services::watch_lists::WatchLists;
+use cadena_resolvers::services::recognition_webhooks::RecognitionWebhooks;
+use cadena_resolvers::services::watch_lists::{FollowerLimits, WatchLists};
 use cadena_resolvers::services::webhooks::{WebhookService, WebhookTarget};
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings, OfficerService};
 use cadena_resolvers::storage::Storage;
@@ -37,6 +39,9 @@ pub struct Node {
     pub schema: NodeSchema,
     /// Announced when it stops: its subscriptions (SSE and WebSocket) end.
     pub going_away: GoingAway,
+    /// The writer of what VERIFIER accounts' subscribers were told, run while serving.
+    /// (Shared by the clones of a node: the first to serve runs it.)
+    delivery_writer: Arc<std::sync::Mutex<Option<DeliveryWriter>>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -138,7 +143,11 @@ impl Node {
             config
                 .webhooks
                 .iter()
-                .map(|w| WebhookTarget { url: w.url.clone(), secret: w.secret.expose().to_owned() })
+                .map(|w| WebhookTarget {
+                    url: w.url.clone(),
+                    secret: w.secret.expose().to_owned(),
+                    verifier: w.verifier.clone(),
+                })
                 .collect(),
         );
         let bus = EventBus::default();
@@ -155,8 +164,16 @@ impl Node {
                 webhooks.clone(),
             )
         });
-        let watch_lists =
-            WatchLists::new(storage.clone(), credentials.clone(), config.limits.max_followed_per_verifier);
+        let follower_limits = FollowerLimits {
+            max_followed: config.limits.max_followed_per_verifier,
+            events_per_minute: config.limits.follower_events_per_minute,
+        };
+        let (watch_lists, delivery_writer) = WatchLists::new(storage.clone(), credentials.clone(), follower_limits);
+        watch_lists.configure(&config.following).await.context("[[following]]")?;
+        if let (Some(redis), Some(rate)) = (&config.redis, watch_lists.rate()) {
+            let client = redis::Client::open(redis.url.expose()).context("[redis] url")?;
+            rate.share(client, &format!("{}:followers", credentials.identity().did()));
+        }
         let services = NodeServices {
             officers: OfficerService::new(storage.clone(), keys),
             certifications,
@@ -176,7 +193,14 @@ impl Node {
         };
         let schema = build_schema(Some(services.clone()), limits);
         tracing::info!(country = %country, authority = %config.authority, did = %services.credentials.identity().did(), "node ready");
-        Ok(Node { config, storage, services, schema, going_away: GoingAway::default() })
+        Ok(Node {
+            config,
+            storage,
+            services,
+            schema,
+            going_away: GoingAway::default(),
+            delivery_writer: Arc::new(std::sync::Mutex::new(Some(delivery_writer))),
+        })
     }
 
     /// Serves on `listener` until `shutdown` completes, then ends its subscriptions (WebSockets
@@ -209,6 +233,18 @@ impl Node {
             workers.push(tokio::spawn(outbox.clone().run(Sender(partners.clone()), until_stopped())));
             workers.push(tokio::spawn(partners.run(until_stopped())));
         }
+        let writer = self.delivery_writer.lock().expect("the writer's lock").take();
+        if let Some(writer) = writer {
+            workers.push(tokio::spawn(writer.run(until_stopped())));
+        }
+        // VERIFIER accounts' status-only webhooks, queued from the log.
+        let followers = RecognitionWebhooks::new(
+            self.storage.clone(),
+            self.services.certifications.event_log(),
+            self.services.watch_lists.clone(),
+            self.services.webhooks.follower_webhooks(),
+        );
+        workers.push(tokio::spawn(followers.run(until_stopped())));
         // The log's reader: subscribers of this process hear every event, whichever replica
         // committed it.
         let retention = self.config.events.retention();

@@ -19,6 +19,7 @@ mod m20261205_000011_event_sequencing;
 mod m20261206_000012_one_outbox;
 mod m20261207_000013_console_sessions;
 mod m20261208_000014_watch_lists;
+mod m20261209_000015_follower_deliveries;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_one_outbox::Migration),
             Box::new(m20261207_000013_console_sessions::Migration),
             Box::new(m20261208_000014_watch_lists::Migration),
+            Box::new(m20261209_000015_follower_deliveries::Migration),
         ]
     }
 }

@@ -115,6 +115,17 @@ impl From<sea_orm::DbErr> for ServiceError {
     }
 }
 
+/// A write that found its data moved is a conflict the caller can retry; any other failure
+/// of the database is internal.
+impl From<crate::storage::ApplyError> for ServiceError {
+    fn from(error: crate::storage::ApplyError) -> Self {
+        match error {
+            crate::storage::ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
+            crate::storage::ApplyError::Db(db) => db.into(),
+        }
+    }
+}
+
 impl ErrorExtensions for ServiceError {
     fn extend(&self) -> async_graphql::Error {
         if let ServiceError::Internal(source) = self {

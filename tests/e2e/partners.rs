@@ -18,29 +18,6 @@ use tokio::sync::mpsc;
 const SECRET: &str = "webhook shared secret of CO";
 const HOLDER_SEED: [u8; 32] = [11; 32];
 
-/// A webhook receiver that checks the signature of every call.
-async fn webhook_receiver() -> (String, mpsc::UnboundedReceiver<Value>) {
-    use axum::routing::post;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |headers: axum::http::HeaderMap, body: String| {
-            let tx = tx.clone();
-            async move {
-                let signature = headers["cadena-signature"].to_str().unwrap().to_owned();
-                let t: i64 = signature.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
-                let valid = cadena_resolvers::services::webhooks::signature(SECRET, t, &body) == signature;
-                let _ = tx.send(json!({ "valid": valid, "body": serde_json::from_str::<Value>(&body).unwrap() }));
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, rx)
-}
-
 /// Waits for the next item of `rx` that satisfies `pick`.
 async fn next_matching(rx: &mut mpsc::UnboundedReceiver<Value>, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
@@ -65,7 +42,7 @@ struct Network {
 
 async fn network(backend: Backend) -> Network {
     let chain = TestChain::start().await;
-    let (hook, hooks) = webhook_receiver().await;
+    let (hook, hooks) = cadena_tests::webhook_receiver(SECRET).await;
     let spawn = |country: &str| TestApp::builder().backend(backend).country(country).chain(&chain).anchoring(100, 200);
     let mx = spawn("MX").spawn().await;
     let co = spawn("CO").webhook(&hook, SECRET).spawn().await;

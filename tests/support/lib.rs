@@ -5,6 +5,7 @@
 //! Logs stay silent unless `TEST_LOG` is set.
 
 pub mod federation;
+pub mod following;
 
 use std::collections::HashMap;
 use std::sync::Once;
@@ -140,7 +141,8 @@ pub struct TestAppBuilder {
     chain: Option<std::sync::Arc<TestChain>>,
     /// (most digests per batch, longest wait in ms)
     anchoring: (usize, u64),
-    webhooks: Vec<(String, String)>,
+    webhooks: Vec<(String, String, Option<String>)>,
+    following: Vec<cadena_resolvers::services::watch_lists::ConfiguredFollow>,
     vc_api_issuance: bool,
     /// (private addresses allowed, anonymous introspection, anonymous verifications a minute)
     exposure: (bool, bool, u32),
@@ -220,7 +222,19 @@ impl TestAppBuilder {
 
     /// Tells a webhook receiver at `url` of every event, signing with `secret`.
     pub fn webhook(mut self, url: &str, secret: &str) -> Self {
-        self.webhooks.push((url.to_owned(), secret.to_owned()));
+        self.webhooks.push((url.to_owned(), secret.to_owned(), None));
+        self
+    }
+
+    /// A webhook receiver of VERIFIER account `verifier`'s recognition changes.
+    pub fn verifier_webhook(mut self, url: &str, secret: &str, verifier: &str) -> Self {
+        self.webhooks.push((url.to_owned(), secret.to_owned(), Some(verifier.to_owned())));
+        self
+    }
+
+    /// `[[following]]`: entries an ADMIN configured for regulated bodies.
+    pub fn following(mut self, entries: Vec<cadena_resolvers::services::watch_lists::ConfiguredFollow>) -> Self {
+        self.following = entries;
         self
     }
 
@@ -275,12 +289,14 @@ impl TestAppBuilder {
             config.anchoring.max_wait_ms = self.anchoring.1;
             config.anchoring.max_batch = self.anchoring.0;
         }
-        for (url, secret) in &self.webhooks {
+        for (url, secret, verifier) in &self.webhooks {
             config.webhooks.push(cadena_gateway::config::WebhookConfig {
                 url: url.clone(),
                 secret: cadena_gateway::config::Secret::new(secret.clone()),
+                verifier: verifier.clone(),
             });
         }
+        config.following = self.following.clone();
         TestApp::run(config, listener, database, dir).await
     }
 }
@@ -344,6 +360,12 @@ impl Stopped {
     /// With its `[[webhooks]]` removed from the configuration, as an operator would.
     pub fn without_webhooks(mut self) -> Stopped {
         self.config.webhooks.clear();
+        self
+    }
+
+    /// With `[[following]]` replaced by `entries`, as an ADMIN would.
+    pub fn following(mut self, entries: Vec<cadena_resolvers::services::watch_lists::ConfiguredFollow>) -> Stopped {
+        self.config.following = entries;
         self
     }
 
@@ -426,6 +448,7 @@ impl TestApp {
             chain: None,
             anchoring: (4096, 500),
             webhooks: Vec::new(),
+            following: Vec::new(),
             vc_api_issuance: false,
             exposure: (true, true, 0),
         }
@@ -730,6 +753,30 @@ async fn interop_harness(script: &str, request: Value) -> Value {
     // One package.json serves these harnesses; `puppeteer-core` was added to it last, so an
     // install that has it is current.
     run_harness(interop_dir(), "node_modules/puppeteer-core/package.json", script, request).await
+}
+
+/// A webhook receiver on a port of its own: its URL, and each call as
+/// `{"valid": <its Cadena-Signature checks with secret>, "body": <its JSON>}`.
+pub async fn webhook_receiver(secret: &'static str) -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    use axum::routing::post;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let signature = headers["cadena-signature"].to_str().unwrap().to_owned();
+                let t: i64 = signature.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+                let valid = cadena_resolvers::services::webhooks::signature(secret, t, &body) == signature;
+                let _ = tx.send(json!({ "valid": valid, "body": serde_json::from_str::<Value>(&body).unwrap() }));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, rx)
 }
 
 /// Runs `request` (`op`, `url` and what the op needs) in a real browser with no internet access

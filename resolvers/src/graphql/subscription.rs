@@ -13,6 +13,7 @@ use crate::auth::Operation;
 use crate::auth::roles::authorize;
 use crate::errors::{GqlResult, ServiceError};
 use crate::events::CertificationEvent;
+use crate::services::recognition_webhooks::RecognitionChange;
 
 /// Root subscription type.
 #[derive(Debug, Default)]
@@ -98,7 +99,8 @@ impl Subscription {
     }
 
     /// Status changes of the operators this account (VERIFIER) follows with their consent, here
-    /// and at MRA partners, in commit order: status and validity only. From now on, or after
+    /// and at MRA partners, in commit order, from the grant on (not submissions or their
+    /// rejection): status and validity only. From now on, or after
     /// the cursor `after`; an operator whose consent ended or was withdrawn is not heard from
     /// the next change on.
     async fn recognition_changes(
@@ -115,20 +117,24 @@ impl Subscription {
             futures::pin_mut!(events);
             while let Some(event) = events.next().await {
                 let followed = match event {
-                    Ok(event) => {
-                        let row = &event.certification;
-                        watch_lists.follows(&verifier, &row.issuing_country, &row.tin).await.map(|f| (event, f))
-                    }
+                    Ok(event) => match RecognitionChange::of(&event) {
+                        Some(change) => watch_lists
+                            .follows(&verifier, &change.issuing_country, &change.tin)
+                            .await
+                            .map(|follows| follows.then_some((event.sequence, change))),
+                        None => Ok(None),
+                    },
                     Err(error) => Err(error),
                 };
                 match followed {
-                    Ok((event, true)) => {
+                    Ok(Some((sequence, change))) => {
                         if let Some(cell) = &cursor_cell {
-                            cell.0.store(event.sequence, Ordering::SeqCst);
+                            cell.0.store(sequence, Ordering::SeqCst);
                         }
-                        yield Ok(RecognitionChangeObject::of(&event));
+                        watch_lists.streaming(&verifier, &change).await;
+                        yield Ok(change.into());
                     }
-                    Ok(_) => {}
+                    Ok(None) => {}
                     Err(error) => {
                         yield Err(error).gql();
                         break;

@@ -1,6 +1,6 @@
 //! Insurers and banks following the firms they cover, in the subgraph: the consent flow
-//! (challenge, the firm's presentation, withdrawal), the watch list, the consent log for
-//! auditors, and `recognitionChanges` (in `subscription.rs`), status only.
+//! (challenge, the firm's presentation, withdrawal), the watch list, the consent log and the
+//! delivery log for auditors, and `recognitionChanges` (in `subscription.rs`), status only.
 
 use async_graphql::{Context, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -9,9 +9,8 @@ use super::credentials::PresentationChallenge;
 use super::scalars::{Date, Json};
 use super::{principal, services};
 use crate::errors::GqlResult;
-use crate::events::CertificationEvent;
-use crate::services::certifications::{confers_benefits, effective_status};
-use crate::storage::entities::{consent_log, watch_list};
+use crate::services::recognition_webhooks::RecognitionChange;
+use crate::storage::entities::{consent_log, follower_deliveries, watch_list};
 
 /// An operator a VERIFIER account follows, with the firm's consent.
 #[derive(SimpleObject, Clone, Debug)]
@@ -40,7 +39,7 @@ impl From<watch_list::Model> for FollowedOperator {
     }
 }
 
-/// One consent or withdrawal.
+/// One consent or withdrawal, or an entry an ADMIN configured.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct ConsentRecord {
     /// The VERIFIER account.
@@ -49,14 +48,50 @@ pub struct ConsentRecord {
     pub country: String,
     /// Trader ID.
     pub tin: String,
-    /// CONSENTED or WITHDRAWN.
+    /// CONSENTED or WITHDRAWN (by the firm); CONFIGURED or UNCONFIGURED (by an ADMIN's
+    /// `[[following]]`).
     pub action: String,
-    /// The last day consented to.
+    /// The last day consented to (or configured).
     pub until: Option<Date>,
-    /// The firm's DID.
+    /// The firm's DID (`configuration` for a configured entry).
     pub holder: Option<String>,
+    /// The mandate of a configured entry.
+    pub reason: Option<String>,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// A status change told to a VERIFIER account.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct FollowerDelivery {
+    /// The VERIFIER account.
+    pub verifier: String,
+    /// Issuing country.
+    pub country: String,
+    /// Trader ID.
+    pub tin: String,
+    /// The event's cursor.
+    pub cursor: String,
+    /// The status told.
+    pub status: String,
+    /// SUBSCRIPTION (sent to a subscriber) or WEBHOOK (queued for the account's receiver).
+    pub channel: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl From<follower_deliveries::Model> for FollowerDelivery {
+    fn from(row: follower_deliveries::Model) -> Self {
+        FollowerDelivery {
+            verifier: row.verifier,
+            country: row.country,
+            tin: row.tin,
+            cursor: row.cursor.to_string(),
+            status: row.status,
+            channel: row.channel,
+            at: row.at,
+        }
+    }
 }
 
 impl From<consent_log::Model> for ConsentRecord {
@@ -68,6 +103,7 @@ impl From<consent_log::Model> for ConsentRecord {
             action: row.action,
             until: row.until.map(Date),
             holder: row.holder,
+            reason: row.reason,
             at: row.at,
         }
     }
@@ -100,22 +136,20 @@ pub struct RecognitionChangeObject {
     pub source: Option<String>,
 }
 
-impl RecognitionChangeObject {
-    /// What a follower hears of `event`: never the data set, the history or who decided.
-    pub fn of(event: &CertificationEvent) -> RecognitionChangeObject {
-        let row = &event.certification;
+impl From<RecognitionChange> for RecognitionChangeObject {
+    fn from(change: RecognitionChange) -> Self {
         RecognitionChangeObject {
-            cursor: event.sequence.to_string(),
-            issuing_country: row.issuing_country.clone(),
-            issuing_authority: row.issuing_authority.clone(),
-            tin: row.tin.clone(),
-            certificate_type: row.certificate_type.clone(),
-            status: effective_status(row, event.at).as_str().to_owned(),
-            confers_benefits: confers_benefits(row, event.at),
-            valid_from: Date(row.valid_from),
-            valid_until: row.valid_until.map(Date),
-            changed_at: event.at,
-            source: event.origin.clone(),
+            cursor: change.cursor.to_string(),
+            issuing_country: change.issuing_country,
+            issuing_authority: change.issuing_authority,
+            tin: change.tin,
+            certificate_type: change.certificate_type,
+            status: change.status,
+            confers_benefits: change.confers_benefits,
+            valid_from: Date(change.valid_from),
+            valid_until: change.valid_until.map(Date),
+            changed_at: change.changed_at,
+            source: change.source,
         }
     }
 }
@@ -136,10 +170,24 @@ impl WatchQuery {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// Every consent and withdrawal, newest first (AUDITOR).
+    /// Every consent and withdrawal, and every configured entry, newest first (AUDITOR).
     async fn consent_log(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<ConsentRecord>> {
         let first = first.unwrap_or(50).clamp(1, 500) as u64;
         let rows = services(ctx).watch_lists.consent_log(principal(ctx), first).await.gql()?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Every status change told to VERIFIER accounts (of `verifier` only, if given), newest
+    /// first (AUDITOR).
+    async fn follower_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        verifier: Option<String>,
+        first: Option<i32>,
+    ) -> Result<Vec<FollowerDelivery>> {
+        let first = first.unwrap_or(50).clamp(1, 500) as u64;
+        let deliveries = services(ctx).watch_lists.deliveries();
+        let rows = deliveries.list(principal(ctx), verifier.as_deref(), first).await.gql()?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::{Principal, RoleSet};
 use crate::errors::ServiceError;
 use crate::storage::entities::{console_sessions, officers};
-use crate::storage::{ApplyError, Storage, WriteBatch};
+use crate::storage::{Storage, WriteBatch};
 
 /// A session unused this long ends.
 pub const IDLE: Duration = Duration::from_secs(30 * 60);
@@ -61,10 +61,7 @@ impl ConsoleSessions {
         let mut batch = WriteBatch::default();
         batch.push(statement);
         let mut gate = self.storage.write_gate().await;
-        self.storage.apply(&mut gate, batch).await.map_err(|e| match e {
-            ApplyError::Db(db) => db.into(),
-            ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
-        })
+        Ok(self.storage.apply(&mut gate, batch).await?)
     }
 
     /// Opens a session for `officer` (who just logged in); returns the cookie's secret.

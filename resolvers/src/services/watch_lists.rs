@@ -5,22 +5,41 @@
 //! what the firm agreed to); the account hands the presentation in, and the node records the
 //! entry when the presentation verifies (integrity, issuer trust, status, holder binding, the
 //! challenge answered once). The firm withdraws the same way, over a withdrawal challenge. Every
-//! consent and withdrawal is in `consent_log`, for auditors.
+//! consent and withdrawal is in `consent_log`, for auditors. An ADMIN may also configure
+//! entries for regulated bodies (`[[following]]`, with the mandate as the reason): applied at
+//! start, logged as CONFIGURED, and UNCONFIGURED once gone from the configuration; the firm
+//! cannot withdraw those.
 //!
-//! What a follower then hears is status only: the subscription `recognitionChanges` reads it
-//! from the event log for the operators followed now (`graphql/watch.rs` holds its shape).
+//! Bounds per account: the operators it follows (`max_followed`) and the changes it is told
+//! a minute (`events_per_minute`, shared by the replicas over Redis like every rate): a burst
+//! beyond it is paced, not dropped, so a subscriber or receiver still hears every change.
+//! Every change told is in `follower_deliveries` ([`FollowerDeliveries`]).
+//!
+//! What a follower then hears is status only ([`RecognitionChange`]), for the operators it
+//! follows now: from the subscription `recognitionChanges`, and from its account's webhooks
+//! ([`RecognitionWebhooks`]).
+//!
+//! [`RecognitionChange`]: crate::services::recognition_webhooks::RecognitionChange
+//! [`RecognitionWebhooks`]: crate::services::recognition_webhooks::RecognitionWebhooks
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal};
 use crate::errors::ServiceError;
+use crate::rate_limit::RateLimiter;
 use crate::services::credentials::{Challenge, CredentialService};
+use crate::services::follower_deliveries::{DeliveryWriter, FollowerDeliveries};
+use crate::services::recognition_webhooks::RecognitionChange;
 use crate::storage::entities::{consent_log, presentation_challenges, watch_list};
-use crate::storage::{ApplyError, Storage, WriteBatch};
+use crate::storage::{Storage, WriteBatch};
 
 /// The domain prefix of a consent challenge: `cadena-consent:<account>:<last day>`.
 const CONSENT: &str = "cadena-consent";
@@ -28,20 +47,78 @@ const CONSENT: &str = "cadena-consent";
 const WITHDRAWAL: &str = "cadena-withdraw";
 /// The longest consent a firm may give at once.
 const LONGEST_CONSENT_DAYS: i64 = 5 * 366;
+/// The holder (and credential) of an entry an ADMIN configured: no firm's key matches it.
+const CONFIGURATION: &str = "configuration";
+
+/// The bounds of one VERIFIER account.
+#[derive(Clone, Copy, Debug)]
+pub struct FollowerLimits {
+    /// The most operators one account may follow.
+    pub max_followed: u64,
+    /// The most changes one account is told a minute (0: unbounded); more are paced.
+    pub events_per_minute: u32,
+}
+
+/// An entry an ADMIN configured for a regulated body (`[[following]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredFollow {
+    /// The VERIFIER account.
+    pub verifier: String,
+    /// The operator's issuing country and trader ID.
+    pub country: String,
+    pub tin: String,
+    /// The last day of the mandate.
+    pub until: NaiveDate,
+    /// The mandate (law, regulation, contract), kept in the log.
+    pub reason: String,
+}
 
 /// The watch lists of VERIFIER accounts.
 #[derive(Clone, Debug)]
 pub struct WatchLists {
     storage: Storage,
     credentials: CredentialService,
-    /// The most operators one account may follow.
-    max_entries: u64,
+    limits: FollowerLimits,
+    rate: Option<Arc<RateLimiter>>,
+    deliveries: FollowerDeliveries,
 }
 
 impl WatchLists {
-    /// Watch lists of at most `max_entries` operators per account.
-    pub fn new(storage: Storage, credentials: CredentialService, max_entries: u64) -> WatchLists {
-        WatchLists { storage, credentials, max_entries }
+    /// Watch lists bounded by `limits`, and the writer of their delivery log for the caller
+    /// to run.
+    pub fn new(
+        storage: Storage,
+        credentials: CredentialService,
+        limits: FollowerLimits,
+    ) -> (WatchLists, DeliveryWriter) {
+        let rate = NonZeroU32::new(limits.events_per_minute).map(|n| Arc::new(RateLimiter::new(n)));
+        let (deliveries, writer) = FollowerDeliveries::new(storage.clone());
+        (WatchLists { storage, credentials, limits, rate, deliveries }, writer)
+    }
+
+    /// The rate of changes per account, for the replicas to share.
+    pub fn rate(&self) -> Option<&RateLimiter> {
+        self.rate.as_deref()
+    }
+
+    /// The log of what accounts were told.
+    pub fn deliveries(&self) -> &FollowerDeliveries {
+        &self.deliveries
+    }
+
+    /// Waits until `verifier` may be told one more change.
+    pub async fn pace(&self, verifier: &str) {
+        let Some(rate) = &self.rate else { return };
+        while let Err(over) = rate.check(&format!("follower:{verifier}")).await {
+            tokio::time::sleep(over.retry_after).await;
+        }
+    }
+
+    /// Paces, then records, a change sent to a subscriber of `verifier`.
+    pub async fn streaming(&self, verifier: &str, change: &RecognitionChange) {
+        self.pace(verifier).await;
+        self.deliveries.streamed(verifier, change).await;
     }
 
     /// A one-time challenge for a firm to consent to this account (VERIFIER) following it
@@ -110,33 +187,16 @@ impl WatchLists {
             .filter(watch_list::Column::WithdrawnAt.is_null())
             .count(self.storage.db())
             .await?;
-        if followed + rows.len() as u64 > self.max_entries {
+        if followed + rows.len() as u64 > self.limits.max_followed {
             return Err(ServiceError::Conflict(format!(
                 "this account follows {followed} operators; at most {} are allowed",
-                self.max_entries
+                self.limits.max_followed
             )));
         }
         let mut batch = WriteBatch::default();
         for row in &rows {
-            let upsert = watch_list::Entity::insert(watch_list::ActiveModel::from(row.clone()))
-                .on_conflict(
-                    OnConflict::columns([
-                        watch_list::Column::Verifier,
-                        watch_list::Column::Country,
-                        watch_list::Column::Tin,
-                    ])
-                    .update_columns([
-                        watch_list::Column::ConsentedAt,
-                        watch_list::Column::ConsentedUntil,
-                        watch_list::Column::CredentialId,
-                        watch_list::Column::Holder,
-                        watch_list::Column::WithdrawnAt,
-                    ])
-                    .to_owned(),
-                )
-                .build(self.storage.backend());
-            batch.push(upsert);
-            batch.push(self.logged(row, "CONSENTED", Some(until), now));
+            batch.push(self.upsert(row));
+            batch.push(self.logged(row, "CONSENTED", None, now));
         }
         self.apply(batch).await?;
         Ok(rows)
@@ -167,13 +227,7 @@ impl WatchLists {
                 .await?;
             let Some(mut row) = found else { continue };
             row.withdrawn_at = Some(now);
-            let withdraw = watch_list::Entity::update_many()
-                .col_expr(watch_list::Column::WithdrawnAt, Expr::value(now))
-                .filter(watch_list::Column::Verifier.eq(&row.verifier))
-                .filter(watch_list::Column::Country.eq(&row.country))
-                .filter(watch_list::Column::Tin.eq(&row.tin))
-                .build(self.storage.backend());
-            batch.push(withdraw);
+            batch.push(self.withdrawal(&row, now));
             batch.push(self.logged(&row, "WITHDRAWN", None, now));
             withdrawn.push(row);
         }
@@ -182,6 +236,66 @@ impl WatchLists {
         }
         self.apply(batch).await?;
         Ok(withdrawn)
+    }
+
+    /// Applies the entries an ADMIN configured: each one not yet in force is (re)written and
+    /// logged as CONFIGURED with its reason; each configured entry no longer listed stops, logged
+    /// as UNCONFIGURED. A bad entry refuses the whole list, naming it.
+    pub async fn configure(&self, entries: &[ConfiguredFollow]) -> Result<(), ServiceError> {
+        for (i, entry) in entries.iter().enumerate() {
+            let field = |name: &str| format!("following[{i}].{name}");
+            if entry.verifier.is_empty() || entry.verifier.contains(':') {
+                return Err(ServiceError::field(field("verifier"), "is not an account name"));
+            }
+            if entry.country.len() != 2 || !entry.country.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(ServiceError::field(field("country"), "must be two capital letters (ISO 3166-1)"));
+            }
+            if entry.tin.is_empty() || entry.tin.len() > 32 {
+                return Err(ServiceError::field(field("tin"), "must have 1 to 32 characters"));
+            }
+            if entry.reason.trim().is_empty() {
+                return Err(ServiceError::field(field("reason"), "must name the mandate"));
+            }
+        }
+        let in_force = watch_list::Entity::find()
+            .filter(watch_list::Column::Holder.eq(CONFIGURATION))
+            .filter(watch_list::Column::WithdrawnAt.is_null())
+            .all(self.storage.db())
+            .await?;
+        let now = Utc::now();
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            let same = |row: &&watch_list::Model| {
+                (&row.verifier, &row.country, &row.tin) == (&entry.verifier, &entry.country, &entry.tin)
+            };
+            if in_force.iter().find(same).is_some_and(|row| row.consented_until == entry.until) {
+                continue;
+            }
+            let row = watch_list::Model {
+                verifier: entry.verifier.clone(),
+                country: entry.country.clone(),
+                tin: entry.tin.clone(),
+                consented_at: now,
+                consented_until: entry.until,
+                credential_id: CONFIGURATION.to_owned(),
+                holder: CONFIGURATION.to_owned(),
+                withdrawn_at: None,
+            };
+            batch.push(self.upsert(&row));
+            batch.push(self.logged(&row, "CONFIGURED", Some(&entry.reason), now));
+        }
+        for row in &in_force {
+            let listed =
+                entries.iter().any(|e| (&e.verifier, &e.country, &e.tin) == (&row.verifier, &row.country, &row.tin));
+            if !listed {
+                batch.push(self.withdrawal(row, now));
+                batch.push(self.logged(row, "UNCONFIGURED", None, now));
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.apply(batch).await
     }
 
     /// Whether `verifier` follows operator (`country`, `tin`) now.
@@ -270,21 +384,55 @@ impl WatchLists {
         Ok((holder, operators))
     }
 
+    /// The statement writing `row` over any entry of the same account and operator.
+    fn upsert(&self, row: &watch_list::Model) -> sea_orm::Statement {
+        watch_list::Entity::insert(watch_list::ActiveModel::from(row.clone()))
+            .on_conflict(
+                OnConflict::columns([
+                    watch_list::Column::Verifier,
+                    watch_list::Column::Country,
+                    watch_list::Column::Tin,
+                ])
+                .update_columns([
+                    watch_list::Column::ConsentedAt,
+                    watch_list::Column::ConsentedUntil,
+                    watch_list::Column::CredentialId,
+                    watch_list::Column::Holder,
+                    watch_list::Column::WithdrawnAt,
+                ])
+                .to_owned(),
+            )
+            .build(self.storage.backend())
+    }
+
+    /// The statement ending `row` at `at`.
+    fn withdrawal(&self, row: &watch_list::Model, at: DateTime<Utc>) -> sea_orm::Statement {
+        watch_list::Entity::update_many()
+            .col_expr(watch_list::Column::WithdrawnAt, Expr::value(at))
+            .filter(watch_list::Column::Verifier.eq(&row.verifier))
+            .filter(watch_list::Column::Country.eq(&row.country))
+            .filter(watch_list::Column::Tin.eq(&row.tin))
+            .build(self.storage.backend())
+    }
+
+    /// The log's record of `action` on `row` (its period for a consent or a configuration).
     fn logged(
         &self,
         row: &watch_list::Model,
         action: &str,
-        until: Option<NaiveDate>,
+        reason: Option<&str>,
         at: DateTime<Utc>,
     ) -> sea_orm::Statement {
+        let given = matches!(action, "CONSENTED" | "CONFIGURED");
         consent_log::Entity::insert(consent_log::ActiveModel {
             verifier: Set(row.verifier.clone()),
             country: Set(row.country.clone()),
             tin: Set(row.tin.clone()),
             action: Set(action.to_owned()),
-            until: Set(until),
+            until: Set(given.then_some(row.consented_until)),
             credential_id: Set(Some(row.credential_id.clone())),
             holder: Set(Some(row.holder.clone())),
+            reason: Set(reason.map(str::to_owned)),
             at: Set(at),
             ..Default::default()
         })
@@ -293,9 +441,6 @@ impl WatchLists {
 
     async fn apply(&self, batch: WriteBatch) -> Result<(), ServiceError> {
         let mut gate = self.storage.write_gate().await;
-        self.storage.apply(&mut gate, batch).await.map_err(|e| match e {
-            ApplyError::Db(db) => db.into(),
-            ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
-        })
+        Ok(self.storage.apply(&mut gate, batch).await?)
     }
 }

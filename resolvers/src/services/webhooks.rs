@@ -24,6 +24,9 @@ pub struct WebhookTarget {
     pub url: String,
     /// The HMAC secret shared with the receiver.
     pub secret: String,
+    /// The VERIFIER account whose recognition changes it gets (status only); None: a risk
+    /// system, which gets every certification event.
+    pub verifier: Option<String>,
 }
 
 impl std::fmt::Debug for WebhookTarget {
@@ -50,6 +53,17 @@ pub struct WebhookService {
 }
 
 impl WebhookService {
+    /// The receivers of VERIFIER accounts' recognition changes.
+    pub fn follower_webhooks(&self) -> Vec<crate::services::recognition_webhooks::FollowerWebhook> {
+        self.targets
+            .iter()
+            .filter_map(|t| {
+                let verifier = t.verifier.clone()?;
+                Some(crate::services::recognition_webhooks::FollowerWebhook { verifier, url: t.url.clone() })
+            })
+            .collect()
+    }
+
     /// Deliveries to `targets` (none: nothing is queued).
     pub fn new(targets: Vec<WebhookTarget>) -> WebhookService {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("HTTP client");
@@ -59,7 +73,11 @@ impl WebhookService {
     /// The work of delivering `payload` to every receiver, for the caller's transaction.
     pub fn work(&self, payload: &Value) -> Vec<Work> {
         let body = payload.to_string();
-        self.targets.iter().map(|target| Work::new(Topic::Webhook, body.clone()).about(target.url.clone())).collect()
+        self.targets
+            .iter()
+            .filter(|target| target.verifier.is_none())
+            .map(|target| Work::new(Topic::Webhook, body.clone()).about(target.url.clone()))
+            .collect()
     }
 
     async fn attempt(&self, target: &WebhookTarget, delivery: &outbox::Row) -> Outcome {

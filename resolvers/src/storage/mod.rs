@@ -63,6 +63,11 @@ impl WriteBatch {
         self.statements.extend(statements.into_iter().map(|s| (s, None)));
     }
 
+    /// Whether it holds no statement.
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
     /// Adds a statement that must change at least one row.
     pub fn push_guarded(&mut self, statement: Statement, conflict: &'static str) {
         self.statements.push((statement, Some(conflict)));

@@ -9,11 +9,13 @@ pub struct Model {
     pub verifier: String,
     pub country: String,
     pub tin: String,
-    /// CONSENTED or WITHDRAWN.
+    /// CONSENTED or WITHDRAWN (by the firm), CONFIGURED or UNCONFIGURED (by an ADMIN).
     pub action: String,
     pub until: Option<Date>,
     pub credential_id: Option<String>,
     pub holder: Option<String>,
+    /// Why an ADMIN configured the entry (a regulated body's mandate).
+    pub reason: Option<String>,
     pub at: DateTimeUtc,
 }
 

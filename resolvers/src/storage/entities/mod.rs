@@ -10,6 +10,8 @@ pub mod consent_log;
 pub mod console_sessions;
 pub mod credential_anchors;
 pub mod credentials;
+pub mod event_cursors;
+pub mod follower_deliveries;
 pub mod mra_partners;
 pub mod officers;
 pub mod outbox;
