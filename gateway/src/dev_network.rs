@@ -214,6 +214,7 @@ pub async fn run(
     let gateway_config = GatewayConfig {
         listen: listener.local_addr()?,
         subgraphs: vec![SubgraphConfig { name: "node".into(), url: hub.graphql.clone(), sdl_file: None }],
+        supergraph_file: None,
         limits: GatewayLimits::default(),
         redis: None,
     };

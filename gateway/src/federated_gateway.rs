@@ -23,9 +23,9 @@
 //! [`crate::operation_limits`]), and each client (by token, else by address) to a request rate.
 
 use std::net::{IpAddr, SocketAddr};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -39,18 +39,20 @@ use lru::LruCache;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::federation::{Engine, EngineOptions, GraphQLRequest, ResponseBody, Subgraph};
+use crate::federation::{Engine, GraphQLRequest, ResponseBody, Subgraph};
 use crate::going_away::GoingAway;
 use crate::graphql_ws::{self, Execution, Operation, Operations};
 use crate::http::graphql_over_http::{
     GraphqlParams, MediaType, accepted_media, event_stream, graphql_request_error, graphql_response, mutation_over_get,
     read_get, read_post, request_error,
 };
-use crate::operation_limits::{Admission, Limits, OperationLimits, Refusal};
+use crate::operation_limits::{Admission, Refusal};
 use cadena_resolvers::rate_limit::RateLimiter;
 
+mod supergraph;
 mod tokens;
 
+use supergraph::{InForce, Planned};
 use tokens::{TokenCheck, TokenRefusal};
 
 /// A subgraph of the gateway's supergraph.
@@ -108,8 +110,14 @@ impl Default for GatewayLimits {
 pub struct GatewayConfig {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// The subgraphs, the node's first.
+    /// The subgraphs, the node's first (it checks clients' tokens). With `supergraph_file`,
+    /// their URLs replace those the supergraph records, and their SDLs are not read.
     pub subgraphs: Vec<SubgraphConfig>,
+    /// A supergraph SDL composed elsewhere (Apollo's `rover`, Hive, `cadena`'s own), taken
+    /// instead of composing the subgraphs, and again whenever the file changes. Absent: the
+    /// gateway composes its subgraphs itself at start.
+    #[serde(default)]
+    pub supergraph_file: Option<std::path::PathBuf>,
     /// Limits.
     #[serde(default)]
     pub limits: GatewayLimits,
@@ -155,17 +163,15 @@ impl GatewayConfig {
 /// A running gateway's shared state.
 #[derive(Clone)]
 pub struct Gateway {
-    engine: Engine,
+    /// The supergraph in force: engine, limits, admitted operations.
+    in_force: InForce,
     limits: GatewayLimits,
-    operation_limits: Arc<OperationLimits>,
+    /// The supergraph file watched for changes, with the config to build it by.
+    watched: Option<(std::path::PathBuf, GatewayConfig, String)>,
     /// Requests per client (None: not limited), shared with the other replicas through Redis.
     rate: Option<Arc<RateLimiter>>,
     /// Checks clients' tokens with the node.
     tokens: Arc<TokenCheck>,
-    /// Operations (text, name) that passed the limits, with their kind: clients repeat a few
-    /// operations with new variables, and each is measured once (again each time only when a
-    /// variable sets a page size).
-    admitted: Arc<Mutex<AdmittedOperations>>,
     /// Announced when the gateway stops: its subscriptions end.
     going_away: GoingAway,
 }
@@ -200,50 +206,42 @@ async fn fetch_sdl(http: &reqwest::Client, subgraph: &SubgraphConfig) -> anyhow:
 }
 
 impl Gateway {
-    /// Reads every subgraph's SDL, composes the supergraph and builds the engine.
+    /// Reads the supergraph file, or every subgraph's SDL and composes them; builds the
+    /// engine.
     pub async fn start(config: &GatewayConfig) -> anyhow::Result<Gateway> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-        let mut subgraphs = Vec::new();
-        for subgraph in &config.subgraphs {
-            let sdl = match &subgraph.sdl_file {
-                Some(file) => std::fs::read_to_string(file)
-                    .with_context(|| format!("subgraph {}: reading its SDL from {}", subgraph.name, file.display()))?,
-                None => fetch_sdl(&http, subgraph).await?,
-            };
-            subgraphs.push(Subgraph { name: subgraph.name.clone(), url: subgraph.url.clone(), sdl });
-        }
-        let supergraph = crate::federation::compose(&subgraphs).await.context("composing the supergraph")?;
-        let options = EngineOptions {
-            request_timeout: Duration::from_millis(config.limits.subgraph_timeout_ms),
-            ..EngineOptions::default()
+        let supergraph = match &config.supergraph_file {
+            Some(file) => {
+                std::fs::read_to_string(file).with_context(|| format!("supergraph_file: reading {}", file.display()))?
+            }
+            None => {
+                let mut subgraphs = Vec::new();
+                for subgraph in &config.subgraphs {
+                    let sdl = match &subgraph.sdl_file {
+                        Some(file) => std::fs::read_to_string(file).with_context(|| {
+                            format!("subgraph {}: reading its SDL from {}", subgraph.name, file.display())
+                        })?,
+                        None => fetch_sdl(&http, subgraph).await?,
+                    };
+                    subgraphs.push(Subgraph { name: subgraph.name.clone(), url: subgraph.url.clone(), sdl });
+                }
+                let composed = crate::federation::compose(&subgraphs).await.context("composing the supergraph")?;
+                tracing::info!(subgraphs = subgraphs.len(), "supergraph composed");
+                composed
+            }
         };
-        let engine = Engine::with_options(&supergraph, options).context("building the federation engine")?;
-        let limits = &config.limits;
-        let operation_limits = OperationLimits::new(
-            &engine.api_schema_sdl(),
-            Limits {
-                max_depth: limits.max_depth,
-                max_aliases: limits.max_aliases,
-                max_cost: limits.max_cost,
-                assumed_list_size: limits.assumed_list_size,
-            },
-        )
-        .map_err(|e| anyhow::anyhow!("operation limits: {e}"))?;
-        tracing::info!(subgraphs = subgraphs.len(), "supergraph composed");
+        let in_force = InForce::new(Planned::build(&supergraph, config)?);
         let rate = NonZeroU32::new(config.limits.requests_per_minute).map(RateLimiter::new);
         if let (Some(rate), Some(redis)) = (&rate, &config.redis) {
             let client = redis::Client::open(redis.url.expose()).context("[redis] url")?;
             rate.share(client, &format!("gateway:{}", redis.namespace));
         }
         Ok(Gateway {
-            engine,
+            in_force,
             limits: config.limits.clone(),
-            operation_limits: Arc::new(operation_limits),
+            watched: config.supergraph_file.clone().map(|file| (file, config.clone(), supergraph)),
             rate: rate.map(Arc::new),
             tokens: Arc::new(TokenCheck::new(http, config.subgraphs[0].url.clone())),
-            admitted: Arc::new(Mutex::new(LruCache::new(
-                NonZeroUsize::new(ADMITTED_OPERATIONS).expect("a positive capacity"),
-            ))),
             going_away: GoingAway::default(),
         })
     }
@@ -268,14 +266,16 @@ impl Gateway {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let going_away = self.going_away.clone();
+        if let Some((file, config, loaded)) = self.watched.clone() {
+            let stopping = going_away.clone();
+            let in_force = self.in_force.clone();
+            tokio::spawn(async move {
+                supergraph::watch(file, config, in_force, loaded, async move { stopping.announced().await }).await;
+            });
+        }
         let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
         going_away.serve(axum::serve(listener, app).with_graceful_shutdown(going_away.after(shutdown))).await?;
         Ok(())
-    }
-
-    /// Refuses an operation over the limits, before anything runs.
-    fn check_limits(&self, request: &GraphQLRequest) -> Result<Admission, Refusal> {
-        self.operation_limits.check(&request.query, request.operation_name.as_deref(), &request.variables)
     }
 
     /// The answer to a refused operation, a GraphQL request error: a syntax error as the
@@ -335,18 +335,19 @@ impl Gateway {
                 }
             }
         }
+        let planned = self.in_force.get();
         let key = (request.query.clone(), request.operation_name.clone());
-        let admitted = self.admitted.lock().expect("admitted lock").get(&key).copied();
+        let admitted = planned.admitted.lock().expect("admitted lock").get(&key).copied();
         let kind = match admitted {
             Some((kind, admission)) if !admission.depends_on_variables => kind,
             Some((kind, _)) => {
-                if let Err(refusal) = self.check_limits(&request) {
+                if let Err(refusal) = planned.check_limits(&request) {
                     return Gateway::refuse(media, &request, refusal);
                 }
                 kind
             }
             None => {
-                let admission = match self.check_limits(&request) {
+                let admission = match planned.check_limits(&request) {
                     Ok(admission) => admission,
                     Err(refusal) => return Gateway::refuse(media, &request, refusal),
                 };
@@ -354,7 +355,7 @@ impl Gateway {
                     Ok(kind) => kind,
                     Err(error) => return federation_error(media, &error),
                 };
-                self.admitted.lock().expect("admitted lock").put(key, (kind, admission));
+                planned.admitted.lock().expect("admitted lock").put(key, (kind, admission));
                 kind
             }
         };
@@ -367,7 +368,7 @@ impl Gateway {
                 let message = "a subscription needs Accept: text/event-stream, or a WebSocket";
                 return graphql_request_error(media, "BAD_REQUEST", message);
             }
-            return match self.engine.subscribe(request, forwarded(headers)).await {
+            return match planned.engine.subscribe(request, forwarded(headers)).await {
                 Ok(stream) => {
                     // A stopping gateway ends the stream, or its graceful shutdown would wait for
                     // it for ever.
@@ -381,7 +382,7 @@ impl Gateway {
                 Err(error) => federation_error(media, &error),
             };
         }
-        match self.engine.execute(request, forwarded(headers)).await {
+        match planned.engine.execute(request, forwarded(headers)).await {
             Ok(body) => graphql_response(media, body.to_string(), true),
             Err(error) => federation_error(media, &error),
         }
@@ -496,7 +497,8 @@ impl Operations for GatewayOperations {
             Ok(kind) => kind,
             Err(error) => return refused(&error.response_body()["errors"]),
         };
-        if let Err(refusal) = self.0.check_limits(&request) {
+        let planned = self.0.in_force.get();
+        if let Err(refusal) = planned.check_limits(&request) {
             let code = match refusal {
                 Refusal::Syntax(_) => "GRAPHQL_PARSE_FAILED",
                 Refusal::OverLimit(_) => "LIMIT_EXCEEDED",
@@ -509,12 +511,12 @@ impl Operations for GatewayOperations {
         }
         let raw = |body: ResponseBody| json_text(&body);
         if kind == "subscription" {
-            match self.0.engine.subscribe(request, headers).await {
+            match planned.engine.subscribe(request, headers).await {
                 Ok(events) => Execution::Results(events.map(raw).boxed()),
                 Err(error) => refused(&error.response_body()["errors"]),
             }
         } else {
-            match self.0.engine.execute(request, headers).await {
+            match planned.engine.execute(request, headers).await {
                 Ok(body) => Execution::Results(futures::stream::once(async move { raw(body) }).boxed()),
                 Err(error) => refused(&error.response_body()["errors"]),
             }

@@ -8,8 +8,10 @@
 use std::time::Duration;
 
 use cadena_gateway::config::Secret;
-use cadena_gateway::federated_gateway::{GatewayLimits, GatewayRedisConfig, SubgraphConfig};
-use cadena_tests::federation::{RunningGateway, spawn_gateway, spawn_gateway_over, spawn_risk_subgraph};
+use cadena_gateway::federated_gateway::{GatewayConfig, GatewayLimits, GatewayRedisConfig, SubgraphConfig};
+use cadena_tests::federation::{
+    RunningGateway, spawn_gateway, spawn_gateway_over, spawn_gateway_with, spawn_risk_subgraph,
+};
 use cadena_tests::{
     Backend, TestApp, TestChain, assert_graphql_http_audits_ok, open_event_stream, sse_events, sse_single_result,
 };
@@ -344,3 +346,84 @@ on_both_backends!(
     limits_refuse_deep_costly_and_frequent_requests,
     http_and_sse_are_served_as_the_node_serves_them
 );
+
+/// A subgraph's federation SDL, as a composer elsewhere would read it.
+async fn subgraph_sdl(url: &str) -> String {
+    let (_, body) = post(url, None, "{ _service { sdl } }").await;
+    body["data"]["_service"]["sdl"].as_str().expect("the subgraph's SDL").to_owned()
+}
+
+#[tokio::test]
+async fn a_supergraph_file_is_taken_and_reloaded_under_load() {
+    let mx = TestApp::builder().spawn().await;
+    let risk = spawn_risk_subgraph().await;
+    let node = cadena_gateway::federation::Subgraph {
+        name: "node".into(),
+        url: mx.graphql_url(),
+        sdl: subgraph_sdl(&mx.graphql_url()).await,
+    };
+    let risk =
+        cadena_gateway::federation::Subgraph { name: "risk".into(), url: risk.clone(), sdl: subgraph_sdl(&risk).await };
+    // Composed apart from the gateway, as `rover` or Hive would: first the node alone.
+    let node_only = cadena_gateway::federation::compose(std::slice::from_ref(&node)).await.unwrap();
+    let with_risk = cadena_gateway::federation::compose(&[node.clone(), risk]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("supergraph.graphql");
+    std::fs::write(&file, &node_only).unwrap();
+    let gw = spawn_gateway_with(GatewayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        subgraphs: vec![SubgraphConfig { name: "node".into(), url: node.url.clone(), sdl_file: None }],
+        supergraph_file: Some(file.clone()),
+        limits: GatewayLimits { requests_per_minute: 0, ..GatewayLimits::default() },
+        redis: None,
+    })
+    .await;
+    let token = mx.token("risk").await;
+    let (_, before) = post(&gw.url, Some(&token), "{ riskModel }").await;
+    assert_eq!(before["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{before}");
+
+    // Under load, the file changes: first to something that is no supergraph (a half-written
+    // file), then to the supergraph with the risk system. No request fails meanwhile.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, token, stop) = (gw.url.clone(), token.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut answered, mut failed) = (0, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (status, body) = post(&url, Some(&token), "{ nodeCountry }").await;
+                    if status == 200 && body["data"]["nodeCountry"] == "MX" {
+                        answered += 1;
+                    } else {
+                        failed.push((status, body));
+                    }
+                }
+                (answered, failed)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    std::fs::write(&file, &with_risk[..with_risk.len() / 2]).unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (_, still) = post(&gw.url, Some(&token), "{ nodeCountry }").await;
+    assert_eq!(still["data"]["nodeCountry"], "MX", "a broken file leaves the supergraph in force: {still}");
+    std::fs::write(&file, &with_risk).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, after) = post(&gw.url, Some(&token), "{ riskModel nodeCountry }").await;
+        if after["data"]["riskModel"] == "aduana-riesgo-v3" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the new supergraph never took force: {after}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for task in load {
+        let (ok, failed) = task.await.unwrap();
+        assert!(failed.is_empty(), "requests failed across the reload: {failed:?}");
+        answered += ok;
+    }
+    assert!(answered > 50, "the load ran: {answered} requests");
+}

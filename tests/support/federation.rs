@@ -71,8 +71,20 @@ pub async fn spawn_gateway_over(
     limits: GatewayLimits,
     redis: Option<GatewayRedisConfig>,
 ) -> RunningGateway {
+    spawn_gateway_with(GatewayConfig {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        subgraphs,
+        supergraph_file: None,
+        limits,
+        redis,
+    })
+    .await
+}
+
+/// Starts `cadena gateway` in-process from `config`, on a free port whatever it says.
+pub async fn spawn_gateway_with(mut config: GatewayConfig) -> RunningGateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let config = GatewayConfig { listen: listener.local_addr().expect("bound"), subgraphs, limits, redis };
+    config.listen = listener.local_addr().expect("bound");
     let gateway = Gateway::start(&config).await.expect("the gateway composes and starts");
     let url = format!("http://{}/graphql", config.listen);
     let (stop, stopped) = oneshot::channel::<()>();

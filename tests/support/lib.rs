@@ -143,6 +143,8 @@ pub struct TestAppBuilder {
     anchoring: (usize, u64),
     webhooks: Vec<(String, String, Option<String>)>,
     following: Vec<cadena_resolvers::services::watch_lists::ConfiguredFollow>,
+    /// `[limits] follower_events_per_minute`, when not the default.
+    follower_events_per_minute: Option<u32>,
     vc_api_issuance: bool,
     /// (private addresses allowed, anonymous introspection, anonymous verifications a minute)
     exposure: (bool, bool, u32),
@@ -238,6 +240,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// `[limits] follower_events_per_minute` (0: unbounded).
+    pub fn follower_events_per_minute(mut self, n: u32) -> Self {
+        self.follower_events_per_minute = Some(n);
+        self
+    }
+
     /// Signs with `ecdsa-rdfc-2019` or `eddsa-rdfc-2022`.
     pub fn cryptosuite(mut self, suite: &str) -> Self {
         self.cryptosuite = Some(suite.to_owned());
@@ -297,6 +305,9 @@ impl TestAppBuilder {
             });
         }
         config.following = self.following.clone();
+        if let Some(n) = self.follower_events_per_minute {
+            config.limits.follower_events_per_minute = n;
+        }
         TestApp::run(config, listener, database, dir).await
     }
 }
@@ -449,6 +460,7 @@ impl TestApp {
             anchoring: (4096, 500),
             webhooks: Vec::new(),
             following: Vec::new(),
+            follower_events_per_minute: None,
             vc_api_issuance: false,
             exposure: (true, true, 0),
         }

@@ -119,7 +119,7 @@ impl Subscription {
                 let followed = match event {
                     Ok(event) => match RecognitionChange::of(&event) {
                         Some(change) => watch_lists
-                            .follows(&verifier, &change.issuing_country, &change.tin)
+                            .followed_at(&verifier, &change.issuing_country, &change.tin, event.sequence)
                             .await
                             .map(|follows| follows.then_some((event.sequence, change))),
                         None => Ok(None),

@@ -47,6 +47,8 @@ const CONSENT: &str = "cadena-consent";
 const WITHDRAWAL: &str = "cadena-withdraw";
 /// The longest consent a firm may give at once.
 const LONGEST_CONSENT_DAYS: i64 = 5 * 366;
+/// Events' watch-list decisions kept for the subscribers still to hear them.
+const DECISIONS: u64 = 100_000;
 /// The holder (and credential) of an entry an ADMIN configured: no firm's key matches it.
 const CONFIGURATION: &str = "configuration";
 
@@ -82,6 +84,9 @@ pub struct WatchLists {
     limits: FollowerLimits,
     rate: Option<Arc<RateLimiter>>,
     deliveries: FollowerDeliveries,
+    /// Whether (account, country, trader ID) was followed at event (cursor): asked of the
+    /// database once per event, however many of the account's subscribers hear it.
+    decisions: moka::future::Cache<(String, String, String, u64), bool>,
 }
 
 impl WatchLists {
@@ -94,7 +99,11 @@ impl WatchLists {
     ) -> (WatchLists, DeliveryWriter) {
         let rate = NonZeroU32::new(limits.events_per_minute).map(|n| Arc::new(RateLimiter::new(n)));
         let (deliveries, writer) = FollowerDeliveries::new(storage.clone());
-        (WatchLists { storage, credentials, limits, rate, deliveries }, writer)
+        let decisions = moka::future::Cache::builder()
+            .max_capacity(DECISIONS)
+            .time_to_live(std::time::Duration::from_secs(60))
+            .build();
+        (WatchLists { storage, credentials, limits, rate, deliveries, decisions }, writer)
     }
 
     /// The rate of changes per account, for the replicas to share.
@@ -296,6 +305,14 @@ impl WatchLists {
             return Ok(());
         }
         self.apply(batch).await
+    }
+
+    /// Whether `verifier` followed operator (`country`, `tin`) at the event of cursor `at`:
+    /// decided once, when its first subscriber asks (a consent withdrawn counts from the next
+    /// event on).
+    pub async fn followed_at(&self, verifier: &str, country: &str, tin: &str, at: u64) -> Result<bool, ServiceError> {
+        let key = (verifier.to_owned(), country.to_owned(), tin.to_owned(), at);
+        self.decisions.try_get_with(key, self.follows(verifier, country, tin)).await.map_err(ServiceError::internal)
     }
 
     /// Whether `verifier` follows operator (`country`, `tin`) now.
