@@ -116,6 +116,10 @@ async fn an_insurer_follows_a_firm_with_its_consent_and_hears_status_only(backen
     let closed =
         sse_single_result(sse("subscription { certificationEvents { certification { operatorName } } }")).await;
     assert_eq!(closed["errors"][0]["extensions"]["code"], "FORBIDDEN", "{closed}");
+    let mut over_ws =
+        co.subscribe_ws("verifier", "subscription { certificationEvents { certification { operatorName } } }").await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), over_ws.recv()).await.expect("refused in time").unwrap();
+    assert_eq!(closed["errors"][0]["extensions"]["code"], "FORBIDDEN", "over WebSocket: {closed}");
 
     // Through the federation gateway over CO: the same status-only stream; the full events,
     // the operator's data and the certifications stay closed to the insurer there too.
@@ -131,10 +135,15 @@ async fn an_insurer_follows_a_firm_with_its_consent_and_hears_status_only(backen
         format!("{{ operator(country: \"MX\", tin: \"{TIN}\") {{ certifications {{ operatorName }} }} }}"),
         "{ certifications(first: 5) { nodes { operatorName } } }".to_owned(),
         "{ consentLog { action } }".to_owned(),
+        "{ followerDeliveries { status } }".to_owned(),
     ] {
-        let body: Value = via_gateway(&query).send().await.unwrap().json().await.unwrap();
-        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{query}: {body}");
-        assert!(!body.to_string().contains("GODE"), "nothing of the operator's data: {body}");
+        // At the node and through the gateway alike.
+        for url in [co.graphql_url(), gw.url.clone()] {
+            let asked = co.client.post(&url).bearer_auth(&token).json(&json!({ "query": query }));
+            let body: Value = asked.send().await.unwrap().json().await.unwrap();
+            assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{url} {query}: {body}");
+            assert!(!body.to_string().contains("GODE"), "nothing of the operator's data: {body}");
+        }
     }
 
     // MX suspends the firm: the insurer at CO hears it, status only, the source marked.
