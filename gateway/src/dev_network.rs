@@ -215,6 +215,7 @@ pub async fn run(
         listen: listener.local_addr()?,
         subgraphs: vec![SubgraphConfig { name: "node".into(), url: hub.graphql.clone(), sdl_file: None }],
         supergraph_file: None,
+        trusted_documents: None,
         limits: GatewayLimits::default(),
         redis: None,
     };

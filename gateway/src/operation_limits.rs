@@ -117,6 +117,27 @@ impl OperationLimits {
     /// Admits `query` (its operation `operation_name`, or every operation when unnamed) with
     /// `variables`, or says which limit it exceeds.
     pub fn check(&self, query: &str, operation_name: Option<&str>, variables: &Value) -> Result<Admission, Refusal> {
+        self.check_costing(query, operation_name, variables, self.limits.max_cost)
+    }
+
+    /// As [`OperationLimits::check`], for a trusted document: its cost was accepted when it was
+    /// reviewed, so only depth and aliases are held to the limits.
+    pub fn check_trusted(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &Value,
+    ) -> Result<Admission, Refusal> {
+        self.check_costing(query, operation_name, variables, u64::MAX)
+    }
+
+    fn check_costing(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &Value,
+        max_cost: u64,
+    ) -> Result<Admission, Refusal> {
         let document = async_graphql::parser::parse_query(query).map_err(|e| Refusal::Syntax(e.to_string()))?;
         let mut measure = Measure {
             model: self,
@@ -151,10 +172,10 @@ impl OperationLimits {
                 measure.aliases, limits.max_aliases
             )));
         }
-        if measure.cost > limits.max_cost {
+        if measure.cost > max_cost {
             return Err(Refusal::OverLimit(format!(
-                "the operation costs {}; at most {} is allowed",
-                measure.cost, limits.max_cost
+                "the operation costs {}; at most {max_cost} is allowed (a trusted document is not held to it)",
+                measure.cost
             )));
         }
         Ok(Admission { cost: measure.cost, depends_on_variables: measure.depends_on_variables })
@@ -331,7 +352,40 @@ mod tests {
         let edges = "{ certifications(first: 100) { edges { cursor node { id } } } }";
         assert_eq!(cost(edges, Value::Null).unwrap().cost, 1 + 100 + 3 * 100);
         let refused = cost("{ certifications(first: 400) { nodes { id tin } } }", Value::Null).unwrap_err();
-        assert_eq!(refused, "the operation costs 1201; at most 1000 is allowed");
+        assert_eq!(refused, "the operation costs 1201; at most 1000 is allowed (a trusted document is not held to it)");
+    }
+
+    /// The Guild's federation benchmark operation over its accounts, products, reviews and
+    /// inventory subgraphs: nested unbounded lists, each assumed to hold 10, make it cost
+    /// 102,927, beyond any default a gateway open to unknown clients should grant; trusted, it
+    /// is held to depth and aliases only.
+    #[test]
+    fn a_trusted_document_is_held_to_depth_and_aliases_only() {
+        const SCHEMA: &str = r#"
+            type Query { me: User users: [User] topProducts(first: Int): [Product] }
+            type User { id: ID! name: String username: String reviews: [Review] }
+            type Review { id: ID! body: String author: User product: Product }
+            type Product { upc: String! name: String price: Int weight: Int inStock: Boolean shippingEstimate: Int reviews: [Review] }
+        "#;
+        const BENCHMARK: &str = r#"
+            fragment User on User { id username name }
+            fragment Review on Review { id body }
+            fragment Product on Product { inStock name price shippingEstimate upc weight }
+            query TestQuery {
+              users { ...User reviews { ...Review product { ...Product reviews { ...Review author { ...User reviews { ...Review product { ...Product } } } } } } }
+              topProducts(first: 5) { ...Product reviews { ...Review author { ...User reviews { ...Review product { ...Product } } } } }
+            }"#;
+        let limits = OperationLimits::new(
+            SCHEMA,
+            Limits { max_depth: 12, max_aliases: 30, max_cost: 25_000, assumed_list_size: 10 },
+        )
+        .unwrap();
+        let refused = limits.check(BENCHMARK, None, &Value::Null).unwrap_err().to_string();
+        assert!(refused.starts_with("the operation costs 102927;"), "{refused}");
+        assert_eq!(limits.check_trusted(BENCHMARK, None, &Value::Null).unwrap().cost, 102_927);
+        let deep = "{ users { reviews { author { reviews { author { reviews { author { reviews { author { reviews { author { reviews { author { reviews { author { id } } } } } } } } } } } } } } } }";
+        let refused = limits.check_trusted(deep, None, &Value::Null).unwrap_err().to_string();
+        assert!(refused.contains("levels deep"), "{refused}");
     }
 
     #[test]

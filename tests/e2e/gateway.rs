@@ -187,7 +187,11 @@ async fn limits_refuse_deep_costly_and_frequent_requests(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     let (status, body) = post_with_variables(&gw.url, Some(&token), paged, json!({ "n": 100 })).await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(body["errors"][0]["message"], "the operation costs 201; at most 40 is allowed", "{body}");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "the operation costs 201; at most 40 is allowed (a trusted document is not held to it)",
+        "{body}"
+    );
     // A document that does not parse is a parse failure, with its location, not a limit.
     let (status, body) = post(&gw.url, Some(&token), "{ certifications(first: ").await;
     assert_eq!(status, 400, "{body}");
@@ -354,7 +358,7 @@ async fn subgraph_sdl(url: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_supergraph_file_is_taken_and_reloaded_under_load() {
+async fn a_supergraph_file_is_taken_and_reloaded_under_load_and_trusted_documents_pass_the_cost_limit() {
     let mx = TestApp::builder().spawn().await;
     let risk = spawn_risk_subgraph().await;
     let node = cadena_gateway::federation::Subgraph {
@@ -370,15 +374,28 @@ async fn a_supergraph_file_is_taken_and_reloaded_under_load() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("supergraph.graphql");
     std::fs::write(&file, &node_only).unwrap();
+    // A known application's costly query, trusted (a persisted-documents map).
+    let costly = "{ certifications(first: 500) { nodes { id tin status issuingCountry certificateNumber operatorName \
+        validFrom validUntil certificateType issuingAuthority } } }";
+    let trusted = dir.path().join("trusted-documents.json");
+    std::fs::write(&trusted, json!({ "risk-dashboard-1": costly }).to_string()).unwrap();
     let gw = spawn_gateway_with(GatewayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         subgraphs: vec![SubgraphConfig { name: "node".into(), url: node.url.clone(), sdl_file: None }],
         supergraph_file: Some(file.clone()),
-        limits: GatewayLimits { requests_per_minute: 0, ..GatewayLimits::default() },
+        trusted_documents: Some(trusted.clone()),
+        limits: GatewayLimits { max_cost: 5_000, requests_per_minute: 0, ..GatewayLimits::default() },
         redis: None,
     })
     .await;
     let token = mx.token("risk").await;
+    // The trusted document runs whatever its cost; the same with one character more is an
+    // unknown operation, held to the cost limit (1 + 500 + 10 × 500 = 5,501 > 5,000).
+    let (status, body) = post(&gw.url, Some(&token), costly).await;
+    assert_eq!((status, body["data"]["certifications"]["nodes"].is_array()), (200, true), "{body}");
+    let (status, body) = post(&gw.url, Some(&token), &format!("{costly} ")).await;
+    assert_eq!((status, &body["errors"][0]["extensions"]["code"]), (400, &json!("LIMIT_EXCEEDED")), "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("5501"), "{body}");
     let (_, before) = post(&gw.url, Some(&token), "{ riskModel }").await;
     assert_eq!(before["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{before}");
 

@@ -75,6 +75,7 @@ pub async fn spawn_gateway_over(
         listen: "127.0.0.1:0".parse().expect("an address"),
         subgraphs,
         supergraph_file: None,
+        trusted_documents: None,
         limits,
         redis,
     })

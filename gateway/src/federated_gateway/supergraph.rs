@@ -4,7 +4,8 @@
 //! the one in force (engine, limits measured on its API schema, its own cache of admitted
 //! operations) and then takes its place in one step: requests already running finish on the
 //! old one, later ones get the new one, none is refused for the swap. A file that does not
-//! build (half written, not a supergraph) is logged, and the one in force stays.
+//! build (half written, not a supergraph) is logged, and the one in force stays. The trusted
+//! documents are read again with each supergraph.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -13,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use lru::LruCache;
 
+use super::trusted_documents::TrustedDocuments;
 use super::{ADMITTED_OPERATIONS, AdmittedOperations, GatewayConfig};
 use crate::federation::{Engine, EngineOptions, GraphQLRequest};
 use crate::operation_limits::{Admission, Limits, OperationLimits, Refusal};
@@ -26,6 +28,8 @@ pub(super) struct Planned {
     pub engine: Engine,
     /// Depth, aliases and cost, measured on the supergraph's API schema.
     limits: OperationLimits,
+    /// The documents exempt from the cost limit (read again with each supergraph).
+    trusted: TrustedDocuments,
     /// Operations (text, name) that passed the limits, with their kind: clients repeat a few
     /// operations with new variables, and each is measured once (again each time only when a
     /// variable sets a page size).
@@ -53,13 +57,22 @@ impl Planned {
             },
         )
         .map_err(|e| anyhow::anyhow!("operation limits: {e}"))?;
+        let trusted = match &config.trusted_documents {
+            Some(file) => TrustedDocuments::load(file)?,
+            None => TrustedDocuments::default(),
+        };
         let capacity = std::num::NonZeroUsize::new(ADMITTED_OPERATIONS).expect("a positive capacity");
-        Ok(Planned { engine, limits, admitted: Mutex::new(LruCache::new(capacity)) })
+        Ok(Planned { engine, limits, trusted, admitted: Mutex::new(LruCache::new(capacity)) })
     }
 
-    /// Refuses an operation over the limits, before anything runs.
+    /// Refuses an operation over the limits, before anything runs (a trusted document's cost
+    /// is not limited).
     pub fn check_limits(&self, request: &GraphQLRequest) -> Result<Admission, Refusal> {
-        self.limits.check(&request.query, request.operation_name.as_deref(), &request.variables)
+        let (query, name, variables) = (&request.query, request.operation_name.as_deref(), &request.variables);
+        if self.trusted.trusts(query) {
+            return self.limits.check_trusted(query, name, variables);
+        }
+        self.limits.check(query, name, variables)
     }
 }
 
