@@ -81,7 +81,7 @@ pub struct GatewayLimits {
     pub max_aliases: usize,
     /// Highest cost: fields selected, each counted once per object it may be resolved on. The
     /// default (25,000) lets cadena's own operations and federated queries of the shape
-    /// customs authorities run (a 3-subgraph operator query measured at 17,282) through, and
+    /// customs authorities run (a 3-subgraph query measured at 17,282) through, and
     /// refuses what unknown clients could make of nested unbounded lists (The Guild's
     /// benchmark operation costs 102,927): an application's known operations that cost more
     /// are listed as trusted documents.
