@@ -6,7 +6,7 @@
 //! Router's throughput.
 //!
 //! Hive Router is `$HIVE_ROUTER`, else `~/.cache/hive-router/bin/hive_router`, installed there
-//! on first run (`cargo install hive-router --locked --ignore-rust-version`, its own target dir;
+//! on first run (`cargo install hive-router --locked --ignore-rust-version --features graphiql`, its own target dir;
 //! it needs a newer rustc than this workspace pins). The operation costs 102,927 under cadena's
 //! cost model, over the default limit: it is a trusted document here, as a deployment running
 //! it would list it.
@@ -67,7 +67,9 @@ fn hive_router_binary() -> PathBuf {
     if !binary.exists() {
         eprintln!("installing hive-router into {} (once; it takes a while)", root.display());
         let status = Command::new("cargo")
-            .args(["install", "hive-router", "--locked", "--ignore-rust-version", "--root"])
+            // `graphiql` swaps the router's bundled laboratory (fetched from npm by its build
+            // script, and gone from the registry) for a plain page.
+            .args(["install", "hive-router", "--locked", "--ignore-rust-version", "--features", "graphiql", "--root"])
             .arg(&root)
             .arg("--target-dir")
             .arg(root.join("target"))

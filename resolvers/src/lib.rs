@@ -12,6 +12,7 @@ pub mod event_log;
 pub mod events;
 pub mod fault;
 pub mod graphql;
+pub mod metrics;
 pub mod rate_limit;
 pub mod services;
 pub mod storage;

@@ -29,6 +29,7 @@ mod graphql_over_http;
 mod in_force;
 mod jose_interop;
 mod lifecycle;
+mod metrics;
 mod outbox;
 mod partners;
 mod refused_input;

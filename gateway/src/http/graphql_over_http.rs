@@ -310,8 +310,23 @@ async fn execute(
         Err(e) => return request_error(StatusCode::UNAUTHORIZED, media, e.code(), e.to_string()),
     };
     let request = request.data(RequestPrincipal(principal));
+    let operation = operation_label(request.operation_name.as_deref()).to_owned();
+    let started = std::time::Instant::now();
     let response = node.schema.execute(request).await;
+    cadena_resolvers::metrics::GRAPHQL_DURATION
+        .with_label_values(&[&operation])
+        .observe(started.elapsed().as_secs_f64());
     graphql_response(media, response_body(&response), !is_request_error(&response))
+}
+
+/// A client's operation name as a metric label: names are the client's to choose, so a
+/// label holds a plausible name or `other` (the series stay few), and `anonymous` for none.
+fn operation_label(name: Option<&str>) -> &str {
+    match name {
+        None => "anonymous",
+        Some(name) if name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => name,
+        Some(_) => "other",
+    }
 }
 
 /// The JSON text of an async-graphql response; without `data` when the request never executed,

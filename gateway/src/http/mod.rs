@@ -8,6 +8,7 @@
 //! | `POST/GET /graphql` | GraphQL over HTTP; `Accept: text/event-stream` for SSE; WebSocket upgrade (`graphql-transport-ws`) |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the database answers |
+//! | `GET /metrics` | Prometheus metrics ([`cadena_resolvers::metrics`]): counts and latencies, no data |
 //! | `/partner/inbox`, `/partner/feed`, `/partner/recognition`, `/partner/state` | the MRA partner channel ([`partner_channel`]) |
 //! | `/.well-known/did.json`, `/contexts/…`, `/status-lists/…`, `/credentials/…`, `/presentations/verify`, `/challenges` | the VC API ([`vc_api`]) |
 
@@ -37,6 +38,7 @@ pub fn router(node: Node) -> Router {
         .route("/graphql", get(graphql_over_http::get_graphql).post(graphql_over_http::post_graphql))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/.well-known/did.json", get(vc_api::did_document))
         .route("/contexts/aeo/v1", get(vc_api::aeo_context))
         .route("/status-lists/{name}", get(vc_api::status_list))
@@ -51,8 +53,38 @@ pub fn router(node: Node) -> Router {
         .route("/partner/state", get(partner_channel::state))
         .merge(crate::console::routes())
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(timed))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(node)
+}
+
+/// Records each request's latency (to its response's head) by method, route and status.
+async fn timed(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let method = request.method().clone();
+    // The route's pattern, not the path: `/status-lists/{name}` is one series.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    cadena_resolvers::metrics::HTTP_DURATION
+        .with_label_values(&[method.as_str(), &route, response.status().as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The Prometheus text exposition of the process's metrics, the database's gauges read now.
+async fn metrics(State(node): State<Node>) -> axum::response::Response {
+    if let Err(error) = cadena_resolvers::metrics::refresh(&node.services).await {
+        tracing::warn!(%error, "metrics: the gauges could not be read");
+        return (StatusCode::SERVICE_UNAVAILABLE, "the gauges could not be read").into_response();
+    }
+    let mut text = String::new();
+    match prometheus::TextEncoder::new().encode_utf8(&prometheus::gather(), &mut text) {
+        Ok(()) => ([(axum::http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
 }
 
 #[tracing::instrument(skip_all)]

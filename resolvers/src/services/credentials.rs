@@ -667,6 +667,7 @@ impl CredentialService {
             .verify_credential_with(credential, Utc::now(), "credential", &lists)
             .await
             .map_err(document_error)
+            .inspect(crate::metrics::count_verification)
     }
 
     /// Admits one verification (of a credential or a presentation) for its caller. Verifying
@@ -702,6 +703,7 @@ impl CredentialService {
             .verify_credential(credential, Utc::now(), "verifiableCredential")
             .await
             .map_err(document_error)
+            .inspect(crate::metrics::count_verification)
     }
 
     /// A one-time challenge for a presentation, optionally bound to a domain.
@@ -781,6 +783,7 @@ impl CredentialService {
                 report.verified = false;
             }
         }
+        crate::metrics::count_presentation(&report);
         Ok(report)
     }
 

@@ -489,6 +489,12 @@ impl Outbox {
             .await?)
     }
 
+    /// The database it keeps its rows in (for readers of other tables beside it, such as the
+    /// metrics).
+    pub fn db(&self) -> &sea_orm::DatabaseConnection {
+        self.storage.db()
+    }
+
     /// How much work of `topic` waits: how many rows, and since when the oldest (how far
     /// behind the topic's worker is: for `anchor`, the anchoring lag).
     pub async fn backlog(&self, topic: Topic) -> Result<(u64, Option<DateTime<Utc>>), ServiceError> {
