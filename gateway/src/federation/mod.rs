@@ -45,6 +45,8 @@
 //! - A deployed binary finds the composer in `$CADENA_FEDERATION_DIR` ([`federation_dir`]).
 
 mod compose;
+#[cfg(test)]
+mod composer_defects;
 mod engine;
 mod error;
 #[cfg(test)]
