@@ -15,7 +15,12 @@ fn user(i: usize) -> User {
 }
 
 fn product(i: usize) -> Product {
-    Product { upc: i.to_string(), name: format!("Product {i}"), price: 100 * i as i32 + 99, weight: 10 + i as i32 }
+    Product {
+        upc: i.to_string(),
+        name: format!("Product {i}"),
+        price: Some(100 * i as i32 + 99),
+        weight: Some(10 + i as i32),
+    }
 }
 
 /// Every review: product `i` has reviews `i * REVIEWS_PER_PRODUCT ..`, authored in turn.
@@ -59,8 +64,8 @@ impl AccountsQuery {
 struct Product {
     upc: String,
     name: String,
-    price: i32,
-    weight: i32,
+    price: Option<i32>,
+    weight: Option<i32>,
 }
 
 struct ProductsQuery;
