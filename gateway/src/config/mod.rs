@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 
 use cadena_credentials::CountryCode;
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+
+mod environment;
+
+pub use environment::env_overrides;
 
 /// A string that must never be logged.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -516,45 +520,6 @@ impl NodeConfig {
     }
 }
 
-/// The environment variables `<prefix><KEY>` (`__` between nested keys) whose top-level key is
-/// a field of `T`: unknown keys are refused in files, but a variable that merely shares the
-/// prefix belongs to someone else.
-pub fn env_overrides<T: for<'de> Deserialize<'de>>(prefix: &str) -> Env {
-    let fields = field_names::<T>();
-    Env::prefixed(prefix).split("__").filter(move |key| {
-        let top = key.as_str().split(['.']).next().unwrap_or_default();
-        fields.iter().any(|field| field.eq_ignore_ascii_case(top))
-    })
-}
-
-/// The fields of struct `T`, as serde names them: asked of a deserializer that only listens.
-fn field_names<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
-    use serde::de::{Error as _, Visitor};
-    struct Listener<'a>(&'a mut &'static [&'static str]);
-    impl<'de> serde::Deserializer<'de> for Listener<'_> {
-        type Error = serde::de::value::Error;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-            Err(Self::Error::custom("not a struct"))
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Self::Error> {
-            *self.0 = fields;
-            Err(Self::Error::custom("only the field names were asked"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-            unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
-        }
-    }
-    let mut fields: &'static [&'static str] = &[];
-    let _ = T::deserialize(Listener(&mut fields));
-    fields
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,7 +582,7 @@ mod tests {
     #[test]
     #[expect(clippy::result_large_err, reason = "figment's Jail takes a closure returning figment's own error")]
     fn only_variables_naming_a_key_are_read() {
-        let fields = field_names::<NodeConfig>();
+        let fields = environment::field_names::<NodeConfig>();
         assert!(
             fields.contains(&"limits") && fields.contains(&"following") && !fields.contains(&"anvil"),
             "{fields:?}"
