@@ -427,8 +427,7 @@ impl AnchoringService {
     }
 
     async fn apply(&self, batch: WriteBatch) -> Result<(), AnchoringError> {
-        let mut gate = self.storage.write_gate().await;
-        self.storage.apply(&mut gate, batch).await.map_err(|e| match e {
+        self.storage.apply_alone(batch).await.map_err(|e| match e {
             ApplyError::Db(db) => db.into(),
             ApplyError::Conflict(c) => AnchoringError::Inconsistent(c.to_owned()),
         })

@@ -60,8 +60,7 @@ impl ConsoleSessions {
     async fn apply(&self, statement: sea_orm::Statement) -> Result<(), ServiceError> {
         let mut batch = WriteBatch::default();
         batch.push(statement);
-        let mut gate = self.storage.write_gate().await;
-        Ok(self.storage.apply(&mut gate, batch).await?)
+        Ok(self.storage.apply_alone(batch).await?)
     }
 
     /// Opens a session for `officer` (who just logged in); returns the cookie's secret.

@@ -135,8 +135,7 @@ impl DeliveryWriter {
     async fn write(&self, rows: Vec<follower_deliveries::ActiveModel>) -> Result<(), ServiceError> {
         let mut batch = WriteBatch::default();
         batch.push(follower_deliveries::Entity::insert_many(rows).build(self.storage.backend()));
-        let mut gate = self.storage.write_gate().await;
-        Ok(self.storage.apply(&mut gate, batch).await?)
+        Ok(self.storage.apply_alone(batch).await?)
     }
 }
 

@@ -140,7 +140,7 @@ impl RecognitionWebhooks {
                 let now = self.log.now().await?;
                 let mut batch = WriteBatch::default();
                 batch.push(event_cursors::save(READER, now, self.storage.backend()));
-                self.apply(batch).await?;
+                self.storage.apply_alone(batch).await?;
                 now
             }
         };
@@ -171,13 +171,8 @@ impl RecognitionWebhooks {
                 }
             }
             batch.push(event_cursors::save(READER, event.sequence, self.storage.backend()));
-            self.apply(batch).await?;
+            self.storage.apply_alone(batch).await?;
         }
         Ok(())
-    }
-
-    async fn apply(&self, batch: WriteBatch) -> Result<(), ServiceError> {
-        let mut gate = self.storage.write_gate().await;
-        Ok(self.storage.apply(&mut gate, batch).await?)
     }
 }

@@ -207,7 +207,7 @@ impl WatchLists {
             batch.push(self.upsert(row));
             batch.push(self.logged(row, "CONSENTED", None, now));
         }
-        self.apply(batch).await?;
+        self.storage.apply_alone(batch).await?;
         Ok(rows)
     }
 
@@ -243,7 +243,7 @@ impl WatchLists {
         if withdrawn.is_empty() {
             return Err(ServiceError::NotFound(format!("a consent of this holder to {verifier}")));
         }
-        self.apply(batch).await?;
+        self.storage.apply_alone(batch).await?;
         Ok(withdrawn)
     }
 
@@ -304,7 +304,7 @@ impl WatchLists {
         if batch.is_empty() {
             return Ok(());
         }
-        self.apply(batch).await
+        Ok(self.storage.apply_alone(batch).await?)
     }
 
     /// Whether `verifier` followed operator (`country`, `tin`) at the event of cursor `at`:
@@ -454,10 +454,5 @@ impl WatchLists {
             ..Default::default()
         })
         .build(self.storage.backend())
-    }
-
-    async fn apply(&self, batch: WriteBatch) -> Result<(), ServiceError> {
-        let mut gate = self.storage.write_gate().await;
-        Ok(self.storage.apply(&mut gate, batch).await?)
     }
 }

@@ -168,6 +168,12 @@ impl Storage {
         self.apply_on_server(batch).await
     }
 
+    /// Takes the write gate for `batch` alone and applies it (a write with no reads to guard).
+    pub async fn apply_alone(&self, batch: WriteBatch) -> Result<(), ApplyError> {
+        let mut gate = self.write_gate().await;
+        self.apply(&mut gate, batch).await
+    }
+
     /// Applies a batch like [`Storage::apply`], giving up the gate, and returns once the batch
     /// is committed. On SQLite, when other writers are waiting for the gate, the batch joins
     /// a group transaction that the group's last writer (or the first member back at the

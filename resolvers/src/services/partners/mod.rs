@@ -75,7 +75,7 @@ use crate::events::EventBus;
 use crate::services::anchoring::AnchoringService;
 use crate::services::credentials::CredentialService;
 use crate::services::webhooks::WebhookService;
-use crate::storage::{ApplyError, Storage, WriteBatch};
+use crate::storage::{Storage, WriteBatch};
 use recognition::Breakers;
 
 /// The message type partners exchange.
@@ -180,11 +180,7 @@ impl PartnerService {
     }
 
     async fn apply(&self, batch: WriteBatch) -> Result<(), ServiceError> {
-        let mut gate = self.storage.write_gate().await;
-        self.storage.apply(&mut gate, batch).await.map_err(|e| match e {
-            ApplyError::Db(db) => db.into(),
-            ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
-        })
+        Ok(self.storage.apply_alone(batch).await?)
     }
 
     /// Runs the partner loop until `shutdown`: following MRAs, pulling from partners' feeds now
