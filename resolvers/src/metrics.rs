@@ -18,6 +18,7 @@ use cadena_credentials::verification::{Check, Outcome, PresentationReport, Verif
 use crate::errors::ServiceError;
 use crate::graphql::NodeServices;
 use crate::services::outbox::Topic;
+use crate::storage::Storage;
 use crate::storage::entities::{anchor_batches, partner_messages};
 
 /// Latency buckets in seconds, from 1 ms to 10 s.
@@ -107,8 +108,10 @@ pub fn count_presentation(report: &PresentationReport) {
     report.credentials.iter().for_each(count_verification);
 }
 
-/// Reads what the database and the chain know into the gauges, before a scrape.
-pub async fn refresh(services: &NodeServices) -> Result<(), ServiceError> {
+/// Reads what the node's database (`storage`) and the chain know into the gauges, before a
+/// scrape.
+pub async fn refresh(services: &NodeServices, storage: &Storage) -> Result<(), ServiceError> {
+    let db = storage.db();
     let now = Utc::now();
     for topic in [Topic::Anchor, Topic::PartnerEvent, Topic::PartnerMessage, Topic::Webhook] {
         let (depth, oldest) = services.outbox.backlog(topic).await?;
@@ -119,7 +122,6 @@ pub async fn refresh(services: &NodeServices) -> Result<(), ServiceError> {
             ANCHORING_LAG_SECONDS.set(oldest.map_or(0, |at| (now - at).num_seconds().max(0)));
             let mut blocks = 0;
             if let (Some(_), Some(anchoring)) = (oldest, &services.anchoring) {
-                let db = services.outbox.db();
                 let last = anchor_batches::Entity::find()
                     .filter(anchor_batches::Column::BlockNumber.is_not_null())
                     .order_by_desc(anchor_batches::Column::BlockNumber)
@@ -133,7 +135,6 @@ pub async fn refresh(services: &NodeServices) -> Result<(), ServiceError> {
             ANCHORING_LAG_BLOCKS.set(blocks);
         }
     }
-    let db = services.outbox.db();
     // Only the rows waiting or refused: few, however long the log.
     let messages = partner_messages::Entity::find()
         .filter(

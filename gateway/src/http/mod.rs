@@ -76,7 +76,7 @@ async fn timed(request: axum::extract::Request, next: axum::middleware::Next) ->
 
 /// The Prometheus text exposition of the process's metrics, the database's gauges read now.
 async fn metrics(State(node): State<Node>) -> axum::response::Response {
-    if let Err(error) = cadena_resolvers::metrics::refresh(&node.services).await {
+    if let Err(error) = cadena_resolvers::metrics::refresh(&node.services, &node.storage).await {
         tracing::warn!(%error, "metrics: the gauges could not be read");
         return (StatusCode::SERVICE_UNAVAILABLE, "the gauges could not be read").into_response();
     }

@@ -37,7 +37,7 @@ use crate::events::EventBus;
 use crate::services::lease::Lease;
 use crate::services::retry::Backoff;
 use crate::storage::entities::outbox;
-use crate::storage::{ApplyError, Storage, WriteBatch};
+use crate::storage::{Storage, WriteBatch};
 
 /// A row of the outbox.
 pub type Row = outbox::Model;
@@ -432,11 +432,7 @@ impl Outbox {
                 writes.push_guarded(update.build(backend), DECIDED_ELSEWHERE);
             }
         }
-        let mut gate = self.storage.write_gate().await;
-        self.storage.apply(&mut gate, writes).await.map_err(|e| match e {
-            ApplyError::Db(db) => db.into(),
-            ApplyError::Conflict(c) => ServiceError::Conflict(c.into()),
-        })?;
+        self.storage.apply_alone(writes).await?;
         Ok(outcomes.len())
     }
 
@@ -487,12 +483,6 @@ impl Outbox {
             .limit(first)
             .all(self.storage.db())
             .await?)
-    }
-
-    /// The database it keeps its rows in (for readers of other tables beside it, such as the
-    /// metrics).
-    pub fn db(&self) -> &sea_orm::DatabaseConnection {
-        self.storage.db()
     }
 
     /// How much work of `topic` waits: how many rows, and since when the oldest (how far
