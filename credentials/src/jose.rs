@@ -239,7 +239,7 @@ fn sign_jws_for(payload: &[u8], key: &SecretKey, kid: &str, aud: Option<&str>) -
 }
 
 /// The JWS over exactly these header bytes (RFC 7515 §5.1).
-fn sign_compact(header_json: &[u8], payload: &[u8], key: &SecretKey) -> String {
+pub(crate) fn sign_compact(header_json: &[u8], payload: &[u8], key: &SecretKey) -> String {
     let mut jws = URL_SAFE_NO_PAD.encode(header_json);
     jws.push('.');
     URL_SAFE_NO_PAD.encode_string(payload, &mut jws);
@@ -252,15 +252,15 @@ fn sign_compact(header_json: &[u8], payload: &[u8], key: &SecretKey) -> String {
 }
 
 /// A JWS taken apart and checked for shape, before any key is involved.
-struct ParsedJws<'a> {
-    params: Map<String, Value>,
-    alg: JwsAlgorithm,
-    signing_input: &'a str,
-    payload: Vec<u8>,
-    signature: Vec<u8>,
+pub(crate) struct ParsedJws<'a> {
+    pub(crate) params: Map<String, Value>,
+    pub(crate) alg: JwsAlgorithm,
+    pub(crate) signing_input: &'a str,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
 }
 
-fn parse_jws(jws: &str) -> Result<ParsedJws<'_>, JoseError> {
+pub(crate) fn parse_jws(jws: &str) -> Result<ParsedJws<'_>, JoseError> {
     let [header, payload, signature] = split_compact::<3>(jws, "JWS")?;
     let params = parse_header(&decode(header, "protected header")?)?;
     let alg = match string_param(&params, "alg")? {
@@ -283,7 +283,7 @@ fn parse_jws(jws: &str) -> Result<ParsedJws<'_>, JoseError> {
 }
 
 /// Checks the signature with `key`, refusing a key of another type than `alg` names.
-fn check_signature(jws: &ParsedJws<'_>, key: &PublicKey, kid: &str) -> Result<(), JoseError> {
+pub(crate) fn check_signature(jws: &ParsedJws<'_>, key: &PublicKey, kid: &str) -> Result<(), JoseError> {
     if JwsAlgorithm::of(key) != jws.alg {
         let key = match key {
             PublicKey::Ed25519(_) => "Ed25519",

@@ -9,8 +9,10 @@
 //! - [`conformance`]: the VC Data Model 2.0 MUSTs a credential is checked against before signing.
 //! - [`keys`], [`did`]: issuer keys, Multikeys, did:web documents and did:key.
 //! - [`status_list`]: Bitstring Status Lists (revocation, suspension).
-//! - [`integrity`]: Data Integrity proofs (eddsa-rdfc-2022, ecdsa-rdfc-2019); the only module
-//!   that uses ssi.
+//! - [`integrity`]: Data Integrity proofs (eddsa-rdfc-2022, ecdsa-rdfc-2019), with ssi's JSON-LD.
+//! - [`sd_jwt_vc`]: the AEO certification as an SD-JWT VC for wallets (ssi's SD-JWT), and the
+//!   IETF Token Status List that carries its status.
+//! - [`jwt`]: the JWTs wallets and relying parties exchange (proofs, key binding, status lists).
 //! - [`merkle`]: OpenZeppelin-compatible Merkle trees of credential digests, for anchoring.
 //! - [`validity`]: when a certification or credential is in force (one rule for all).
 //! - [`verification`]: the verification report of a credential or presentation.
@@ -29,9 +31,11 @@ pub mod history;
 pub mod integrity;
 pub mod jose;
 pub mod json;
+pub mod jwt;
 pub mod keys;
 pub mod lifecycle;
 pub mod merkle;
+pub mod sd_jwt_vc;
 pub mod status_list;
 pub mod tin;
 pub mod validity;

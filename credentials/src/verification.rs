@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -41,7 +41,7 @@ use crate::status_list::{Bitstring, StatusEntry, StatusPurpose};
 use crate::validity::{Phase, ValidityPeriod};
 
 /// Outcome of one fragment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Outcome {
     /// Checked and good.
@@ -55,7 +55,7 @@ pub enum Outcome {
 }
 
 /// One fragment of a report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// The outcome.
     pub outcome: Outcome,
@@ -83,7 +83,7 @@ impl Check {
 }
 
 /// Revocation and suspension, each from its own list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
     /// Combined: VALID when neither is set.
     pub check: Check,
@@ -94,13 +94,13 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
-    fn skipped(reason: &str) -> StatusReport {
+    pub(crate) fn skipped(reason: &str) -> StatusReport {
         StatusReport { check: Check::skipped(reason), revoked: None, suspended: None }
     }
 }
 
 /// The report of one credential.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerificationReport {
     /// Every checked fragment is VALID (skipped ones aside).
     pub verified: bool,
@@ -127,7 +127,7 @@ pub struct VerificationReport {
 impl VerificationReport {
     /// Sets `verified` from the fragments; `aeo_certification` holds whether the credential
     /// claims to be one, and keeps that only when it verifies.
-    fn finish(mut self) -> VerificationReport {
+    pub(crate) fn finish(mut self) -> VerificationReport {
         let checks = [&self.integrity, &self.issuer_trust, &self.status.check, &self.validity, &self.anchor];
         self.verified = checks.iter().all(|c| matches!(c.outcome, Outcome::Valid | Outcome::Skipped))
             && self.integrity.outcome == Outcome::Valid;
@@ -137,7 +137,7 @@ impl VerificationReport {
 }
 
 /// The report of a presentation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresentationReport {
     /// The proof, challenge, domain, holder binding and every credential are good.
     pub verified: bool,
@@ -169,6 +169,11 @@ pub trait DidResolver: Send + Sync {
 pub trait StatusListSource: Send + Sync {
     /// The signed `BitstringStatusListCredential` at `url`.
     fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Arc<Value>, ResolutionError>>;
+
+    /// The Token Status List token (a compact JWT) at `url`, for SD-JWT VCs.
+    fn fetch_token<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, ResolutionError>> {
+        Box::pin(async move { Err(ResolutionError(format!("{url}: this verifier fetches no token status lists"))) })
+    }
 }
 
 /// Who is a trusted customs authority.
@@ -179,9 +184,11 @@ pub trait IssuerTrust: Send + Sync {
 
 /// Checks a credential's on-chain anchor.
 pub trait AnchorCheck: Send + Sync {
-    /// The anchor fragment for `credential` (signed, as received) issued by `issuer`; `status`
-    /// is what the status lists said, for comparison with the status events on chain.
-    fn check<'a>(&'a self, credential: &'a Value, issuer: &'a str, status: &'a StatusReport) -> BoxFuture<'a, Check>;
+    /// The anchor fragment for the credential whose anchored digest is `digest` (of a Data
+    /// Integrity credential: [`crate::credential::credential_digest`]; of an SD-JWT VC: SHA-256
+    /// of its issuer JWT) issued by `issuer`; `status` is what the status lists said, for
+    /// comparison with the status events on chain.
+    fn check<'a>(&'a self, digest: [u8; 32], issuer: &'a str, status: &'a StatusReport) -> BoxFuture<'a, Check>;
 }
 
 /// Trust in a fixed list of issuer DIDs.
@@ -209,9 +216,9 @@ struct CheckedList {
 pub struct Verifier {
     integrity: Arc<Integrity>,
     dids: Arc<dyn DidResolver>,
-    status_lists: Arc<dyn StatusListSource>,
+    pub(crate) status_lists: Arc<dyn StatusListSource>,
     trust: Arc<dyn IssuerTrust>,
-    anchors: Option<Arc<dyn AnchorCheck>>,
+    pub(crate) anchors: Option<Arc<dyn AnchorCheck>>,
     checked_lists: Mutex<HashMap<[u8; 32], Arc<CheckedList>>>,
     /// The last list document seen per URL and its verified form: the same `Arc` from the
     /// source means the same bytes, so it is neither hashed nor verified again.
@@ -259,7 +266,7 @@ fn status_entries(credential: &Value, field: &str) -> Result<Vec<StatusEntry>, D
 
 /// Whether `url` is on the origin of `issuer`'s did:web (the host its DID document is served
 /// from); the reason when it is not.
-fn on_origin_of(url: &str, issuer: &str) -> Result<(), String> {
+pub(crate) fn on_origin_of(url: &str, issuer: &str) -> Result<(), String> {
     let origin = did_web_origin(issuer).map_err(|_| format!("{issuer} has no web origin to fetch it from"))?;
     match url.strip_prefix(&origin) {
         Some(path) if path.starts_with('/') => Ok(()),
@@ -307,7 +314,11 @@ impl Verifier {
     }
 
     /// The key of `method` for `purpose`: from the DID itself (did:key) or its resolved document.
-    async fn key_of(&self, method: &str, purpose: ProofPurpose) -> Result<Result<PublicKey, String>, ResolutionError> {
+    pub(crate) async fn key_of(
+        &self,
+        method: &str,
+        purpose: ProofPurpose,
+    ) -> Result<Result<PublicKey, String>, ResolutionError> {
         let did = did_of(method);
         if did.starts_with("did:key:") {
             return Ok(did_key_public_key(method).map_err(|e| e.to_string()));
@@ -338,6 +349,16 @@ impl Verifier {
             keys.insert(cache_key, (document, key.clone()));
         }
         Ok(found.map_err(|e| e.to_string()))
+    }
+
+    /// The issuer fragment: whether `issuer` is a trusted customs authority, decided from what
+    /// the node holds (its configuration, the authority registry) before any fetch.
+    pub(crate) async fn issuer_trust(&self, issuer: &str) -> Check {
+        match self.trust.trusted(issuer).await {
+            Ok(Some(authority)) => Check::valid(format!("{issuer} is {authority}")),
+            Ok(None) => Check::invalid(format!("{issuer} is not a trusted customs authority")),
+            Err(error) => Check::error(format!("trust in {issuer} cannot be established: {error}")),
+        }
     }
 
     /// Checks a prepared proof against its signer's key; `signer` is the DID that must own it.
@@ -391,11 +412,7 @@ impl Verifier {
         // Trust first, from what this node holds (its configuration, the authority registry):
         // nothing a credential names is fetched before its issuer is known to be trusted, so
         // verification cannot be used to make the node fetch URLs of someone's choosing.
-        let issuer_trust = match self.trust.trusted(&issuer).await {
-            Ok(Some(authority)) => Check::valid(format!("{issuer} is {authority}")),
-            Ok(None) => Check::invalid(format!("{issuer} is not a trusted customs authority")),
-            Err(error) => Check::error(format!("trust in {issuer} cannot be established: {error}")),
-        };
+        let issuer_trust = self.issuer_trust(&issuer).await;
         let trusted = issuer_trust.outcome == Outcome::Valid;
         // Then integrity: the key comes from the trusted issuer's DID document (a did:key
         // carries its key, so it is checked without any fetch, trusted or not).
@@ -415,7 +432,7 @@ impl Verifier {
         let validity = validity(credential, now);
         let anchor = match &self.anchors {
             Some(anchors) if trusted && integrity.outcome == Outcome::Valid => {
-                anchors.check(credential, &issuer, &status).await
+                anchors.check(crate::credential::credential_digest(credential), &issuer, &status).await
             }
             Some(_) if !trusted => Check::skipped("not checked: the issuer is not trusted"),
             Some(_) => Check::skipped("the proof does not verify, so its anchor proves nothing"),
@@ -621,10 +638,14 @@ impl Verifier {
 /// The validity fragment: `validFrom` <= now (+ [`crate::validity::CLOCK_SKEW`]) and now <= `validUntil`,
 /// by the same rule as the node's status and `confersBenefits` ([`ValidityPeriod`]).
 fn validity(credential: &Value, now: DateTime<Utc>) -> Check {
-    let period = match ValidityPeriod::of_credential(credential) {
-        Ok(period) => period,
-        Err(why) => return Check::invalid(why),
-    };
+    match ValidityPeriod::of_credential(credential) {
+        Ok(period) => period_check(&period, now),
+        Err(why) => Check::invalid(why),
+    }
+}
+
+/// The validity fragment of a period (of a credential, or an SD-JWT VC's `nbf`/`exp`).
+pub(crate) fn period_check(period: &ValidityPeriod, now: DateTime<Utc>) -> Check {
     match (period.phase(now), period.from, period.until) {
         (Phase::NotYet, Some(from), _) => Check::invalid(format!("not valid before {from}")),
         (Phase::Ended, _, Some(until)) => Check::invalid(format!("expired at {until}")),

@@ -16,6 +16,8 @@ use cadena_resolvers::services::follower_deliveries::DeliveryWriter;
 use cadena_resolvers::services::outbox::Outbox;
 use cadena_resolvers::services::partners::{Dispatcher, PartnerService, Sender};
 use cadena_resolvers::services::recognition_webhooks::RecognitionWebhooks;
+use cadena_resolvers::services::wallets::issuance::WalletIssuance;
+use cadena_resolvers::services::wallets::presentation::PresentationVerifier;
 use cadena_resolvers::services::watch_lists::{FollowerLimits, WatchLists};
 use cadena_resolvers::services::webhooks::{WebhookService, WebhookTarget};
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings, OfficerService};
@@ -174,9 +176,16 @@ impl Node {
             let client = redis::Client::open(redis.url.expose()).context("[redis] url")?;
             rate.share(client, &format!("{}:followers", credentials.identity().did()));
         }
+        let wallet_settings = config.wallets.settings();
+        let wallets =
+            WalletIssuance::new(storage.clone(), credentials.clone(), config.authority.clone(), wallet_settings);
+        let presentations =
+            PresentationVerifier::new(storage.clone(), credentials.clone(), webhooks.clone(), wallet_settings);
         let services = NodeServices {
             officers: OfficerService::new(storage.clone(), keys),
             certifications,
+            wallets,
+            presentations,
             credentials,
             anchoring,
             partners,

@@ -20,6 +20,7 @@ mod m20261206_000012_one_outbox;
 mod m20261207_000013_console_sessions;
 mod m20261208_000014_watch_lists;
 mod m20261209_000015_follower_deliveries;
+mod m20261210_000016_wallets;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_console_sessions::Migration),
             Box::new(m20261208_000014_watch_lists::Migration),
             Box::new(m20261209_000015_follower_deliveries::Migration),
+            Box::new(m20261210_000016_wallets::Migration),
         ]
     }
 }

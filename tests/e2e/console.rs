@@ -4,6 +4,7 @@
 
 use cadena_credentials::did::did_key_for;
 use cadena_credentials::keys::{Cryptosuite, SecretKey};
+use cadena_tests::wallets::openid4vc;
 use cadena_tests::{Backend, PASSWORD, TestApp, digital_bazaar};
 use serde_json::json;
 
@@ -11,7 +12,8 @@ on_both_backends!(
     officers_work_in_a_session_that_ends_at_logout,
     the_console_follows_the_apis_role_policy,
     registrars_and_approvers_work_through_the_console,
-    verifiers_check_credentials_and_admins_administer
+    verifiers_check_credentials_and_admins_administer,
+    officers_send_certifications_to_wallets_and_verifiers_ask_wallets_for_proof
 );
 
 const TIN: &str = "GODE561231GR8";
@@ -87,6 +89,13 @@ impl Browser {
 fn between(body: &str, start: &str, end: &str) -> String {
     let at = body.find(start).unwrap_or_else(|| panic!("{start} in {body}")) + start.len();
     body[at..at + body[at..].find(end).unwrap()].to_owned()
+}
+
+/// An attribute's text as the page's HTML escaping wrote it, read back.
+fn unescape_html(text: &str) -> String {
+    [("&#34;", "\""), ("&#39;", "'"), ("&#60;", "<"), ("&#62;", ">"), ("&#38;", "&")]
+        .iter()
+        .fold(text.to_owned(), |text, (escaped, plain)| text.replace(escaped, plain))
 }
 
 /// The value of the page's hidden `csrf` field.
@@ -474,4 +483,69 @@ async fn verifiers_check_credentials_and_admins_administer(backend: Backend) {
         .post("/console/admin", &[("csrf", &csrf), ("action", "create-officer"), ("username", "x"), ("password", "y")])
         .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
+}
+
+async fn officers_send_certifications_to_wallets_and_verifiers_ask_wallets_for_proof(backend: Backend) {
+    let app = TestApp::builder().backend(backend).spawn().await;
+    let id = app.granted("OEA-MX-W0010", TIN).await;
+
+    // The registrar sends the granted certification to the firm's wallet: a QR code, the link
+    // and the transaction code to give apart.
+    let mut registrar = Browser::new(&app, "en");
+    assert_eq!(registrar.log_in("registrar", PASSWORD).await.status, 303);
+    let page = registrar.get(&format!("/console/certifications/{id}")).await;
+    assert!(page.body.contains("id=\"offer-to-wallet\""), "{}", page.body);
+    let csrf = hidden_csrf(&page.body);
+    let offer = registrar.post(&format!("/console/certifications/{id}/wallet-offer"), &[("csrf", &csrf)]).await;
+    assert_eq!(offer.status, 200, "{}", offer.body);
+    assert!(offer.body.contains("<svg"), "a QR code: {}", offer.body);
+    let tx_code = between(&offer.body, "<code id=\"tx-code\">", "</code>");
+    let link = unescape_html(&between(&offer.body, "id=\"offer-link\" href=\"", "\""));
+    assert!(link.starts_with("openid-credential-offer://"), "{link}");
+    assert_eq!(
+        registrar.post(&format!("/console/certifications/{id}/wallet-offer"), &[("csrf", "forged")]).await.status,
+        403
+    );
+    // A verifier sees no such button, and cannot post the form.
+    let mut verifier = Browser::new(&app, "en");
+    assert_eq!(verifier.log_in("verifier", PASSWORD).await.status, 303);
+    let form = verifier.get("/console/wallet-requests").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let verifier_csrf = hidden_csrf(&form.body);
+    let refused =
+        verifier.post(&format!("/console/certifications/{id}/wallet-offer"), &[("csrf", &verifier_csrf)]).await;
+    assert_eq!(refused.status, 403);
+
+    // The firm's wallet takes the offer from the link the page showed.
+    let wallet = openid4vc(json!({ "op": "receive-offer", "offer": link, "txCode": tx_code })).await;
+    assert_eq!(wallet["error"], serde_json::Value::Null, "{wallet}");
+
+    // The verifier asks for proof with the trader ID disclosed; the page shows the request, then
+    // the report once the wallet answered.
+    let created = verifier
+        .post(
+            "/console/wallet-requests",
+            &[("csrf", &verifier_csrf), ("format", "SD_JWT_VC"), ("claim", "traderIdentificationNumber")],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let at = created.location.unwrap();
+    let pending = verifier.get(&at).await;
+    assert!(pending.body.contains("Waiting for the wallet") && pending.body.contains("<svg"), "{}", pending.body);
+    let request = unescape_html(&between(&pending.body, "id=\"request-link\" href=\"", "\""));
+    let answer = openid4vc(json!({
+        "op": "present", "request": request, "credentials": wallet["credentials"], "holder": wallet["holder"],
+        "disclose": ["traderIdentificationNumber"],
+    }))
+    .await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    let answered = verifier.get(&at).await;
+    assert!(answered.body.contains("A valid AEO certification"), "{}", answered.body);
+    assert!(
+        answered.body.contains("traderIdentificationNumber") && answered.body.contains("id=\"recheck\""),
+        "{}",
+        answered.body
+    );
+    // The registrar may not ask wallets for proof.
+    assert_eq!(registrar.get("/console/wallet-requests").await.status, 403);
 }

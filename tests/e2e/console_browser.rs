@@ -68,6 +68,12 @@ async fn console_in_a_browser() {
     every_page_in_both_languages(&app, "registrar", registrar).await;
     let admin = json!([{ "path": "/console/admin", "name": "admin" }]);
     every_page_in_both_languages(&app, "admin", admin).await;
+    let request = app.request_presentation("verifier", "SD_JWT_VC", &["certificateType"]).await;
+    let verifier = json!([
+        { "path": "/console/wallet-requests", "name": "wallet-request-form" },
+        { "path": format!("/console/wallet-requests/{}", request["id"].as_str().unwrap()), "name": "wallet-request" },
+    ]);
+    every_page_in_both_languages(&app, "verifier", verifier).await;
 }
 
 /// The seed's flow through the console on a three-country network: MX's registrar files a

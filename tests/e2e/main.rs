@@ -38,4 +38,5 @@ mod schema_drift;
 mod served;
 mod unissuable;
 mod vc_api;
+mod wallets;
 mod websocket;

@@ -6,6 +6,7 @@
 
 pub mod federation;
 pub mod following;
+pub mod wallets;
 
 use std::collections::HashMap;
 use std::sync::Once;
@@ -148,6 +149,8 @@ pub struct TestAppBuilder {
     vc_api_issuance: bool,
     /// (private addresses allowed, anonymous introspection, anonymous verifications a minute)
     exposure: (bool, bool, u32),
+    /// `[wallets] request_ttl_secs`, when not the default.
+    wallet_request_ttl_secs: Option<u64>,
 }
 
 impl TestAppBuilder {
@@ -246,6 +249,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// `[wallets] request_ttl_secs`: how long a presentation request can be answered.
+    pub fn wallet_request_ttl_secs(mut self, secs: u64) -> Self {
+        self.wallet_request_ttl_secs = Some(secs);
+        self
+    }
+
     /// Signs with `ecdsa-rdfc-2019` or `eddsa-rdfc-2022`.
     pub fn cryptosuite(mut self, suite: &str) -> Self {
         self.cryptosuite = Some(suite.to_owned());
@@ -307,6 +316,9 @@ impl TestAppBuilder {
         config.following = self.following.clone();
         if let Some(n) = self.follower_events_per_minute {
             config.limits.follower_events_per_minute = n;
+        }
+        if let Some(secs) = self.wallet_request_ttl_secs {
+            config.wallets.request_ttl_secs = secs;
         }
         TestApp::run(config, listener, database, dir).await
     }
@@ -463,6 +475,7 @@ impl TestApp {
             follower_events_per_minute: None,
             vc_api_issuance: false,
             exposure: (true, true, 0),
+            wallet_request_ttl_secs: None,
         }
     }
 
@@ -666,7 +679,7 @@ impl TestApp {
 }
 
 /// `tests/interop/`: the Digital Bazaar harness.
-fn interop_dir() -> std::path::PathBuf {
+pub(crate) fn interop_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
 }
 
@@ -806,7 +819,7 @@ pub async fn in_browser(mut request: Value) -> Value {
 
 /// One request, on stdin, to `script` in `dir` (its npm packages installed with `npm ci` on
 /// first use, `marker` telling an install that is current); its answer from stdout.
-async fn run_harness(dir: std::path::PathBuf, marker: &'static str, script: &str, request: Value) -> Value {
+pub(crate) async fn run_harness(dir: std::path::PathBuf, marker: &'static str, script: &str, request: Value) -> Value {
     let install = dir.clone();
     tokio::task::spawn_blocking(move || cadena_contracts::anvil::npm_ci_once(&install, marker))
         .await

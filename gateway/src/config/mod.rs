@@ -135,6 +135,52 @@ pub struct NodeConfig {
     /// The officer console's branding (`[console]`).
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// Credential offers to firms' wallets and presentation requests (`[wallets]`).
+    #[serde(default)]
+    pub wallets: WalletsConfig,
+}
+
+/// `[wallets]`: lifetimes of what wallets redeem or answer (OpenID4VCI, OpenID4VP).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalletsConfig {
+    /// Hours a credential offer can be redeemed (once).
+    pub offer_ttl_hours: u64,
+    /// Seconds an access token from the token endpoint lasts.
+    pub token_ttl_secs: u64,
+    /// Seconds a nonce from the nonce endpoint can be answered (once).
+    pub nonce_ttl_secs: u64,
+    /// Seconds a presentation request can be answered (once).
+    pub request_ttl_secs: u64,
+    /// Wrong transaction codes an offer takes before it is void.
+    pub max_tx_code_attempts: u64,
+}
+
+impl Default for WalletsConfig {
+    fn default() -> Self {
+        let defaults = cadena_resolvers::services::wallets::WalletSettings::default();
+        WalletsConfig {
+            offer_ttl_hours: defaults.offer_ttl.as_secs() / 3600,
+            token_ttl_secs: defaults.token_ttl.as_secs(),
+            nonce_ttl_secs: defaults.nonce_ttl.as_secs(),
+            request_ttl_secs: defaults.request_ttl.as_secs(),
+            max_tx_code_attempts: defaults.max_tx_code_attempts,
+        }
+    }
+}
+
+impl WalletsConfig {
+    /// The settings the services take.
+    pub fn settings(&self) -> cadena_resolvers::services::wallets::WalletSettings {
+        use std::time::Duration;
+        cadena_resolvers::services::wallets::WalletSettings {
+            offer_ttl: Duration::from_secs(self.offer_ttl_hours * 3600),
+            token_ttl: Duration::from_secs(self.token_ttl_secs),
+            nonce_ttl: Duration::from_secs(self.nonce_ttl_secs),
+            request_ttl: Duration::from_secs(self.request_ttl_secs),
+            max_tx_code_attempts: self.max_tx_code_attempts,
+        }
+    }
 }
 
 /// `[console]`: each customs administration's look of the officer console.
@@ -421,6 +467,7 @@ impl NodeConfig {
             redis: None,
             events: EventsConfig::default(),
             console: ConsoleConfig::default(),
+            wallets: WalletsConfig::default(),
         }
     }
 

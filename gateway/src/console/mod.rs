@@ -28,6 +28,7 @@ mod pages;
 mod registrar;
 pub mod texts;
 mod verify;
+mod wallets;
 
 use axum::Router;
 use axum::extract::{Form, FromRequestParts, Query, State};
@@ -67,6 +68,9 @@ pub fn routes() -> Router<Node> {
         .route("/console/partners/events", get(feed::events))
         .route("/console/recognition", get(pages::recognition))
         .route("/console/verify", get(verify::form).post(verify::check))
+        .route("/console/certifications/{id}/wallet-offer", axum::routing::post(wallets::offer))
+        .route("/console/wallet-requests", get(wallets::form).post(wallets::create))
+        .route("/console/wallet-requests/{id}", get(wallets::show))
         .route("/console/admin", get(admin::page).post(admin::act))
         .route("/console/brand.css", get(brand_stylesheet))
         .route("/console/logo", get(logo))

@@ -39,6 +39,7 @@ pub struct Chrome {
     pub may_approve: bool,
     pub may_follow_partners: bool,
     pub may_administer: bool,
+    pub may_request_presentations: bool,
 }
 
 impl Chrome {
@@ -57,6 +58,7 @@ impl Chrome {
             may_approve: may(principal, Operation::ApproveCertification),
             may_follow_partners: may(principal, Operation::SubscribeEvents),
             may_administer: may(principal, Operation::ReadMras),
+            may_request_presentations: may(principal, Operation::RequestPresentation),
         }
     }
 }
@@ -266,6 +268,8 @@ struct Certification {
     submitted_by: String,
     has_credential: bool,
     may_amend: bool,
+    /// Granted, and the officer may send it to the firm's wallet.
+    may_offer_to_wallet: bool,
     decisions: Vec<Decision>,
     own_submission: bool,
     decision_error: Option<String>,
@@ -325,6 +329,9 @@ pub async fn certification_page(
         submitted_by: row.submitted_by.clone(),
         has_credential: row.credential_id.is_some(),
         may_amend: !partner && may_amend(principal, &row),
+        may_offer_to_wallet: !partner
+            && status == cadena_credentials::Status::Granted
+            && may(Some(principal), Operation::OfferToWallet),
         decisions,
         own_submission,
         decision_error,

@@ -267,6 +267,25 @@ texts! {
     nav_verify: "Verificar credencial" / "Verify a credential",
     nav_admin: "Administración" / "Administration",
     verify_title: "Verificar una credencial" / "Verify a credential",
+    wallet_offer: "Enviar a la billetera de la empresa" / "Send to the firm's wallet",
+    wallet_offer_title: "Oferta para la billetera de la empresa" / "Offer for the firm's wallet",
+    wallet_offer_help: "La empresa escanea el código con su billetera (OpenID4VCI) y escribe el código de transacción, que usted le entrega por otro medio. La oferta sirve una vez."
+        / "The firm scans the code with its wallet (OpenID4VCI) and types the transaction code, which you give it by another channel. The offer works once.",
+    tx_code: "Código de transacción" / "Transaction code",
+    wallet_link: "Enlace para la billetera" / "Link for the wallet",
+    wallet_events: "Entregas a billeteras" / "Deliveries to wallets",
+    nav_wallet_requests: "Pedir prueba a una billetera" / "Ask a wallet for proof",
+    wallet_request_title: "Pedir prueba de la certificación OEA" / "Ask for proof of AEO certification",
+    wallet_request_help: "Genere una solicitud (OpenID4VP) y muéstrela a la empresa: su billetera responde una vez; el informe aparece aquí."
+        / "Create a request (OpenID4VP) and show it to the firm: its wallet answers once; the report appears here.",
+    wallet_format: "Formato" / "Format",
+    wallet_claims: "Datos que la empresa debe revelar (ninguno: solo estado y vigencia)" / "Claims the firm must disclose (none: status and validity only)",
+    wallet_request_button: "Crear la solicitud" / "Create the request",
+    wallet_pending: "Esperando la respuesta de la billetera; recargue la página." / "Waiting for the wallet's answer; reload the page.",
+    wallet_expired: "La solicitud venció sin respuesta." / "The request expired unanswered.",
+    wallet_recheck: "Verificar de nuevo ahora" / "Check again now",
+    wallet_disclosed: "Revelado por la empresa" / "Disclosed by the firm",
+    wallet_nothing_disclosed: "nada más que estado, tipo y vigencia" / "nothing beyond status, type and validity",
     verify_help: "Pegue la credencial o presentación verificable (JSON) que le mostró la empresa, o elija el archivo: la verifica este nodo."
         / "Paste the verifiable credential or presentation (JSON) the firm showed you, or choose its file: this node verifies it.",
     challenge_help: "Para una presentación, la billetera de la empresa debe firmar este desafío, válido una vez:"

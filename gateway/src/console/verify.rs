@@ -20,21 +20,21 @@ use super::{Visitor, failure};
 use crate::node::Node;
 
 /// One fragment of the report, in words.
-struct Fragment {
-    name: &'static str,
-    outcome_code: &'static str,
-    outcome: &'static str,
-    reason: String,
+pub(super) struct Fragment {
+    pub(super) name: &'static str,
+    pub(super) outcome_code: &'static str,
+    pub(super) outcome: &'static str,
+    pub(super) reason: String,
 }
 
 /// The report, in words.
-struct Verdict {
-    verified: bool,
+pub(super) struct Verdict {
+    pub(super) verified: bool,
     aeo_certification: bool,
-    issuer: String,
+    pub(super) issuer: String,
     /// The presenting firm's DID (a presentation).
-    holder: Option<String>,
-    fragments: Vec<Fragment>,
+    pub(super) holder: Option<String>,
+    pub(super) fragments: Vec<Fragment>,
 }
 
 #[derive(Template)]
@@ -92,7 +92,7 @@ fn credential_words(lang: Lang, report: VerificationReport) -> Verdict {
 }
 
 /// A presentation's own fragments, then each credential's.
-fn presentation_words(lang: Lang, report: PresentationReport) -> Verdict {
+pub(super) fn presentation_words(lang: Lang, report: PresentationReport) -> Verdict {
     let t = lang.texts();
     let mut fragments = vec![
         fragment(lang, t.fragment_holder_proof, report.integrity),

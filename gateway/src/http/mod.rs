@@ -11,6 +11,7 @@
 //! | `GET /metrics` | Prometheus metrics ([`cadena_resolvers::metrics`]): counts and latencies, no data |
 //! | `/partner/inbox`, `/partner/feed`, `/partner/recognition`, `/partner/state` | the MRA partner channel ([`partner_channel`]) |
 //! | `/.well-known/did.json`, `/contexts/…`, `/status-lists/…`, `/credentials/…`, `/presentations/verify`, `/challenges` | the VC API ([`vc_api`]) |
+//! | `/.well-known/openid-credential-issuer`, `/.well-known/oauth-authorization-server`, `/openid4vci/…`, `/openid4vp/…` | wallets: OpenID4VCI and OpenID4VP ([`wallets`]) |
 
 pub mod assets;
 mod authentication;
@@ -18,6 +19,7 @@ pub(crate) mod graphql_over_http;
 pub mod partner_channel;
 mod subscriptions;
 pub mod vc_api;
+pub mod wallets;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -47,6 +49,12 @@ pub fn router(node: Node) -> Router {
         .route("/presentations/verify", post(vc_api::verify_presentation))
         .route("/challenges", post(vc_api::create_challenge))
         .route("/anchors/{digest}", get(vc_api::anchor_proof))
+        .route("/.well-known/openid-credential-issuer", get(wallets::issuer_metadata))
+        .route("/.well-known/oauth-authorization-server", get(wallets::authorization_server_metadata))
+        .route("/openid4vci/token", post(wallets::token))
+        .route("/openid4vci/nonce", post(wallets::nonce))
+        .route("/openid4vci/credential", post(wallets::credential))
+        .route("/openid4vp/responses/{id}", post(wallets::presentation_response))
         .route("/partner/inbox", post(partner_channel::inbox))
         .route("/partner/feed", get(partner_channel::feed))
         .route("/partner/recognition", get(partner_channel::recognition))

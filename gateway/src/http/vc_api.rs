@@ -5,6 +5,7 @@
 //! | `GET /.well-known/did.json` | the node's did:web document |
 //! | `GET /contexts/aeo/v1` | the AEO JSON-LD context (`https://w3id.org/cadena/aeo/v1`) |
 //! | `GET /status-lists/{purpose}-{n}` | a signed `BitstringStatusListCredential`, cacheable for its TTL |
+//! | `GET /status-lists/token-{n}` | the same slots as an IETF Token Status List token (`application/statuslist+jwt`), for SD-JWT VCs |
 //! | `POST /credentials/issue` | `{credential, options}` → 201 `{verifiableCredential}` (ISSUER token, where enabled) |
 //! | `POST /credentials/verify` | `{verifiableCredential, options}` → the result (status below) |
 //! | `POST /presentations/verify` | `{verifiablePresentation, options: {challenge, domain}}` → the result (status below) |
@@ -160,6 +161,19 @@ pub async fn aeo_context() -> Response {
 #[tracing::instrument(skip(node))]
 pub async fn status_list(State(node): State<Node>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let credentials = &node.services.credentials;
+    if name.starts_with(cadena_resolvers::services::credentials::TOKEN_LIST_PREFIX) {
+        return match credentials.token_status_list(&name).await? {
+            Some(token) => Ok((
+                [
+                    (header::CONTENT_TYPE, cadena_resolvers::services::credentials::TOKEN_LIST_MEDIA_TYPE.to_owned()),
+                    (header::CACHE_CONTROL, format!("max-age={}", credentials.status_list_ttl().as_secs())),
+                ],
+                token.to_string(),
+            )
+                .into_response()),
+            None => Err(ServiceError::NotFound(format!("status list {name}")).into()),
+        };
+    }
     match credentials.status_list(&name).await? {
         Some(list) => Ok(ld_json(&list, credentials.status_list_ttl().as_secs())),
         None => Err(ServiceError::NotFound(format!("status list {name}")).into()),

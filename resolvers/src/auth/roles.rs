@@ -128,11 +128,13 @@ pub enum Operation {
     ReadIssuanceLog,
     FollowOperators,
     ReadConsentLog,
+    OfferToWallet,
+    RequestPresentation,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 21] = [
+    pub const ALL: [Operation; 23] = [
         Operation::ManageOfficers,
         Operation::SubmitCertification,
         Operation::AmendCertification,
@@ -154,6 +156,8 @@ impl Operation {
         Operation::ReadIssuanceLog,
         Operation::FollowOperators,
         Operation::ReadConsentLog,
+        Operation::OfferToWallet,
+        Operation::RequestPresentation,
     ];
 
     /// The policy: which roles allow this operation. The first listed is the one recorded in
@@ -167,7 +171,8 @@ impl Operation {
             Operation::ReadWebhookLog | Operation::ReadPartnerMessages => &[Admin, RiskOfficer, Auditor],
             Operation::IssueCredential => &[Issuer],
             Operation::ReadIssuanceLog | Operation::ReadConsentLog => &[Auditor],
-            Operation::FollowOperators => &[Verifier],
+            Operation::FollowOperators | Operation::RequestPresentation => &[Verifier],
+            Operation::OfferToWallet => &[Registrar, Approver],
             Operation::SubmitCertification | Operation::AmendCertification => &[Registrar],
             Operation::ApproveCertification
             | Operation::RejectCertification
@@ -205,6 +210,8 @@ impl Operation {
             Operation::ReadIssuanceLog => "reading the log of credentials issued through the VC API",
             Operation::FollowOperators => "following operators' status (with their consent)",
             Operation::ReadConsentLog => "reading the log of firms' consents",
+            Operation::OfferToWallet => "offering a certification to the firm's wallet",
+            Operation::RequestPresentation => "asking a wallet for a presentation",
         }
     }
 }

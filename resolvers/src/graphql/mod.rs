@@ -13,6 +13,7 @@ mod query;
 mod scalars;
 mod subscription;
 mod types;
+mod wallets;
 mod watch;
 
 use async_graphql::{Context, MergedObject, SDLExportOptions, Schema};
@@ -24,20 +25,23 @@ pub use partners::{PartnerMutation, PartnerQuery};
 pub use query::CertificationQuery;
 pub use scalars::{Json, graphql_to_json, json_to_graphql};
 pub use subscription::{LastCursor, ResumeAfter, Subscription};
+pub use wallets::{WalletMutation, WalletQuery};
 pub use watch::{WatchMutation, WatchQuery};
 
 /// Root query type.
 #[derive(MergedObject, Debug, Default)]
-pub struct Query(CertificationQuery, CredentialQuery, PartnerQuery, WatchQuery);
+pub struct Query(CertificationQuery, CredentialQuery, PartnerQuery, WatchQuery, WalletQuery);
 
 /// Root mutation type.
 #[derive(MergedObject, Debug, Default)]
-pub struct Mutation(CertificationMutation, CredentialMutation, PartnerMutation, WatchMutation);
+pub struct Mutation(CertificationMutation, CredentialMutation, PartnerMutation, WatchMutation, WalletMutation);
 
 use crate::auth::Principal;
 use crate::services::anchoring::AnchoringService;
 use crate::services::outbox::Outbox;
 use crate::services::partners::PartnerService;
+use crate::services::wallets::issuance::WalletIssuance;
+use crate::services::wallets::presentation::PresentationVerifier;
 use crate::services::watch_lists::WatchLists;
 use crate::services::webhooks::WebhookService;
 use crate::services::{CertificationService, CredentialService, OfficerService};
@@ -64,6 +68,10 @@ pub struct NodeServices {
     pub outbox: Outbox,
     /// What VERIFIER accounts follow, with the firms' consent.
     pub watch_lists: WatchLists,
+    /// Credentials to firms' wallets (OpenID4VCI).
+    pub wallets: WalletIssuance,
+    /// Presentation requests of VERIFIER accounts (OpenID4VP).
+    pub presentations: PresentationVerifier,
 }
 
 /// The authenticated caller of one request or subscription (None: anonymous).

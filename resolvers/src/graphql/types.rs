@@ -225,6 +225,12 @@ impl Certification {
     async fn operator_did(&self) -> Option<&str> {
         self.0.operator_did.as_deref()
     }
+    /// Its delivery to the firm's wallets, oldest first: each offer, token, credential issued
+    /// (format and holder) and refusal.
+    async fn wallet_events(&self, ctx: &Context<'_>) -> Result<Vec<super::wallets::WalletEvent>> {
+        let rows = services(ctx).wallets.log(super::principal(ctx), self.0.id).await.gql()?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
     /// The W3C Verifiable Credential issued when this version was granted (null before).
     async fn credential(&self, ctx: &Context<'_>) -> Result<Option<Json>> {
         let Some(id) = &self.0.credential_id else { return Ok(None) };

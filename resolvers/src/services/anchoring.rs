@@ -43,7 +43,7 @@ use crate::services::lease::Lease;
 use crate::services::outbox::{self, Handled, Handler, Intake, Outcome, Topic, Work};
 use crate::services::retry::Backoff;
 use crate::storage::entities::{
-    anchor_batch_entries, anchor_batches, chain_checkpoints, credential_anchors, credentials,
+    anchor_batch_entries, anchor_batches, chain_checkpoints, credential_anchors, credentials, wallet_credentials,
 };
 use crate::storage::{ApplyError, Storage, WriteBatch};
 
@@ -584,12 +584,20 @@ impl AnchoringService {
     /// Some with no root when it waits for its batch.
     pub async fn proof_of(&self, digest: &str) -> Result<Option<AnchorProof>, ServiceError> {
         let db = self.storage.db();
-        let Some(credential) =
-            credentials::Entity::find().filter(credentials::Column::Digest.eq(digest)).one(db).await?
-        else {
-            return Ok(None);
-        };
-        let Some(anchor) = credential_anchors::Entity::find_by_id(credential.id.clone()).one(db).await? else {
+        // The certification's own credential, or a copy issued to the firm's wallet.
+        let credential_id =
+            match credentials::Entity::find().filter(credentials::Column::Digest.eq(digest)).one(db).await? {
+                Some(credential) => credential.id,
+                None => match wallet_credentials::Entity::find()
+                    .filter(wallet_credentials::Column::Digest.eq(digest))
+                    .one(db)
+                    .await?
+                {
+                    Some(issued) => issued.id,
+                    None => return Ok(None),
+                },
+            };
+        let Some(anchor) = credential_anchors::Entity::find_by_id(credential_id.clone()).one(db).await? else {
             return Ok(None);
         };
         let batch = anchor_batches::Entity::find_by_id(anchor.batch_sequence)
@@ -597,7 +605,7 @@ impl AnchoringService {
             .await?
             .ok_or_else(|| ServiceError::Internal(format!("batch {} is missing", anchor.batch_sequence).into()))?;
         Ok(Some(AnchorProof {
-            credential_id: credential.id,
+            credential_id,
             digest: digest.to_owned(),
             batch_sequence: batch.sequence,
             root: batch.root.unwrap_or_default(),
@@ -732,13 +740,13 @@ impl ChainAnchorCheck {
 impl cadena_credentials::verification::AnchorCheck for ChainAnchorCheck {
     fn check<'a>(
         &'a self,
-        credential: &'a serde_json::Value,
+        digest: [u8; 32],
         issuer: &'a str,
         status: &'a cadena_credentials::verification::StatusReport,
     ) -> futures::future::BoxFuture<'a, cadena_credentials::verification::Check> {
         use cadena_credentials::verification::Check;
         Box::pin(async move {
-            let digest = hex::encode(cadena_credentials::credential::credential_digest(credential));
+            let digest = hex::encode(digest);
             let proof = match self.proof(issuer, &digest).await {
                 Ok(Some(proof)) if !proof.root.is_empty() => proof,
                 Ok(_) => return Check::skipped("anchor pending: its batch has not gone out yet"),

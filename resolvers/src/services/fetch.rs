@@ -224,6 +224,11 @@ impl DocumentCache {
 
     /// The document at `url`, from the cache while fresh; `ttl` unless the response says
     /// otherwise with `Cache-Control: max-age`.
+    /// The client it fetches with, for what is not cached here.
+    pub(crate) fn http(&self) -> &GuardedHttp {
+        &self.http
+    }
+
     pub(crate) async fn get(&self, url: &str, ttl: Duration) -> Result<Arc<Value>, ResolutionError> {
         if let Some((_, expires, value)) = self.entries.lock().expect("lock").get(url).cloned()
             && Instant::now() < expires

@@ -80,6 +80,16 @@ impl WebhookService {
             .collect()
     }
 
+    /// The work of delivering `payload` to the receivers of VERIFIER account `verifier` only.
+    pub fn work_for_verifier(&self, verifier: &str, payload: &Value) -> Vec<Work> {
+        let body = payload.to_string();
+        self.targets
+            .iter()
+            .filter(|target| target.verifier.as_deref() == Some(verifier))
+            .map(|target| Work::new(Topic::Webhook, body.clone()).about(target.url.clone()))
+            .collect()
+    }
+
     async fn attempt(&self, target: &WebhookTarget, delivery: &outbox::Row) -> Outcome {
         let t = chrono::Utc::now().timestamp();
         let response = self

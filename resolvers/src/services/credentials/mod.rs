@@ -20,7 +20,8 @@ use cadena_credentials::credential::{AeoCredential, AeoSubject, credential_diges
 use cadena_credentials::did::{ProofPurpose, did_document};
 use cadena_credentials::integrity::{DocumentError, Integrity, ProofOptions};
 use cadena_credentials::keys::{Cryptosuite, IssuerKeys, KeyFileError};
-use cadena_credentials::status_list::{Bitstring, StatusEntry, StatusPurpose, status_list_credential};
+use cadena_credentials::sd_jwt_vc::SdJwtPresentationReport;
+use cadena_credentials::status_list::{StatusEntry, StatusPurpose};
 use cadena_credentials::tin::TinScheme;
 use cadena_credentials::verification::{
     AnchorCheck, DidResolver, IssuerTrust, PresentationReport, ResolutionError, StatusListSource, VerificationReport,
@@ -30,9 +31,7 @@ use cadena_credentials::{CertificateType, CountryCode, FieldError, SupplyChainRo
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
-use sea_orm::{
-    ColumnTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, QueryTrait, Set, Statement,
-};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryTrait, Set, Statement};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -45,7 +44,6 @@ use crate::services::outbox::Work;
 use crate::storage::entities::{certifications, credentials, presentation_challenges, status_lists};
 use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
 
-#[path = "vc_api_issuance.rs"]
 mod vc_api_issuance;
 
 /// How the node issues and verifies.
@@ -157,7 +155,16 @@ impl IssuerIdentity {
     pub fn status_list_url(&self, kind: ListKind, purpose: StatusPurpose, list: i32) -> String {
         format!("{}/status-lists/{}{}-{list}", self.base_url, kind.prefix(), purpose.as_str())
     }
+
+    /// The URL of the Token Status List over the AEO lists numbered `list` (for SD-JWT VCs).
+    pub fn token_status_list_url(&self, list: i32) -> String {
+        format!("{}/status-lists/{TOKEN_LIST_PREFIX}{list}", self.base_url)
+    }
 }
+
+/// The name prefix of Token Status Lists: `token-<n>` carries the statuses of the AEO lists
+/// `revocation-<n>` and `suspension-<n>`.
+pub const TOKEN_LIST_PREFIX: &str = "token-";
 
 /// Which credentials a status list holds: AEO certifications (from the lifecycle) or the VC
 /// API's, never both, so neither kind's status is ever read from the other's lists.
@@ -211,6 +218,8 @@ pub struct Challenge {
     pub expires_at: DateTime<Utc>,
 }
 
+mod serving_lists;
+
 /// The verifier's view of DIDs and status lists: this node's own from memory and storage,
 /// everyone else's over HTTP.
 struct NodeSources {
@@ -252,7 +261,35 @@ impl StatusListSource for NodeSources {
             self.http.get(url, inner.settings.status_list_ttl).await
         })
     }
+
+    fn fetch_token<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, ResolutionError>> {
+        Box::pin(async move {
+            let inner = self.inner.upgrade().ok_or_else(|| ResolutionError("the node is shutting down".into()))?;
+            if let Some(name) = url.strip_prefix(&format!("{}/status-lists/", inner.identity.base_url())) {
+                let service = CredentialService { inner: inner.clone() };
+                return match service.token_status_list(name).await {
+                    Ok(Some(token)) => Ok(token.to_string()),
+                    Ok(None) => Err(ResolutionError(format!("{url}: no such status list"))),
+                    Err(e) => Err(ResolutionError(format!("{url}: {e}"))),
+                };
+            }
+            // Not cached: a token list is small, and its status is what is being asked.
+            let fetched = self
+                .http
+                .http()
+                .get(url, TOKEN_LIST_MEDIA_TYPE)
+                .await
+                .map_err(|e| ResolutionError(format!("GET {url}: {e}")))?;
+            if fetched.status != 200 {
+                return Err(ResolutionError(format!("GET {url}: HTTP {}", fetched.status)));
+            }
+            String::from_utf8(fetched.body).map_err(|_| ResolutionError(format!("GET {url}: not text")))
+        })
+    }
 }
+
+/// The media type of a Token Status List token.
+pub const TOKEN_LIST_MEDIA_TYPE: &str = "application/statuslist+jwt";
 
 #[derive(Debug)]
 struct SignedList {
@@ -267,6 +304,8 @@ struct Inner {
     verifier: Verifier,
     settings: CredentialSettings,
     signed_lists: Mutex<HashMap<(i32, StatusPurpose), SignedList>>,
+    /// Token Status Lists as last signed, by list, with the list's version then.
+    token_lists: Mutex<HashMap<i32, (i64, Arc<str>)>>,
     /// Status slots reserved from storage and not yet used.
     reserved: Mutex<VecDeque<(i32, i32)>>,
     /// Anonymous verifications per client address (None: not limited).
@@ -337,6 +376,7 @@ impl CredentialService {
                 verifier: Verifier::new(integrity, sources.clone(), sources, trust, anchors),
                 settings,
                 signed_lists: Mutex::new(HashMap::new()),
+                token_lists: Mutex::new(HashMap::new()),
                 reserved: Mutex::new(VecDeque::new()),
                 anonymous_rate,
             }
@@ -463,6 +503,27 @@ impl CredentialService {
 
     /// The AEO credential of a certification version about to be granted, signed.
     pub fn issue_for(&self, row: &certifications::Model, slot: (i32, i32)) -> Result<IssuedCredential, ServiceError> {
+        let (id, unsigned) = self.unsigned_for(row, slot, None)?;
+        // A document the integrity checks refuse is this certification's data, not a fault of
+        // the node: say so, and leave the certification as it is (SUBMITTED, rejectable).
+        let document = self.inner.identity.sign(&self.inner.integrity, &unsigned).map_err(|e| {
+            ServiceError::NotIssuable(format!(
+                "its credential cannot be signed: {e}; it stays SUBMITTED and can be rejected"
+            ))
+        })?;
+        let digest = hex::encode(credential_digest(&document));
+        Ok(IssuedCredential { id, document, digest, slot })
+    }
+
+    /// The unsigned AEO credential (its new `id`, and the document) of a certification version
+    /// whose status is at `slot`, about `subject` (a holder's DID) or else the operator's DID or
+    /// URN; checked against the data model.
+    pub fn unsigned_for(
+        &self,
+        row: &certifications::Model,
+        slot: (i32, i32),
+        subject: Option<&str>,
+    ) -> Result<(String, Value), ServiceError> {
         let identity = &self.inner.identity;
         let country = CountryCode::parse(&row.issuing_country).map_err(ServiceError::internal)?;
         let address_country = CountryCode::parse(&row.address_country).map_err(ServiceError::internal)?;
@@ -481,7 +542,10 @@ impl CredentialService {
             valid_from: row.valid_from,
             valid_until: row.valid_until,
             subject: AeoSubject {
-                id: row.operator_did.clone().unwrap_or_else(|| operator_urn(country, &row.tin)),
+                id: subject
+                    .map(str::to_owned)
+                    .or_else(|| row.operator_did.clone())
+                    .unwrap_or_else(|| operator_urn(country, &row.tin)),
                 legal_name: row.operator_name.clone(),
                 tin: row.tin.clone(),
                 tin_scheme: TinScheme::for_country(country).map_or("NATIONAL", |s| s.code()).to_owned(),
@@ -510,15 +574,7 @@ impl CredentialService {
         let unsigned = credential.to_json();
         // The node holds its own credentials to the data model it asks of others.
         cadena_credentials::conformance::check_credential(&unsigned).map_err(ServiceError::internal)?;
-        // A document the integrity checks refuse is this certification's data, not a fault of
-        // the node: say so, and leave the certification as it is (SUBMITTED, rejectable).
-        let document = identity.sign(&self.inner.integrity, &unsigned).map_err(|e| {
-            ServiceError::NotIssuable(format!(
-                "its credential cannot be signed: {e}; it stays SUBMITTED and can be rejected"
-            ))
-        })?;
-        let digest = hex::encode(credential_digest(&document));
-        Ok(IssuedCredential { id, document, digest, slot })
+        Ok((id, unsigned))
     }
 
     /// The statement storing an issued credential.
@@ -590,63 +646,6 @@ impl CredentialService {
     /// The stored credential `id`.
     pub async fn stored(&self, id: &str) -> Result<Option<credentials::Model>, ServiceError> {
         Ok(credentials::Entity::find_by_id(id.to_owned()).one(self.inner.storage.db()).await?)
-    }
-
-    /// The signed status list `name` (`revocation-1`, `suspension-3`, `vc-api-revocation-2`),
-    /// re-signed only when its bits changed; None when there is no such list (a list is only
-    /// served under the name of its kind).
-    pub async fn status_list(&self, name: &str) -> Result<Option<Arc<Value>>, ServiceError> {
-        let (kind, name) = match name.strip_prefix(ListKind::VcApi.prefix()) {
-            Some(rest) => (ListKind::VcApi, rest),
-            None => (ListKind::Aeo, name),
-        };
-        let Some((purpose, list)) =
-            name.rsplit_once('-').and_then(|(p, n)| Some((StatusPurpose::parse(p)?, n.parse::<i32>().ok()?)))
-        else {
-            return Ok(None);
-        };
-        let db = self.inner.storage.db();
-        let Some(row) = status_lists::Entity::find_by_id(list).one(db).await? else { return Ok(None) };
-        if row.kind != kind.as_str() {
-            return Ok(None);
-        }
-        if let Some(signed) = self.inner.signed_lists.lock().expect("lock").get(&(list, purpose))
-            && signed.version == row.version
-        {
-            return Ok(Some(signed.document.clone()));
-        }
-        let column = match purpose {
-            StatusPurpose::Revocation => credentials::Column::Revoked,
-            StatusPurpose::Suspension => credentials::Column::Suspended,
-        };
-        let set: Vec<i32> = credentials::Entity::find()
-            .select_only()
-            .column(credentials::Column::StatusIndex)
-            .filter(credentials::Column::StatusList.eq(list))
-            .filter(column.eq(true))
-            .into_tuple()
-            .all(db)
-            .await?;
-        let mut bits = Bitstring::new(row.capacity as usize);
-        for index in set {
-            bits.set(index as usize, true).map_err(ServiceError::internal)?;
-        }
-        let identity = &self.inner.identity;
-        let unsigned = status_list_credential(
-            &identity.status_list_url(kind, purpose, list),
-            identity.did(),
-            purpose,
-            &bits,
-            Utc::now(),
-            self.inner.settings.status_list_ttl.as_millis() as u64,
-        );
-        let document = Arc::new(identity.sign(&self.inner.integrity, &unsigned).map_err(ServiceError::internal)?);
-        self.inner
-            .signed_lists
-            .lock()
-            .expect("lock")
-            .insert((list, purpose), SignedList { version: row.version, document: document.clone() });
-        Ok(Some(document))
     }
 
     /// The DID document of `did` (this node's from memory, others over HTTP, cached); `fresh`
@@ -784,6 +783,43 @@ impl CredentialService {
             }
         }
         crate::metrics::count_presentation(&report);
+        Ok(report)
+    }
+
+    /// Verifies a Data Integrity presentation answering `challenge` for `domain`, whose
+    /// one-time use the caller keeps (an OpenID4VP request is its own record).
+    pub async fn verify_presentation_once(
+        &self,
+        presentation: &Value,
+        challenge: &str,
+        domain: &str,
+    ) -> Result<PresentationReport, ServiceError> {
+        let report = self
+            .inner
+            .verifier
+            .verify_presentation(presentation, challenge, Some(domain), Utc::now())
+            .await
+            .map_err(document_error)?;
+        crate::metrics::count_presentation(&report);
+        Ok(report)
+    }
+
+    /// Verifies an SD-JWT VC presentation made at `presented_at` for `audience` answering
+    /// `nonce`, its status and validity as of now.
+    pub async fn verify_sd_jwt_presentation(
+        &self,
+        presentation: &str,
+        audience: &str,
+        nonce: &str,
+        presented_at: DateTime<Utc>,
+    ) -> Result<SdJwtPresentationReport, ServiceError> {
+        let report = self
+            .inner
+            .verifier
+            .verify_sd_jwt_presentation(presentation, audience, nonce, presented_at, Utc::now())
+            .await
+            .map_err(|e| ServiceError::field("vp_token", e.to_string()))?;
+        crate::metrics::count_presentation(&report.report);
         Ok(report)
     }
 
