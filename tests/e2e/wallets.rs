@@ -6,13 +6,14 @@
 
 use std::time::Duration;
 
-use cadena_tests::wallets::openid4vc;
+use cadena_tests::wallets::{holder_cli, openid4vc};
 use cadena_tests::{Backend, TestApp, TestChain, digital_bazaar, webhook_receiver};
 use sea_orm::EntityTrait as _;
 use serde_json::{Value, json};
 
 on_both_backends!(a_firm_takes_its_certification_to_a_wallet_and_proves_its_status_to_an_insurer);
 on_both_backends!(wallets_cannot_replay_reuse_forge_or_tamper);
+on_both_backends!(the_reference_holder_receives_lists_and_presents);
 
 const TIN: &str = "GODE561231GR8";
 const SECRET: &str = "the insurer's webhook secret";
@@ -287,4 +288,36 @@ async fn wallets_cannot_replay_reuse_forge_or_tamper(backend: Backend) {
     let bad =
         mx.gql(Some("verifier"), "mutation { requestPresentation(claims: [\"creditScore\"]) { id } }", json!({})).await;
     assert_eq!(bad.error_fields(), ["claims[0]"], "{bad:?}");
+}
+
+/// The reference holder a firm or a tester runs (`cli.mjs`): it receives both formats from an
+/// offer into its key store, lists them, and answers a verifier's request disclosing one claim.
+async fn the_reference_holder_receives_lists_and_presents(backend: Backend) {
+    let mx = TestApp::builder().backend(backend).spawn().await;
+    let id = mx.granted("OEA-MX-W0004", TIN).await;
+    let store = tempfile::tempdir().unwrap();
+    let store = store.path().join("wallet.json");
+    let offer = mx.offer_to_wallet("registrar", &id).await;
+    let (link, tx_code) = (offer["link"].as_str().unwrap(), offer["txCode"].as_str().unwrap());
+    let (code, out, err) = holder_cli(&store, &["receive", link, "--tx-code", tx_code]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ldp_vc") && out.contains("dc+sd-jwt"), "{out}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&store).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the key store is the owner's only");
+    // The same offer again: the code was redeemed; the holder says why, in one line.
+    let (code, out, err) = holder_cli(&store, &["receive", link, "--tx-code", tx_code]).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("invalid_grant"), "{err}");
+    let (code, out, err) = holder_cli(&store, &["list"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("traderIdentificationNumber") && out.contains(&mx.did()), "{out}");
+    let request = mx.request_presentation("verifier", "SD_JWT_VC", &["traderIdentificationNumber"]).await;
+    let link = request["link"].as_str().unwrap();
+    let (code, out, err) = holder_cli(&store, &["present", link, "--disclose", "traderIdentificationNumber"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("HTTP 200"), "{out}");
+    let result = mx.presentation_result("verifier", &request["id"], false).await;
+    assert_eq!(result["verified"], true, "{result}");
+    assert_eq!(result["report"]["claims"]["traderIdentificationNumber"], TIN);
+    assert_eq!(result["report"]["disclosed"], json!(["traderIdentificationNumber"]));
 }

@@ -9,20 +9,43 @@ use crate::{TestApp, interop_dir, run_harness};
 /// One request to the wallet harness (its packages and the parent harness's, which it reuses
 /// for Data Integrity presentations, installed with `npm ci` on first use).
 pub async fn openid4vc(request: Value) -> Value {
+    openid4vc_installed().await;
+    run_harness(interop_dir().join("openid4vc"), OPENID4VC_MARKER, "wallet.mjs", request).await
+}
+
+/// Runs the reference holder (`tests/interop/openid4vc/cli.mjs`) with `args` and the store
+/// `store`; its exit code, stdout and stderr.
+pub async fn holder_cli(store: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    openid4vc_installed().await;
+    let dir = interop_dir().join("openid4vc");
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("cli.mjs"))
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
+        .await
+        .expect("the holder answers within 60 s")
+        .expect("node runs");
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+    (output.status.code().unwrap_or(-1), text(output.stdout), text(output.stderr))
+}
+
+/// The wallet harness's packages, and the parent harness's it reuses, installed.
+async fn openid4vc_installed() {
     tokio::task::spawn_blocking(|| {
-        cadena_contracts::anvil::npm_ci_once(&interop_dir(), "node_modules/puppeteer-core/package.json")
+        cadena_contracts::anvil::npm_ci_once(&interop_dir(), "node_modules/puppeteer-core/package.json")?;
+        cadena_contracts::anvil::npm_ci_once(&interop_dir().join("openid4vc"), OPENID4VC_MARKER)
     })
     .await
     .expect("npm ci task")
     .expect("npm ci in tests/interop");
-    run_harness(
-        interop_dir().join("openid4vc"),
-        "node_modules/@openid4vc/openid4vci/package.json",
-        "wallet.mjs",
-        request,
-    )
-    .await
 }
+
+/// A file the wallet harness's install has.
+const OPENID4VC_MARKER: &str = "node_modules/@openid4vc/openid4vci/package.json";
 
 impl TestApp {
     /// `officer` offers certification `id` to the firm's wallet: `{id, link, txCode, …}`.
