@@ -9,7 +9,9 @@
 //!   of the same presentations.
 //!
 //! The wallet side is Rust here (the interop tests use the npm libraries), so the figures are
-//! the node's. 8 concurrent tasks; the client and the node share this machine's cores. The run
+//! the node's. Offers and requests are taken as links, as an e-mail or a wallet app gets them;
+//! the QR code (`qrSvg`) is rendered only when asked for, and its time is printed apart. 8
+//! concurrent tasks; the client and the node share this machine's cores. The run
 //! is on SQLite, then on PostgreSQL when the tests' server answers. The issue sets no target.
 //!
 //! Run: `cargo bench -p cadena-tests --bench wallet_exchanges`.
@@ -29,6 +31,8 @@ use serde_json::{Value, json};
 const TASKS: usize = 8;
 const ISSUED: usize = 400;
 const PRESENTED: usize = 400;
+/// Offers made one at a time to time the QR code.
+const QR_OFFERS: usize = 50;
 const LDP_VC: &str = "AEOCertification_ldp_vc";
 const SD_JWT_VC: &str = "AEOCertification_dc+sd-jwt";
 
@@ -55,6 +59,20 @@ async fn bench(backend: Backend) {
     // Warm the officer's token and the paths once.
     receive(&node, &id, LDP_VC).await;
     receive(&node, &id, SD_JWT_VC).await;
+    // An offer with and without its QR code, one at a time.
+    let mut per_offer = Vec::new();
+    for fields in ["link txCode", "link txCode qrSvg"] {
+        let query = format!("mutation($id: ID!) {{ offerCredentialToWallet(certificationId: $id) {{ {fields} }} }}");
+        let started = Instant::now();
+        for _ in 0..QR_OFFERS {
+            node.gql(Some("registrar"), &query, json!({ "id": id })).await.data();
+        }
+        per_offer.push(started.elapsed().as_secs_f64() * 1000.0 / QR_OFFERS as f64);
+    }
+    println!(
+        "  {backend:?} one offer: {:.2} ms as a link, {:.2} ms with its QR code (one at a time)",
+        per_offer[0], per_offer[1]
+    );
     for configuration in [LDP_VC, SD_JWT_VC] {
         let started = Instant::now();
         let held = in_tasks(ISSUED, {
@@ -74,7 +92,7 @@ async fn bench(backend: Backend) {
             let node = node.clone();
             move |_| {
                 let node = node.clone();
-                async move { node.request_presentation("verifier", format, &[]).await }
+                async move { request(&node, format).await }
             }
         })
         .await;
@@ -136,7 +154,10 @@ struct Held {
 
 /// Offer → token → nonce → credential, for a fresh holder key.
 async fn receive(node: &TestApp, id: &str, configuration: &str) -> Held {
-    let offer = node.offer_to_wallet("registrar", id).await;
+    // The offer as a wallet link (sent to the firm): no QR code rendered.
+    let query = "mutation($id: ID!) { offerCredentialToWallet(certificationId: $id) { link txCode credentialOffer } }";
+    let offered = node.gql(Some("registrar"), query, json!({ "id": id })).await;
+    let offer = &offered.data()["offerCredentialToWallet"];
     let grants = &offer["credentialOffer"]["grants"]["urn:ietf:params:oauth:grant-type:pre-authorized_code"];
     let form = [
         ("grant_type", "urn:ietf:params:oauth:grant-type:pre-authorized_code"),
@@ -161,6 +182,12 @@ async fn receive(node: &TestApp, id: &str, configuration: &str) -> Held {
     )
     .await;
     Held { key, credential: issued["credentials"][0]["credential"].clone() }
+}
+
+/// A VERIFIER's request for `format`, as a link (no QR code rendered).
+async fn request(node: &TestApp, format: &str) -> Value {
+    let query = format!("mutation {{ requestPresentation(format: {format}) {{ id link request }} }}");
+    node.gql(Some("verifier"), &query, json!({})).await.data()["requestPresentation"].clone()
 }
 
 /// The wallet's answer to `request`; whether the node's report says verified.

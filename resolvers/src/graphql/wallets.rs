@@ -2,7 +2,7 @@
 //! a VERIFIER account's presentation request and its report (OpenID4VP), and the
 //! certification's wallet log (`Certification.walletEvents`, in `types.rs`).
 
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::scalars::Json;
@@ -38,13 +38,12 @@ impl From<wallet_events::Model> for WalletEvent {
 
 /// A credential offer for the firm's wallet.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct WalletOffer {
     /// The offer's id (in `walletEvents`).
     pub id: ID,
     /// `openid-credential-offer://…`: open it in the wallet, or show it as a QR code.
     pub link: String,
-    /// The link as a QR code (SVG).
-    pub qr_svg: String,
     /// The transaction code: give it to the firm out of band (not with the link).
     pub tx_code: String,
     /// The offer stops being redeemable then; it is redeemed once.
@@ -64,13 +63,12 @@ pub enum WalletFormatInput {
 
 /// A presentation request for a wallet.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct WalletPresentationRequest {
     /// Its id: read the answer with `presentationRequest(id:)`.
     pub id: ID,
     /// `openid4vp://…`: open it in the wallet, or show it as a QR code.
     pub link: String,
-    /// The link as a QR code (SVG).
-    pub qr_svg: String,
     /// It can be answered once, until then.
     pub expires_at: DateTime<Utc>,
     /// The authorisation request's parameters.
@@ -109,10 +107,27 @@ impl From<PresentationOutcome> for WalletPresentationResult {
     }
 }
 
-/// `link` as a QR code, in SVG.
+/// `link` as a QR code, in SVG. Rendered only when asked for: choosing its mask is a few
+/// milliseconds of CPU, more than the rest of an offer.
 fn qr_svg(link: &str) -> Result<String, ServiceError> {
     let code = qrcode::QrCode::new(link.as_bytes()).map_err(ServiceError::internal)?;
     Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(256, 256).build())
+}
+
+#[ComplexObject]
+impl WalletOffer {
+    /// The link as a QR code (SVG).
+    async fn qr_svg(&self) -> Result<String> {
+        qr_svg(&self.link).gql()
+    }
+}
+
+#[ComplexObject]
+impl WalletPresentationRequest {
+    /// The link as a QR code (SVG).
+    async fn qr_svg(&self) -> Result<String> {
+        qr_svg(&self.link).gql()
+    }
 }
 
 fn uuid(id: &ID, field: &str) -> Result<uuid::Uuid, ServiceError> {
@@ -152,7 +167,6 @@ impl WalletMutation {
         let offer = services(ctx).wallets.offer(principal(ctx), id).await.gql()?;
         Ok(WalletOffer {
             id: ID(offer.id.to_string()),
-            qr_svg: qr_svg(&offer.link).gql()?,
             link: offer.link,
             tx_code: offer.tx_code,
             expires_at: offer.expires_at,
@@ -176,7 +190,6 @@ impl WalletMutation {
             services(ctx).presentations.create(principal(ctx), format, claims.unwrap_or_default()).await.gql()?;
         Ok(WalletPresentationRequest {
             id: ID(request.id.to_string()),
-            qr_svg: qr_svg(&request.link).gql()?,
             link: request.link,
             expires_at: request.expires_at,
             request: Json(request.request),

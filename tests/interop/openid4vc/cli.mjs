@@ -2,7 +2,8 @@
 /*!
  * A reference holder for the shell: receives credentials from an OpenID4VCI offer link, lists
  * them, and presents one to an OpenID4VP request link, through wallet.mjs's receive-offer and
- * present (so through the same OpenWallet Foundation libraries, and to the loopback only).
+ * present (so through the same OpenWallet Foundation libraries, and to the loopback only, unless
+ * --allow-remote lets them reach https hosts too).
  * The key store is one JSON file, mode 0600:
  *   {"version":1,"holder":{"did","jwk","privateJwk"},
  *    "credentials":[{"configurationId","format","credential","issuer","receivedAt"}]}
@@ -43,18 +44,24 @@ Commands:
 Options:
   --store <file>   the key store (default ${DEFAULT_STORE}), created on first receive with a
                    new Ed25519 holder key and written with mode 0600
+  --allow-remote   also reach hosts other than the loopback, over https only (for a deployed
+                   node, e.g. https://aduana.example); plain http stays on the loopback, and a
+                   redirect off the loopback must go to https on a public address
   -h, --help       this text
 
-Like wallet.mjs, it reaches the loopback only (127.0.0.1, localhost, [::1]). On failure it
-exits 1 with a one-line error (2 for a usage error).`;
+Like wallet.mjs, it reaches the loopback only (127.0.0.1, localhost, [::1]) unless
+--allow-remote is given. On failure it exits 1 with a one-line error (2 for a usage error).`;
 
 const OPTIONS = {
   store: {type: 'string'},
   'tx-code': {type: 'string'},
   binding: {type: 'string'},
   disclose: {type: 'string'},
+  'allow-remote': {type: 'boolean'},
   help: {type: 'boolean', short: 'h'}
 };
+// the options every command takes
+const COMMON_OPTIONS = ['store', 'allow-remote'];
 const COMMAND_OPTIONS = {
   receive: ['tx-code', 'binding'],
   list: [],
@@ -227,7 +234,8 @@ async function receive(link, options, out) {
   try {
     answer = await wallet({
       op: 'receive-offer', offer: link, txCode: options['tx-code'], binding,
-      holderSeed: Buffer.from(store.holder.privateJwk.d, 'base64url').toString('hex')
+      holderSeed: Buffer.from(store.holder.privateJwk.d, 'base64url').toString('hex'),
+      allowRemote: options['allow-remote'] === true
     });
   } catch(e) {
     throw new Failure(e?.message ?? e);
@@ -287,7 +295,8 @@ async function present(link, options, out) {
   let answer;
   try {
     answer = await wallet({
-      op: 'present', request: link, credentials: store.credentials, holder: store.holder, disclose
+      op: 'present', request: link, credentials: store.credentials, holder: store.holder, disclose,
+      allowRemote: options['allow-remote'] === true
     });
   } catch(e) {
     throw new Failure(e?.message ?? e);
@@ -350,7 +359,7 @@ async function main(argv, out) {
     throw usageError(`unknown command ${JSON.stringify(command)}; use receive, list or present`);
   }
   for(const name of Object.keys(options)) {
-    if(name !== 'store' && !COMMAND_OPTIONS[command].includes(name)) {
+    if(!COMMON_OPTIONS.includes(name) && !COMMAND_OPTIONS[command].includes(name)) {
       throw usageError(`--${name} does not apply to ${command}`);
     }
   }

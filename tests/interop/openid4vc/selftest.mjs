@@ -2,11 +2,13 @@
 // `npm test` here. ../vc.mjs must be installed too (`npm ci` in tests/interop), since the ldp_vc
 // path issues and presents through it. Most tests call `handle` in-process; the stdin/stdout ones
 // run wallet.mjs as the Rust tests will, to check that contract, and the last ones run cli.mjs
-// (the holder for the shell) as a user would, with a store in a temporary directory.
+// (the holder for the shell) as a user would, with a store in a temporary directory. Nothing here
+// reaches the network: a remote node's URLs are refused, or fail in DNS, and the tests say which.
 import assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
 import {generateKeyPairSync, randomBytes} from 'node:crypto';
 import {mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
+import {createServer} from 'node:http';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -19,12 +21,25 @@ import {b64u, hash, holderFromSeed, publicJwkOf, signInput} from './keys.mjs';
 import {
   AEO_CLAIMS, LDP_VC, SD_JWT_VC, VCT, startReferenceServer
 } from './reference-server.mjs';
-import {handle} from './wallet.mjs';
+import {handle, redirectRefusal} from './wallet.mjs';
 
 const WALLET = fileURLToPath(new URL('./wallet.mjs', import.meta.url));
 const HOLDER_CLI = fileURLToPath(new URL('./cli.mjs', import.meta.url));
 const HOLDER_SEED = '22'.repeat(32);
 const TX_CODE = '493536';
+// A deployed node's address, never reached: no test depends on the network. ".example" names
+// resolve nowhere (RFC 2606), so a fetch that is made fails in DNS (or at worst times out).
+const REMOTE = 'https://aduana.example';
+const remoteOffer = `openid-credential-offer://?credential_offer_uri=${encodeURIComponent(`${REMOTE}/offer/1`)}`;
+const remoteRequest = `openid4vp://?client_id=x&request_uri=${encodeURIComponent(`${REMOTE}/request/1`)}`;
+const escape = text => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+// the guard's refusal of a URL off the loopback, made before any connection
+const refusedOffLoopback = url => new RegExp(`^Refusing to fetch "${escape(url)}": ` +
+  escape('only the loopback (127.0.0.1, localhost, [::1]) is reached unless "allowRemote" ' +
+    '(cli.mjs --allow-remote) is set.') + '$');
+// the failure of a fetch that was made: DNS, a connection, or no answer in time
+const fetchFailed = url => new RegExp(`^GET ${escape(url)}: (fetch failed: .*(ENOTFOUND|EAI_AGAIN|EAI_FAIL|` +
+  'EAI_NONAME|ECONNREFUSED|ECONNRESET|ENETUNREACH|EHOSTUNREACH|ETIMEDOUT)|.*timeout)');
 
 let server;
 before(async () => {
@@ -214,6 +229,187 @@ describe('OpenID4VP: wallet against Openid4vpVerifier', () => {
   });
 });
 
+/**
+ * Runs `body` with globalThis.fetch (what wallet.mjs calls) watched: {answer, fetched}, every URL
+ * a connection was attempted to, redirects included, in order.
+ */
+async function watchingFetch(body) {
+  const real = globalThis.fetch;
+  const fetched = [];
+  globalThis.fetch = (input, init) => {
+    fetched.push(String(input instanceof Request ? input.url : input));
+    return real(input, init);
+  };
+  try {
+    return {answer: await body(), fetched};
+  } finally {
+    globalThis.fetch = real;
+  }
+}
+
+describe('fetch guard: the loopback only, unless allowRemote lets https reach any host', () => {
+  const holder = holderFromSeed(HOLDER_SEED);
+  const presentTo = (request, extra = {}) => handle({
+    op: 'present', request, credentials: [], holder: {privateJwk: holder.privateJwk}, ...extra
+  });
+  const remoteStatusCredential = () => {
+    const key = generateKeyPairSync('ed25519').privateKey;
+    return new SDJwtVcInstance({
+      hasher: hash, saltGenerator: n => b64u(randomBytes(n)),
+      signer: input => signInput(input, key), signAlg: 'EdDSA'
+    }).issue({
+      iss: REMOTE, iat: 1, vct: VCT, legalName: 'X',
+      status: {status_list: {idx: 0, uri: `${REMOTE}/status/1`}}
+    }, {_sd: ['legalName']}).then(credential => ({credential, issuerJwk: publicJwkOf(key)}));
+  };
+
+  test('by default an https URL off the loopback is refused before any connection', async () => {
+    for(const allowRemote of [undefined, false]) {
+      const offer = await watchingFetch(() => handle({op: 'receive-offer', offer: remoteOffer, allowRemote}));
+      assert.deepEqual(offer.fetched, []);
+      assert.equal(offer.answer.error.step, 'offer');
+      assert.equal(offer.answer.error.status, null);
+      assert.match(offer.answer.error.message, refusedOffLoopback(`${REMOTE}/offer/1`));
+
+      const request = await watchingFetch(() => presentTo(remoteRequest, {allowRemote}));
+      assert.deepEqual(request.fetched, []);
+      assert.equal(request.answer.error.step, 'request');
+      assert.match(request.answer.error.message, refusedOffLoopback(`${REMOTE}/request/1`));
+    }
+    const {credential, issuerJwk} = await remoteStatusCredential();
+    const status = await watchingFetch(() => handle({op: 'verify-sd-jwt-vc', credential, issuerJwk, checkStatus: true}));
+    assert.deepEqual(status.fetched, []);
+    assert.equal(status.answer.verified, false);
+    assert.match(status.answer.errors[0], refusedOffLoopback(`${REMOTE}/status/1`));
+  });
+
+  test('with allowRemote the same URLs are fetched, and fail as the network does', async () => {
+    const offer = await watchingFetch(() => handle({op: 'receive-offer', offer: remoteOffer, allowRemote: true}));
+    assert.deepEqual(offer.fetched, [`${REMOTE}/offer/1`]);
+    assert.equal(offer.answer.error.step, 'offer');
+    assert.equal(offer.answer.error.status, null);
+    assert.doesNotMatch(offer.answer.error.message, /Refusing/);
+    assert.match(offer.answer.error.message, fetchFailed(`${REMOTE}/offer/1`));
+
+    const request = await watchingFetch(() => presentTo(remoteRequest, {allowRemote: true}));
+    assert.deepEqual(request.fetched, [`${REMOTE}/request/1`]);
+    assert.match(request.answer.error.message, fetchFailed(`${REMOTE}/request/1`));
+
+    const {credential, issuerJwk} = await remoteStatusCredential();
+    const status = await watchingFetch(() => handle(
+      {op: 'verify-sd-jwt-vc', credential, issuerJwk, checkStatus: true, allowRemote: true}));
+    assert.deepEqual(status.fetched, [`${REMOTE}/status/1`]);
+    assert.match(status.answer.errors[0], fetchFailed(`${REMOTE}/status/1`));
+  });
+
+  test('with allowRemote plain http still reaches the loopback only', async () => {
+    const {answer, fetched} = await watchingFetch(() => handle({
+      op: 'receive-offer', allowRemote: true,
+      offer: `openid-credential-offer://?credential_offer_uri=${encodeURIComponent('http://aduana.example/offer/1')}`
+    }));
+    assert.deepEqual(fetched, []);
+    assert.equal(answer.error.message, 'Refusing to fetch "http://aduana.example/offer/1": ' +
+      'plain http reaches the loopback only; other hosts need https.');
+    // and the loopback over http works as without it
+    const received = await receive({allowRemote: true});
+    assert.equal(received.error, null);
+    assert.equal(received.credentials.length, 2);
+  });
+
+  test('"allowRemote" must be a boolean', async () => {
+    await assert.rejects(handle({op: 'receive-offer', offer: remoteOffer, allowRemote: 'yes'}),
+      /"allowRemote" must be true or false/);
+  });
+
+  describe('redirects', () => {
+    // a loopback server answering /to/<name> with a 302 to targets[name], /offer with an offer
+    const targets = new Map();
+    let redirector;
+    let base;
+    let offerJson;
+    before(async () => {
+      redirector = createServer((req, res) => {
+        if(req.url === '/offer') {
+          res.writeHead(200, {'content-type': 'application/json'}).end(offerJson);
+          return;
+        }
+        const target = targets.get(req.url.slice('/to/'.length));
+        res.writeHead(target ? 302 : 404, target ? {location: target} : {}).end();
+      });
+      await new Promise(resolve => redirector.listen(0, '127.0.0.1', resolve));
+      base = `http://127.0.0.1:${redirector.address().port}`;
+      targets.set('offer', `${base}/offer`);
+      targets.set('loop', `${base}/to/loop`);
+    });
+    after(() => redirector.close());
+    const offerVia = name => `openid-credential-offer://?credential_offer_uri=${encodeURIComponent(`${base}/to/${name}`)}`;
+
+    test('one on the loopback is followed, without allowRemote too', async () => {
+      offerJson = new URL(await server.createOffer()).searchParams.get('credential_offer');
+      const {answer, fetched} = await watchingFetch(() => handle(
+        {op: 'receive-offer', offer: offerVia('offer'), txCode: TX_CODE, holderSeed: HOLDER_SEED}));
+      assert.equal(answer.error, null);
+      assert.equal(answer.credentials.length, 2);
+      assert.deepEqual(fetched.slice(0, 2), [`${base}/to/offer`, `${base}/offer`]);
+    });
+
+    test('to http or to a private address is refused, with allowRemote too', async () => {
+      const cases = [
+        ['http', 'http://203.0.113.7/offer', false, /only the loopback .* is reached unless "allowRemote"/],
+        ['http', 'http://203.0.113.7/offer', true, /plain http reaches the loopback only/],
+        ['remote', `${REMOTE}/offer/1`, false, /only the loopback .* is reached unless "allowRemote"/],
+        ['private', 'https://10.1.2.3/offer', true, /loopback or private address \(10\.1\.2\.3\)/],
+        ['link-local', 'https://169.254.169.254/latest/meta-data/', true, /private address \(169\.254\.169\.254\)/],
+        ['mapped', 'https://[::ffff:192.168.1.1]/offer', true, /private address \(::ffff:c0a8:101\)/],
+        ['unique-local', 'https://[fd12::1]/offer', true, /private address \(fd12::1\)/]
+      ];
+      for(const [name, target, allowRemote, reason] of cases) {
+        targets.set(name, target);
+        const {answer, fetched} = await watchingFetch(() => handle(
+          {op: 'receive-offer', offer: offerVia(name), allowRemote}));
+        const label = `${target}, allowRemote ${allowRemote}`;
+        assert.deepEqual(fetched, [`${base}/to/${name}`], label);
+        assert.equal(answer.error.step, 'offer', label);
+        assert.equal(answer.error.status, null, label);
+        assert.ok(answer.error.message.startsWith(
+          `Refusing the redirect from "${base}/to/${name}" to "${new URL(target)}": `), answer.error.message);
+        assert.match(answer.error.message, reason, label);
+      }
+    });
+
+    test('off the loopback, only to https on a public address', async () => {
+      const from = new URL(`${REMOTE}/offer/1`);
+      for(const [to, reason] of [
+        ['http://aduana.example/offer/2', /plain http reaches the loopback only/],
+        ['http://127.0.0.1:8080/offer', /a redirect off the loopback must be to https/],
+        ['https://127.0.0.1/offer', /loopback or private address \(127\.0\.0\.1\)/],
+        ['https://localhost/offer', /loopback or private address/],
+        ['https://[::1]/offer', /loopback or private address \(::1\)/],
+        ['https://172.20.0.5/offer', /loopback or private address \(172\.20\.0\.5\)/],
+        ['https://0.0.0.0/offer', /loopback or private address \(0\.0\.0\.0\)/],
+        ['https://203.0.113.7/offer', null],
+        ['https://[::ffff:203.0.113.7]/offer', null]
+      ]) {
+        const refusal = await redirectRefusal(from, new URL(to), true);
+        if(reason) {
+          assert.match(refusal ?? 'followed', reason, to);
+        } else {
+          assert.equal(refusal, null, to);
+        }
+      }
+      // and none at all without allowRemote
+      assert.match(await redirectRefusal(new URL(`${REMOTE}/a`), new URL('https://203.0.113.7/b'), false),
+        /only the loopback/);
+    });
+
+    test('no more than 10 are followed', async () => {
+      const {answer, fetched} = await watchingFetch(() => handle({op: 'receive-offer', offer: offerVia('loop')}));
+      assert.equal(fetched.length, 11);
+      assert.match(answer.error.message, /^Refusing to follow more than 10 redirects from /);
+    });
+  });
+});
+
 // Runs wallet.mjs as the Rust tests will: one request on stdin.
 function cli(raw) {
   return run([WALLET], raw);
@@ -241,8 +437,17 @@ describe('stdin/stdout contract', () => {
     assert.equal(JSON.parse(stdout).error.step, 'token');
   });
 
+  test('without "allowRemote" only the loopback is reached: a refusal, exit 0', async () => {
+    const {code, stdout} = await cli(JSON.stringify({op: 'receive-offer', offer: remoteOffer}));
+    assert.equal(code, 0);
+    const {error} = JSON.parse(stdout);
+    assert.equal(error.step, 'offer');
+    assert.match(error.message, refusedOffLoopback(`${REMOTE}/offer/1`));
+  });
+
   test('malformed requests exit 1 with the reason on stderr', async () => {
-    for(const raw of ['{not json', '{"op":"fly"}', '{"op":"receive-offer"}']) {
+    for(const raw of ['{not json', '{"op":"fly"}', '{"op":"receive-offer"}',
+      `{"op":"receive-offer","offer":"x","allowRemote":1}`]) {
       const {code, stdout, stderr} = await cli(raw);
       assert.equal(code, 1, raw);
       assert.equal(stdout, '');
@@ -319,7 +524,7 @@ describe('cli.mjs: the holder for the shell', () => {
     assert.ok(stdout.includes(server.base));
   });
 
-  test('present: SD-JWT VC with only the named claims, then the Data Integrity VP', async () => {
+  test('present: SD-JWT VC with only the named claims, then the Data Integrity VP (--allow-remote)', async () => {
     const sd = await server.createPresentationRequest({format: 'dc+sd-jwt'});
     const shown = await holder(dir, 'present', sd.request, '--disclose', 'legalName,issuingCountry',
       '--store', store);
@@ -332,7 +537,8 @@ describe('cli.mjs: the holder for the shell', () => {
     assert.deepEqual(server.state.presentations.get(sd.id).result.errors, []);
 
     const ldp = await server.createPresentationRequest({format: 'ldp_vc'});
-    const whole = await holder(dir, 'present', ldp.request, '--store', store);
+    // --allow-remote changes nothing on the loopback
+    const whole = await holder(dir, 'present', ldp.request, '--store', store, '--allow-remote');
     assert.equal(whole.code, 0, whole.stderr);
     assert.match(whole.stdout, /^presented [0-9a-f]{8} ldp_vc for DCQL query "aeo"\nHTTP 200\n/);
     assert.equal(server.state.presentations.get(ldp.id).result.verified, true);
@@ -393,11 +599,41 @@ describe('cli.mjs: the holder for the shell', () => {
       /nothing to present: No held credential answers the DCQL query/);
   });
 
+  test('a deployed node: refused without --allow-remote, fetched over https with it', async () => {
+    const offerFailure = 'cli.mjs: cannot read the credential offer: ';
+    const requestFailure = 'cli.mjs: cannot read the presentation request: ';
+    const refused = failure(await holder(dir, 'receive', remoteOffer, '--store', join(dir, 'remote.json')));
+    assert.ok(refused.startsWith(offerFailure), refused);
+    assert.match(refused.slice(offerFailure.length), refusedOffLoopback(`${REMOTE}/offer/1`));
+    const attempted = failure(await holder(dir, 'receive', remoteOffer, '--allow-remote',
+      '--store', join(dir, 'remote.json')));
+    assert.doesNotMatch(attempted, /Refusing/);
+    assert.ok(attempted.startsWith(offerFailure), attempted);
+    assert.match(attempted.slice(offerFailure.length), fetchFailed(`${REMOTE}/offer/1`));
+    // nothing received, nothing stored
+    assert.throws(() => statSync(join(dir, 'remote.json')), {code: 'ENOENT'});
+
+    const unasked = failure(await holder(dir, 'present', remoteRequest, '--store', store));
+    assert.ok(unasked.startsWith(requestFailure), unasked);
+    assert.match(unasked.slice(requestFailure.length), refusedOffLoopback(`${REMOTE}/request/1`));
+    const presented = failure(await holder(dir, 'present', remoteRequest, '--allow-remote', '--store', store));
+    assert.ok(presented.startsWith(requestFailure), presented);
+    assert.match(presented.slice(requestFailure.length), fetchFailed(`${REMOTE}/request/1`));
+    // plain http stays on the loopback
+    const http = `openid-credential-offer://?credential_offer_uri=${encodeURIComponent('http://aduana.example/offer/1')}`;
+    assert.match(failure(await holder(dir, 'receive', http, '--allow-remote', '--store', store)),
+      /Refusing to fetch "http:\/\/aduana\.example\/offer\/1": plain http reaches the loopback only/);
+    // list takes it too (and has nothing to fetch)
+    const listed = await holder(dir, 'list', '--allow-remote', '--store', store);
+    assert.equal(listed.code, 0, listed.stderr);
+  });
+
   test('--help', async () => {
     const {code, stdout} = await holder(dir, '--help');
     assert.equal(code, 0);
     assert.match(stdout, /^Usage: node cli\.mjs <command>/);
-    for(const word of ['receive', 'list', 'present', '--tx-code', '--binding', '--disclose', '--store']) {
+    for(const word of ['receive', 'list', 'present', '--tx-code', '--binding', '--disclose', '--store',
+      '--allow-remote']) {
       assert.ok(stdout.includes(word), word);
     }
   });

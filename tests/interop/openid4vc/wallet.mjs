@@ -21,8 +21,14 @@
  *   {"op":"present","request":"openid4vp://?…","credentials","holder","disclose"?,"tamper"?:"none"|"disclosure"}
  *     → {"status","body","vpToken","credentialIndex","error"} of the direct_post
  * cli.mjs, a holder for the shell, runs receive-offer and present through `handle`.
+ * Every request reaches the loopback only (127.0.0.1, localhost, [::1]; http or https), unless it
+ * has "allowRemote": true (cli.mjs --allow-remote): then https reaches any host as well, while
+ * plain http stays on the loopback and a redirect off the loopback must go to https on a public
+ * address (see guardedFetch).
  */
 import {randomBytes} from 'node:crypto';
+import {lookup} from 'node:dns/promises';
+import {BlockList, isIP} from 'node:net';
 
 import {clientAuthenticationAnonymous} from '@openid4vc/oauth2';
 import {Openid4vciClient} from '@openid4vc/openid4vci';
@@ -36,38 +42,175 @@ import {
   signJws, verifyInput, verifyJwtCallback
 } from './keys.mjs';
 
-// cadena's test nodes speak plain http on the loopback, which the libraries refuse unless told;
-// loopbackFetch below keeps every request on the loopback all the same.
+// cadena's test nodes speak plain http on the loopback, which the libraries refuse unless told.
+// The switch is global and names no host, so it is guardedFetch below that keeps plain http on
+// the loopback, with "allowRemote" too.
 setGlobalConfig({allowInsecureUrls: true});
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const FETCH_TIMEOUT_MS = 10_000;
+const MAX_REDIRECTS = 10;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+// what a redirect that turns the request into a GET drops with the body, as fetch does
+const BODY_HEADERS =
+  ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location'];
 // The holder's JWS alg: Ed25519 keys, named as RFC 8037 names them.
 const HOLDER_ALG = 'EdDSA';
 const STATUS_LIST_TYPE = 'application/statuslist+jwt';
 
 // ----------------------------------------------------------------------- HTTP
 
-function onLoopback(input) {
-  const url = new URL(input instanceof Request ? input.url : String(input));
-  if(!['http:', 'https:'].includes(url.protocol) || !LOOPBACK_HOSTS.has(url.hostname)) {
-    throw new Error(`Refusing to fetch "${url}": only the loopback is reached.`);
+// Where a redirect off the loopback may not lead: loopback, private, link-local, shared (RFC
+// 6598), unspecified, benchmarking, multicast and reserved addresses (IPv4-mapped IPv6 included:
+// BlockList checks those against the IPv4 ranges).
+const INSIDE_ADDRESSES = new BlockList();
+for(const [network, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16],
+  ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 3]
+]) {
+  INSIDE_ADDRESSES.addSubnet(network, prefix, 'ipv4');
+}
+for(const [network, prefix] of [['::', 127], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]]) {
+  INSIDE_ADDRESSES.addSubnet(network, prefix, 'ipv6');
+}
+
+const isInsideAddress = address =>
+  INSIDE_ADDRESSES.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+
+/**
+ * Why the wallet does not fetch `url`, or null: http(s) on the loopback; with `allowRemote`,
+ * https on any host too.
+ */
+function fetchRefusal(url, allowRemote) {
+  if(!['http:', 'https:'].includes(url.protocol)) {
+    return 'only http(s) URLs are fetched';
   }
-  return url;
+  if(LOOPBACK_HOSTS.has(url.hostname)) {
+    return null;
+  }
+  if(!allowRemote) {
+    return 'only the loopback (127.0.0.1, localhost, [::1]) is reached unless "allowRemote" ' +
+      '(cli.mjs --allow-remote) is set';
+  }
+  return url.protocol === 'https:' ? null : 'plain http reaches the loopback only; other hosts need https';
 }
 
 /**
- * The fetch every library request goes through: loopback only, and the last response kept
- * (a clone), so that whatever a library makes of a refusal, its status and body can be reported.
+ * Why the wallet does not follow a redirect from `from` to `to`, or null. One on the loopback is
+ * followed as a first request would be; any other must go to https on an address outside the
+ * loopback and private networks, by its literal address or by every address its name resolves
+ * to (checked before the request, so a name that resolves differently then is not caught).
  */
-function recorder() {
+export async function redirectRefusal(from, to, allowRemote) {
+  const refusal = fetchRefusal(to, allowRemote);
+  if(refusal || LOOPBACK_HOSTS.has(from.hostname) && LOOPBACK_HOSTS.has(to.hostname)) {
+    return refusal;
+  }
+  if(to.protocol !== 'https:') {
+    return 'a redirect off the loopback must be to https';
+  }
+  const name = to.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  let addresses = [name];
+  if(name === 'localhost' || name.endsWith('.localhost')) {
+    addresses = ['127.0.0.1'];
+  } else if(!isIP(name)) {
+    try {
+      addresses = (await lookup(name, {all: true, verbatim: true})).map(({address}) => address);
+    } catch(e) {
+      return `its name does not resolve (${e.code ?? e.message})`;
+    }
+  }
+  const inside = addresses.find(isInsideAddress);
+  return inside ? `it leads to a loopback or private address (${inside})` : null;
+}
+
+/** "GET <url>: fetch failed: getaddrinfo ENOTFOUND <host>", not undici's bare "fetch failed". */
+function networkError(e, method, url) {
+  const cause = e?.cause?.message ?? e?.cause?.code;
+  return new Error(`${method} ${url}: ${e?.message ?? e}${cause ? `: ${cause}` : ''}`, {cause: e});
+}
+
+/**
+ * fetch, confined by fetchRefusal, the redirects followed here (at most MAX_REDIRECTS, each
+ * checked by redirectRefusal) as fetch itself would: 303, and 301/302 after a POST, become a GET
+ * without the body; Authorization is dropped when the origin changes.
+ */
+async function guardedFetch(input, init = {}, allowRemote = false) {
+  if(input instanceof Request) {
+    throw new TypeError('The wallet fetches a URL with its init, not a Request.');
+  }
+  let url = new URL(String(input));
+  const refusal = fetchRefusal(url, allowRemote);
+  if(refusal) {
+    throw new Error(`Refusing to fetch "${url}": ${refusal}.`);
+  }
+  const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+  let method = (init.method ?? 'GET').toUpperCase();
+  let body = init.body;
+  const headers = new Headers(init.headers);
+  for(let redirects = 0; ; redirects++) {
+    let response;
+    try {
+      response = await fetch(url, {...init, method, headers, body, redirect: 'manual', signal});
+    } catch(e) {
+      throw networkError(e, method, url);
+    }
+    const location = response.headers.get('location');
+    if(!REDIRECT_STATUSES.has(response.status) || location === null) {
+      return response;
+    }
+    await response.body?.cancel();
+    if(redirects === MAX_REDIRECTS) {
+      throw new Error(`Refusing to follow more than ${MAX_REDIRECTS} redirects from "${input}".`);
+    }
+    const next = new URL(location, url);
+    const redirectRefused = await redirectRefusal(url, next, allowRemote);
+    if(redirectRefused) {
+      throw new Error(`Refusing the redirect from "${url}" to "${next}": ${redirectRefused}.`);
+    }
+    if(response.status === 303 && method !== 'HEAD' ||
+      [301, 302].includes(response.status) && method === 'POST') {
+      method = 'GET';
+      body = undefined;
+      for(const name of BODY_HEADERS) {
+        headers.delete(name);
+      }
+    }
+    if(next.origin !== url.origin) {
+      headers.delete('authorization');
+    }
+    url = next;
+  }
+}
+
+/** The request's "allowRemote": true lets the wallet reach https hosts off the loopback. */
+function allowRemoteOf(request) {
+  if(request.allowRemote !== undefined && typeof request.allowRemote !== 'boolean') {
+    throw new Error('"allowRemote" must be true or false.');
+  }
+  return request.allowRemote === true;
+}
+
+/**
+ * The fetch every library request goes through: guardedFetch, and the last response kept
+ * (a clone), so that whatever a library makes of a refusal, its status and body can be reported;
+ * or, when the last fetch was refused or failed, why (the libraries wrap or drop that reason).
+ */
+function recorder(allowRemote = false) {
   const http = {
     last: null,
+    failure: null,
     async fetch(input, init) {
-      onLoopback(input);
-      const response = await fetch(input, {...init, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS)});
-      http.last = response.clone();
-      return response;
+      http.last = null;
+      http.failure = null;
+      try {
+        const response = await guardedFetch(input, init, allowRemote);
+        http.last = response.clone();
+        return response;
+      } catch(e) {
+        http.failure = e;
+        throw e;
+      }
     }
   };
   return http;
@@ -96,6 +239,7 @@ class StepFailure extends Error {
 /** Runs one named step; a failure becomes a StepFailure carrying the step's HTTP response. */
 async function step(http, name, run) {
   http.last = null;
+  http.failure = null;
   try {
     return await run();
   } catch(e) {
@@ -104,7 +248,8 @@ async function step(http, name, run) {
       step: name,
       status: response?.status ?? null,
       body: response ? await readBody(response) : null,
-      message: String(e?.message ?? e)
+      // a fetch refused or failed says which URL and why, as the library's error may not
+      message: String((!response && http.failure ? http.failure : e)?.message ?? e)
     });
   }
 }
@@ -115,6 +260,7 @@ async function step(http, name, run) {
  */
 async function exchange(http, name, run) {
   http.last = null;
+  http.failure = null;
   let failure;
   try {
     await run();
@@ -123,7 +269,8 @@ async function exchange(http, name, run) {
   }
   if(!http.last) {
     throw new StepFailure({
-      step: name, status: null, body: null, message: String(failure?.message ?? 'no request made')
+      step: name, status: null, body: null,
+      message: String((http.failure ?? failure)?.message ?? 'no request made')
     });
   }
   return {status: http.last.status, body: await readBody(http.last), error: null};
@@ -274,7 +421,7 @@ async function receiveOffer(request) {
     throw new Error('"binding" must be "did:key", "jwk" or a {"<configurationId>": binding} object.');
   }
   const requested = stringArray(request, 'configurationIds');
-  const http = recorder();
+  const http = recorder(allowRemoteOf(request));
   const client = new Openid4vciClient({callbacks: callbacks(http, holder)});
   // what was received before a failed step is answered too: the offer's code is spent
   const credentials = [];
@@ -311,7 +458,7 @@ async function receiveOffer(request) {
 }
 
 async function replayToken(request) {
-  const http = recorder();
+  const http = recorder(allowRemoteOf(request));
   const client = new Openid4vciClient({callbacks: callbacks(http, holderFromSeed())});
   try {
     const session = await openSession(request, http, client);
@@ -329,7 +476,7 @@ async function credentialWithProof(request) {
     throw new Error(`Unknown "proof" ${JSON.stringify(kind)}; use wrong-key, reused-nonce or no-nonce.`);
   }
   const holder = holderFromSeed();
-  const http = recorder();
+  const http = recorder(allowRemoteOf(request));
   const client = new Openid4vciClient({callbacks: callbacks(http, holder)});
   const signer = proofSigner(holder);
   try {
@@ -357,15 +504,9 @@ async function credentialWithProof(request) {
 
 // ------------------------------------------------------------------ SD-JWT VC
 
-/** Fetches a Token Status List JWT over the loopback, as the library's own fetcher would. */
-async function fetchStatusList(uri) {
-  const url = onLoopback(uri);
-  if(url.protocol !== 'http:') {
-    throw new Error(`Status list "${uri}" is not plain http on the loopback.`);
-  }
-  const response = await fetch(url, {
-    headers: {accept: STATUS_LIST_TYPE}, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS)
-  });
+/** Fetches a Token Status List JWT through guardedFetch, as the library's own fetcher would. */
+async function fetchStatusList(uri, allowRemote) {
+  const response = await guardedFetch(uri, {headers: {accept: STATUS_LIST_TYPE}}, allowRemote);
   if(!response.ok) {
     throw new Error(`GET ${uri} answered HTTP ${response.status}: ${await response.text()}`);
   }
@@ -395,13 +536,14 @@ async function verifySdJwtVc(request) {
     issuerJwk : requireJwk(request, 'statusListJwk');
   const requiredClaimKeys = stringArray(request, 'requiredClaimKeys');
   const keyBindingNonce = optionalString(request, 'keyBindingNonce');
+  const allowRemote = allowRemoteOf(request);
   let status = null;
   const sdJwtVc = new SDJwtVcInstance({
     hasher: hash,
     verifier: (input, signature) => verifyInput(input, signature, issuerJwk),
     statusVerifier: (input, signature) => verifyInput(input, signature, statusListJwk),
     kbVerifier: (input, signature, payload) => verifyInput(input, signature, holderJwkOf(payload)),
-    statusListFetcher: fetchStatusList,
+    statusListFetcher: uri => fetchStatusList(uri, allowRemote),
     // report the status value rather than failing on it, as vc.mjs reports a set status bit
     statusValidator: async value => {
       status = value;
@@ -513,7 +655,7 @@ async function present(request) {
   if(tamper === 'disclosure' && disclose.length === 0) {
     throw new Error('"tamper": "disclosure" needs at least one claim in "disclose".');
   }
-  const http = recorder();
+  const http = recorder(allowRemoteOf(request));
   const client = new Openid4vpClient({callbacks: callbacks(http, holder)});
   let credentialIndex = null;
   try {
