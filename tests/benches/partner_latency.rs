@@ -11,9 +11,13 @@
 //! timed from just before MX's mutation is sent to the moment each CO subscriber reads the
 //! event. Target: p99 <= 50 ms.
 //!
-//! Run: `cargo bench -p cadena-tests --bench partner_latency`.
+//! Run: `cargo bench -p cadena-tests --bench partner_latency`. `CADENA_BENCH_SUBSCRIBERS=10000`
+//! (and `CADENA_BENCH_CHANGES`, 100 by default) sizes it; past 2,000 subscribers their
+//! connections live in child processes of this benchmark (at most 5,000 each: a process here may
+//! hold 20,000 descriptors, and the node's end of each connection is one too), which tell each
+//! arrival by the wall clock the parent reads too.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use cadena_tests::{TestApp, TestChain};
 use futures::{SinkExt, StreamExt};
@@ -21,13 +25,94 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const SUBSCRIBERS: usize = 1_000;
-const CHANGES: usize = 100;
 const P99_TARGET_MS: f64 = 50.0;
+/// Past this many subscribers, their connections are held by child processes.
+const IN_PROCESS_MAX: usize = 2_000;
+/// Connections per child process.
+const PER_FARM: usize = 5_000;
+
+/// `name` from the environment, else `default`.
+fn sized(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    runtime.block_on(run());
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--subscriber-farm") {
+        runtime.block_on(farm(&args[2..]));
+    } else {
+        runtime.block_on(run());
+    }
+}
+
+/// A child's part: `n` subscribers of `query` at `url`; prints `ready` once all are subscribed,
+/// then each arrival as nanoseconds since the epoch, one per line.
+async fn farm(args: &[String]) {
+    use std::io::Write as _;
+    let [url, token, query, n] = args else { panic!("--subscriber-farm url token query n") };
+    let n: usize = n.parse().expect("n");
+    let query: &'static str = Box::leak(query.clone().into_boxed_str());
+    let (tx, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
+    // In rounds of 500, each subscribed before the next connects (the listen backlog is finite).
+    let mut connected = 0;
+    while connected < n {
+        let round = (n - connected).min(500);
+        for _ in 0..round {
+            tokio::spawn(subscriber(url.clone(), token.clone(), query, tx.clone()));
+        }
+        for _ in 0..round {
+            arrivals.recv().await.expect("every subscriber subscribes");
+        }
+        connected += round;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").expect("stdout");
+    out.flush().expect("stdout");
+    while let Some(at) = arrivals.recv().await {
+        let nanos = at.duration_since(SystemTime::UNIX_EPOCH).expect("after the epoch").as_nanos();
+        writeln!(out, "{nanos}").expect("stdout");
+        out.flush().expect("stdout");
+    }
+}
+
+/// `n` subscribers in child processes of this benchmark, their arrivals forwarded to `arrivals`.
+async fn farms(
+    url: &str,
+    token: &str,
+    query: &str,
+    n: usize,
+    arrivals: tokio::sync::mpsc::UnboundedSender<SystemTime>,
+) -> Vec<tokio::process::Child> {
+    use tokio::io::AsyncBufReadExt as _;
+    let exe = std::env::current_exe().expect("this benchmark");
+    let mut children = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let take = left.min(PER_FARM);
+        left -= take;
+        let mut child = tokio::process::Command::new(&exe)
+            .args(["--subscriber-farm", url, token, query, &take.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("a subscriber farm starts");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let ready = lines.next_line().await.expect("the farm reports").expect("the farm reports");
+        assert_eq!(ready, "ready");
+        for _ in 0..take {
+            arrivals.send(SystemTime::now()).expect("open");
+        }
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let nanos: u64 = line.parse().expect("nanoseconds");
+                let _ = arrivals.send(SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos));
+            }
+        });
+        children.push(child);
+    }
+    children
 }
 
 /// Opens a graphql-transport-ws subscription to `query` and reports the instant each event
@@ -36,7 +121,7 @@ async fn subscriber(
     url: String,
     token: String,
     query: &'static str,
-    arrivals: tokio::sync::mpsc::UnboundedSender<Instant>,
+    arrivals: tokio::sync::mpsc::UnboundedSender<SystemTime>,
 ) {
     let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
@@ -50,9 +135,9 @@ async fn subscriber(
             if text.contains("connection_ack") && !subscribed {
                 socket.send(Message::Text(subscribe.to_string().into())).await.expect("subscribe");
                 subscribed = true;
-                let _ = arrivals.send(Instant::now());
+                let _ = arrivals.send(SystemTime::now());
             } else if text.contains("\"next\"") {
-                let _ = arrivals.send(Instant::now());
+                let _ = arrivals.send(SystemTime::now());
             }
         }
     }
@@ -85,48 +170,67 @@ async fn run() {
     let followed = co.followed_with_consent("verifier", seed, &credential).await;
     assert_eq!(followed.as_array().map(Vec::len), Some(1), "the insurer follows the firm: {followed}");
 
+    let (subscribers, changes) = (sized("CADENA_BENCH_SUBSCRIBERS", 1_000), sized("CADENA_BENCH_CHANGES", 100));
     println!("partner event latency: status change at MX -> event at CO subscribers");
-    println!("  {SUBSCRIBERS} WebSocket subscribers at CO, {CHANGES} status changes each");
+    println!("  {subscribers} WebSocket subscribers at CO, {changes} status changes each");
     let events = "subscription { certificationEvents(filter: { transitions: [SUSPEND, REINSTATE] }) { transition } }";
-    measure(&mx, &co, &id, "risk", events, "risk systems, certificationEvents").await;
-    let changes = "subscription { recognitionChanges { status } }";
-    measure(&mx, &co, &id, "verifier", changes, "an insurer's account, recognitionChanges").await;
+    let sizes = (subscribers, changes);
+    measure(&mx, &co, &id, sizes, "risk", events, "risk systems, certificationEvents").await;
+    let recognition = "subscription { recognitionChanges { status } }";
+    measure(&mx, &co, &id, sizes, "verifier", recognition, "an insurer's account, recognitionChanges").await;
 }
 
-/// Connects `SUBSCRIBERS` subscribers of `account` to `query` at CO, makes `CHANGES` status
-/// changes at MX and prints when the subscribers heard them; then disconnects them.
-async fn measure(mx: &TestApp, co: &TestApp, id: &str, account: &str, query: &'static str, label: &str) {
+/// Connects `subscribers` subscribers of `account` to `query` at CO (in child processes past
+/// [`IN_PROCESS_MAX`]), makes `changes` status changes at MX and prints when the subscribers
+/// heard them; then disconnects them.
+async fn measure(
+    mx: &TestApp,
+    co: &TestApp,
+    id: &str,
+    (subscribers, changes): (usize, usize),
+    account: &str,
+    query: &'static str,
+    label: &str,
+) {
     let token = co.token(account).await;
     let url = format!("{}/graphql", co.base.replace("http://", "ws://"));
     let (tx, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
-    let subscribers: Vec<_> =
-        (0..SUBSCRIBERS).map(|_| tokio::spawn(subscriber(url.clone(), token.clone(), query, tx.clone()))).collect();
-    for _ in 0..SUBSCRIBERS {
+    let (in_process, children) = if subscribers <= IN_PROCESS_MAX {
+        let tasks: Vec<_> =
+            (0..subscribers).map(|_| tokio::spawn(subscriber(url.clone(), token.clone(), query, tx.clone()))).collect();
+        (tasks, Vec::new())
+    } else {
+        (Vec::new(), farms(&url, &token, query, subscribers, tx.clone()).await)
+    };
+    for _ in 0..subscribers {
         arrivals.recv().await.expect("every subscriber subscribes");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let mut latencies = Vec::with_capacity(SUBSCRIBERS * CHANGES);
-    let mut first_arrivals = Vec::with_capacity(CHANGES);
-    for i in 0..CHANGES {
+    let mut latencies = Vec::with_capacity(subscribers * changes);
+    let mut first_arrivals = Vec::with_capacity(changes);
+    for i in 0..changes {
         let mutation = if i % 2 == 0 { "suspendCertification" } else { "reinstateCertification" };
-        let started = Instant::now();
+        let started = SystemTime::now();
         mx.transition("approver", mutation, id, Some("benchmark")).await.data();
         let mut first = None;
-        for _ in 0..SUBSCRIBERS {
-            let at = tokio::time::timeout(Duration::from_secs(10), arrivals.recv())
+        for _ in 0..subscribers {
+            let at = tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
                 .await
-                .expect("the event within 10 s")
+                .expect("the event within 30 s")
                 .expect("open");
-            let ms = at.duration_since(started).as_secs_f64() * 1000.0;
+            let ms = at.duration_since(started).unwrap_or_default().as_secs_f64() * 1000.0;
             first.get_or_insert(ms);
             latencies.push(ms);
         }
         first_arrivals.push(first.unwrap_or_default());
     }
-    for subscriber in subscribers {
+    for subscriber in in_process {
         subscriber.abort();
     }
+    drop(children);
+    // The node's ends close as the farms exit.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     latencies.sort_by(|a, b| a.total_cmp(b));
     first_arrivals.sort_by(|a, b| a.total_cmp(b));
     let p99 = percentile(&latencies, 0.99);
