@@ -50,7 +50,14 @@ async fn a_firm_takes_its_certification_to_a_wallet_and_proves_its_status_to_an_
     let id = mx.granted("OEA-MX-W0001", TIN).await;
     let offer = mx.offer_to_wallet("registrar", &id).await;
     let link = offer["link"].as_str().unwrap();
-    assert!(link.starts_with("openid-credential-offer://?credential_offer="), "{offer}");
+    // By reference: the link (and QR code) carries the offer's URL, which serves the offer until
+    // it is redeemed.
+    let uri =
+        link.strip_prefix("openid-credential-offer://?credential_offer_uri=").unwrap_or_else(|| panic!("{offer}"));
+    let uri: String = form_urlencoded::parse(format!("u={uri}").as_bytes()).next().unwrap().1.into_owned();
+    assert!(uri.starts_with(&format!("{}/openid4vci/offers/", mx.base)), "{uri}");
+    let served: Value = mx.client.get(&uri).send().await.unwrap().json().await.unwrap();
+    assert_eq!(served, offer["credentialOffer"]);
     assert!(offer["qrSvg"].as_str().unwrap().contains("<svg"), "{offer}");
     let tx_code = offer["txCode"].as_str().unwrap();
     assert!(tx_code.len() == 6 && tx_code.bytes().all(|b| b.is_ascii_digit()), "{offer}");
@@ -65,6 +72,7 @@ async fn a_firm_takes_its_certification_to_a_wallet_and_proves_its_status_to_an_
     .await;
     assert_eq!(wallet["error"], Value::Null, "{wallet}");
     assert_eq!(wallet["issuerVersion"], "V1", "the library reads the metadata as OpenID4VCI 1.0: {wallet}");
+    assert_eq!(mx.client.get(&uri).send().await.unwrap().status(), 404, "a redeemed offer is no longer served");
     let ldp = held(&wallet, "ldp_vc").clone();
     let sd_jwt = held(&wallet, "dc+sd-jwt").as_str().expect("an SD-JWT VC is a string").to_owned();
     assert_eq!(ldp["credentialSubject"]["id"], wallet["holder"]["did"], "bound to the wallet's key");
@@ -304,10 +312,12 @@ async fn the_reference_holder_receives_lists_and_presents(backend: Backend) {
     assert!(out.contains("ldp_vc") && out.contains("dc+sd-jwt"), "{out}");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&store).unwrap().permissions());
     assert_eq!(mode & 0o077, 0, "the key store is the owner's only");
-    // The same offer again: the code was redeemed; the holder says why, in one line.
+    // The same offer again: it was redeemed, so its address serves it no more; the holder says
+    // why, in one line.
     let (code, out, err) = holder_cli(&store, &["receive", link, "--tx-code", tx_code]).await;
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("invalid_grant"), "{err}");
+    assert!(err.contains("HTTP 404") && err.contains("it was redeemed"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     let (code, out, err) = holder_cli(&store, &["list"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("traderIdentificationNumber") && out.contains(&mx.did()), "{out}");

@@ -51,6 +51,7 @@ pub fn router(node: Node) -> Router {
         .route("/anchors/{digest}", get(vc_api::anchor_proof))
         .route("/.well-known/openid-credential-issuer", get(wallets::issuer_metadata))
         .route("/.well-known/oauth-authorization-server", get(wallets::authorization_server_metadata))
+        .route("/openid4vci/offers/{code}", get(wallets::offer))
         .route("/openid4vci/token", post(wallets::token))
         .route("/openid4vci/nonce", post(wallets::nonce))
         .route("/openid4vci/credential", post(wallets::credential))

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `GET /.well-known/openid-credential-issuer` | issuer metadata: the two credential configurations |
 //! | `GET /.well-known/oauth-authorization-server` | the token endpoint, pre-authorised code grant only |
+//! | `GET /openid4vci/offers/{code}` | the credential offer a `credential_offer_uri` names, while redeemable |
 //! | `POST /openid4vci/token` | form `grant_type`, `pre-authorized_code`, `tx_code` → Bearer access token |
 //! | `POST /openid4vci/nonce` | → `{"c_nonce"}` for one key proof |
 //! | `POST /openid4vci/credential` | `{"credential_configuration_id", "proofs": {"jwt": [proof]}}` → `{"credentials": [{"credential"}]}` |
@@ -56,6 +57,11 @@ pub async fn issuer_metadata(State(node): State<Node>) -> Json<Value> {
 /// `GET /.well-known/oauth-authorization-server`
 pub async fn authorization_server_metadata(State(node): State<Node>) -> Json<Value> {
     Json(node.services.wallets.authorization_server_metadata())
+}
+
+/// `GET /openid4vci/offers/{code}`
+pub async fn offer(State(node): State<Node>, Path(code): Path<String>) -> impl IntoResponse {
+    Answer(node.services.wallets.offer_by_reference(&code).await)
 }
 
 /// `POST /openid4vci/token`

@@ -51,7 +51,7 @@ const PROOF_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 pub struct CredentialOffer {
     /// The offer's id (in the wallet log).
     pub id: Uuid,
-    /// `openid-credential-offer://?credential_offer=…`: the link, or the QR code's content.
+    /// `openid-credential-offer://?credential_offer_uri=…`: the link, or the QR code's content.
     pub link: String,
     /// The credential offer object itself.
     pub offer: Value,
@@ -206,19 +206,48 @@ impl WalletIssuance {
             Some(format!("by {}, until {expires_at}", officer.username)),
         ));
         self.storage.apply_alone(batch).await?;
-        let offer = json!({
+        let offer = self.offer_object(&code);
+        // By reference: the QR code carries a short URL, not the whole offer. The URL holds the
+        // code, as the offer itself would; the endpoint answers only while the code is
+        // redeemable.
+        let uri = format!("{}/openid4vci/offers/{code}", self.issuer_url());
+        let link = format!(
+            "openid-credential-offer://?credential_offer_uri={}",
+            form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+        );
+        Ok(CredentialOffer { id: offer_id, link, offer, tx_code, expires_at })
+    }
+
+    /// The credential offer object of pre-authorised code `code`.
+    fn offer_object(&self, code: &str) -> Value {
+        json!({
             "credential_issuer": self.issuer_url(),
             "credential_configuration_ids": [LDP_VC, SD_JWT_VC],
             "grants": { PRE_AUTHORIZED_GRANT: {
                 "pre-authorized_code": code,
                 "tx_code": { "input_mode": "numeric", "length": 6, "description": "The code your customs authority gave you with this offer" },
             } },
-        });
-        let link = format!(
-            "openid-credential-offer://?credential_offer={}",
-            form_urlencoded::byte_serialize(offer.to_string().as_bytes()).collect::<String>()
-        );
-        Ok(CredentialOffer { id: offer_id, link, offer, tx_code, expires_at })
+        })
+    }
+
+    /// `GET /openid4vci/offers/{code}`: the offer a `credential_offer_uri` names, while its code
+    /// can still be redeemed (unknown, expired and redeemed codes are all "not found").
+    pub async fn offer_by_reference(&self, code: &str) -> Result<Value, WalletError> {
+        let offer = credential_offers::Entity::find()
+            .filter(credential_offers::Column::CodeHash.eq(secret_hash(code)))
+            .one(self.storage.db())
+            .await?
+            .filter(|offer| offer.redeemed_at.is_none() && offer.expires_at > Utc::now());
+        match offer {
+            Some(_) => Ok(self.offer_object(code)),
+            None => Err(WalletError {
+                status: 404,
+                error: "invalid_request",
+                description:
+                    "no offer to redeem here: it was redeemed, it expired, or it never existed; ask for a new one"
+                        .into(),
+            }),
+        }
     }
 
     /// The token endpoint: the offer's code and transaction code for an access token, once.
