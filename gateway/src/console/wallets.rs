@@ -50,11 +50,9 @@ struct RequestPage {
     request: Option<RequestView>,
 }
 
-/// `link` as an SVG QR code.
+/// `link` as an SVG QR code (none if it cannot be drawn: the link is shown beside it anyway).
 fn qr(link: &str) -> String {
-    qrcode::QrCode::new(link.as_bytes())
-        .map(|code| code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(256, 256).build())
-        .unwrap_or_default()
+    cadena_resolvers::services::wallets::qr_svg(link).unwrap_or_default()
 }
 
 /// The form fields of `body`, repeated names kept (`claim` may be given many times).

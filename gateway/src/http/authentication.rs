@@ -14,11 +14,15 @@ pub async fn authenticate_header(
     value: Option<&str>,
 ) -> Result<Option<Principal>, ServiceError> {
     let Some(value) = value else { return Ok(None) };
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
+    let token = bearer_token(value)
         .ok_or(ServiceError::Unauthenticated("the Authorization header must be `Bearer <token>`"))?;
-    services.officers.authenticate(token.trim()).await.map(Some)
+    services.officers.authenticate(token).await.map(Some)
+}
+
+/// The token of an `Authorization: Bearer <token>` header value (the scheme in either case
+/// cadena's clients send), trimmed; None for another scheme.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
 }
 
 /// The `Authorization` header of a request, if any.

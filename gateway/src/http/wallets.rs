@@ -76,11 +76,7 @@ pub async fn nonce(State(node): State<Node>) -> impl IntoResponse {
 
 /// `POST /openid4vci/credential`
 pub async fn credential(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+    let token = super::authentication::authorization(&headers).and_then(super::authentication::bearer_token);
     let request = match cadena_credentials::json::from_slice(&body) {
         Ok(request @ Value::Object(_)) => request,
         _ => return Answer(Err(WalletError::bad("invalid_credential_request", "the body must be a JSON object"))),

@@ -9,6 +9,7 @@ use super::scalars::Json;
 use super::{principal, services};
 use crate::errors::{GqlResult, ServiceError};
 use crate::services::wallets::presentation::{PresentationOutcome, WalletFormat};
+use crate::services::wallets::qr_svg;
 use crate::storage::entities::wallet_events;
 
 /// One step of a certification's delivery to wallets.
@@ -105,13 +106,6 @@ impl From<PresentationOutcome> for WalletPresentationResult {
             report: outcome.report.map(Json),
         }
     }
-}
-
-/// `link` as a QR code, in SVG. Rendered only when asked for: choosing its mask is a few
-/// milliseconds of CPU, more than the rest of an offer.
-fn qr_svg(link: &str) -> Result<String, ServiceError> {
-    let code = qrcode::QrCode::new(link.as_bytes()).map_err(ServiceError::internal)?;
-    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(256, 256).build())
 }
 
 #[ComplexObject]

@@ -6,12 +6,9 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait, Set};
-use sha2::{Digest, Sha256};
 
 use crate::auth::{Principal, RoleSet};
 use crate::errors::ServiceError;
@@ -40,16 +37,8 @@ pub struct ConsoleSessions {
     storage: Storage,
 }
 
-/// A random token of 32 bytes, base64url.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn id_of(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
+pub use crate::services::secrets::random_token;
+use crate::services::secrets::token_hash;
 
 impl ConsoleSessions {
     /// Sessions in `storage`.
@@ -68,7 +57,7 @@ impl ConsoleSessions {
         let secret = random_token();
         let now = Utc::now();
         let row = console_sessions::ActiveModel {
-            id: Set(id_of(&secret)),
+            id: Set(token_hash(&secret)),
             officer_id: Set(officer.id),
             csrf: Set(random_token()),
             created_at: Set(now),
@@ -82,7 +71,7 @@ impl ConsoleSessions {
     /// enabled. A session found ended is deleted.
     pub async fn resume(&self, secret: &str) -> Result<Option<OpenSession>, ServiceError> {
         let db = self.storage.db();
-        let id = id_of(secret);
+        let id = token_hash(secret);
         let Some(session) = console_sessions::Entity::find_by_id(id.clone()).one(db).await? else { return Ok(None) };
         let now = Utc::now();
         let elapsed = |since: chrono::DateTime<Utc>| (now - since).to_std().unwrap_or_default();
@@ -111,7 +100,8 @@ impl ConsoleSessions {
 
     /// Ends the session whose cookie holds `secret` (logout).
     pub async fn close(&self, secret: &str) -> Result<(), ServiceError> {
-        let delete = console_sessions::Entity::delete_many().filter(console_sessions::Column::Id.eq(id_of(secret)));
+        let delete =
+            console_sessions::Entity::delete_many().filter(console_sessions::Column::Id.eq(token_hash(secret)));
         self.apply(delete.build(self.storage.backend())).await
     }
 }

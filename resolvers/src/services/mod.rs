@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod partners;
 pub mod recognition_webhooks;
 pub mod retry;
+pub mod secrets;
 pub mod wallets;
 pub mod watch_lists;
 pub mod webhooks;

@@ -23,13 +23,14 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 use uuid::Uuid;
 
-use super::{WalletError, WalletSettings, random_secret, secret_hash};
+use super::{WalletError, WalletSettings};
 use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal};
 use crate::errors::ServiceError;
 use crate::services::certifications::effective_status;
 use crate::services::credentials::CredentialService;
 use crate::services::outbox;
+use crate::services::secrets::{random_token, token_hash};
 use crate::storage::entities::{
     certifications, credential_offers, credentials, wallet_credentials, wallet_events, wallet_nonces,
 };
@@ -177,7 +178,7 @@ impl WalletIssuance {
                 format!("is {}; only a GRANTED certification in force can go to a wallet", status.as_str()),
             ));
         }
-        let code = random_secret(32);
+        let code = random_token();
         let tx_code = format!("{:06}", rand::random_range(0..1_000_000u32));
         let now = Utc::now();
         let expires_at = now + self.settings.offer_ttl;
@@ -188,8 +189,8 @@ impl WalletIssuance {
             credential_offers::Entity::insert(credential_offers::ActiveModel {
                 id: Set(offer_id),
                 certification_id: Set(id),
-                code_hash: Set(secret_hash(&code)),
-                tx_code_hash: Set(secret_hash(&tx_code)),
+                code_hash: Set(token_hash(&code)),
+                tx_code_hash: Set(token_hash(&tx_code)),
                 offered_by: Set(officer.username.clone()),
                 created_at: Set(now),
                 expires_at: Set(expires_at),
@@ -234,7 +235,7 @@ impl WalletIssuance {
     /// can still be redeemed (unknown, expired and redeemed codes are all "not found").
     pub async fn offer_by_reference(&self, code: &str) -> Result<Value, WalletError> {
         let offer = credential_offers::Entity::find()
-            .filter(credential_offers::Column::CodeHash.eq(secret_hash(code)))
+            .filter(credential_offers::Column::CodeHash.eq(token_hash(code)))
             .one(self.storage.db())
             .await?
             .filter(|offer| offer.redeemed_at.is_none() && offer.expires_at > Utc::now());
@@ -264,7 +265,7 @@ impl WalletIssuance {
             .ok_or_else(|| WalletError::bad("invalid_request", "pre-authorized_code is required"))?;
         let db = self.storage.db();
         let offer = credential_offers::Entity::find()
-            .filter(credential_offers::Column::CodeHash.eq(secret_hash(&code)))
+            .filter(credential_offers::Column::CodeHash.eq(token_hash(&code)))
             .one(db)
             .await?
             .ok_or_else(|| WalletError::bad("invalid_grant", "pre-authorized_code: no such offer"))?;
@@ -288,15 +289,15 @@ impl WalletIssuance {
         let Some(tx_code) = request.tx_code else {
             return Err(WalletError::bad("invalid_request", "tx_code is required for this offer"));
         };
-        if secret_hash(&tx_code) != offer.tx_code_hash {
+        if token_hash(&tx_code) != offer.tx_code_hash {
             self.refuse(&offer, WRONG_TX_CODE).await?;
             return Err(WalletError::bad("invalid_grant", "tx_code: the transaction code is wrong"));
         }
-        let token = random_secret(32);
+        let token = random_token();
         let token_expires_at = now + self.settings.token_ttl;
         let redeem = credential_offers::Entity::update_many()
             .col_expr(credential_offers::Column::RedeemedAt, Expr::value(now))
-            .col_expr(credential_offers::Column::TokenHash, Expr::value(secret_hash(&token)))
+            .col_expr(credential_offers::Column::TokenHash, Expr::value(token_hash(&token)))
             .col_expr(credential_offers::Column::TokenExpiresAt, Expr::value(token_expires_at))
             .filter(credential_offers::Column::Id.eq(offer.id))
             .filter(credential_offers::Column::RedeemedAt.is_null())
@@ -318,7 +319,7 @@ impl WalletIssuance {
 
     /// The nonce endpoint: a fresh nonce for one key proof.
     pub async fn nonce(&self) -> Result<Value, WalletError> {
-        let nonce = random_secret(24);
+        let nonce = random_token();
         let now = Utc::now();
         let db = self.storage.db();
         // Spent or expired nonces are kept only long enough to tell a replay apart.
@@ -344,7 +345,7 @@ impl WalletIssuance {
         let token = access_token.ok_or_else(|| unauthorised("send Authorization: Bearer <access_token>"))?;
         let now = Utc::now();
         let offer = credential_offers::Entity::find()
-            .filter(credential_offers::Column::TokenHash.eq(secret_hash(token)))
+            .filter(credential_offers::Column::TokenHash.eq(token_hash(token)))
             .one(self.storage.db())
             .await?
             .filter(|offer| offer.token_expires_at.is_some_and(|at| at > now))

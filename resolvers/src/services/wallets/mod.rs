@@ -11,9 +11,6 @@ pub mod presentation;
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use sha2::{Digest as _, Sha256};
-
 use crate::errors::ServiceError;
 
 /// How long offers, tokens, nonces and requests live.
@@ -86,14 +83,9 @@ impl From<sea_orm::DbErr> for WalletError {
     }
 }
 
-/// SHA-256 hex of a bearer secret (codes, tokens): the database holds only this.
-pub(crate) fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// A fresh random secret of `bytes` bytes, base64url.
-pub(crate) fn random_secret(bytes: usize) -> String {
-    let mut buffer = vec![0u8; bytes];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut buffer);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buffer)
+/// The link of an offer or a request as a QR code, in SVG. Rendered only when asked for:
+/// choosing its mask is milliseconds of CPU, more than the rest of an offer.
+pub fn qr_svg(link: &str) -> Result<String, ServiceError> {
+    let code = qrcode::QrCode::new(link.as_bytes()).map_err(ServiceError::internal)?;
+    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(256, 256).build())
 }

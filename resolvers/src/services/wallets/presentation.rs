@@ -15,12 +15,13 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait, Set};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{WalletError, WalletSettings, random_secret};
+use super::{WalletError, WalletSettings};
 use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal};
 use crate::errors::ServiceError;
 use crate::services::credentials::CredentialService;
 use crate::services::outbox;
+use crate::services::secrets::random_token;
 use crate::services::webhooks::WebhookService;
 use crate::storage::entities::presentation_requests;
 use crate::storage::{ApplyError, Storage, WriteBatch};
@@ -142,7 +143,7 @@ impl PresentationVerifier {
             return Err(ServiceError::field("claims", "an ldp_vc is shown whole; ask for claims with SD_JWT_VC"));
         }
         let id = Uuid::now_v7();
-        let (nonce, state) = (random_secret(24), random_secret(24));
+        let (nonce, state) = (random_token(), random_token());
         let now = Utc::now();
         let expires_at = now + self.settings.request_ttl;
         let mut batch = WriteBatch::default();
