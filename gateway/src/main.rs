@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use cadena_credentials::CountryCode;
 use cadena_credentials::keys::Cryptosuite;
 use cadena_gateway::dev_network::{self, DevOptions};
-use cadena_gateway::{Node, NodeConfig, telemetry};
+use cadena_gateway::telemetry::{self, Service, Telemetry};
+use cadena_gateway::{Node, NodeConfig};
 use cadena_resolvers::auth::Role;
 use cadena_resolvers::services::IssuerIdentity;
 use cadena_resolvers::storage::Storage;
@@ -127,12 +128,19 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Schema { .. }) {
-        telemetry::init();
-    }
+    // Flushes the spans still queued when main returns.
+    let _telemetry = match &cli.command {
+        Command::Schema { .. } => Telemetry::default(),
+        // Started with the node's config (its country and URL name its spans).
+        Command::Node { .. } => Telemetry::default(),
+        Command::Gateway { .. } => telemetry::init(Service::Gateway),
+        _ => telemetry::init(Service::Tool),
+    };
     match cli.command {
         Command::Node { config } => {
             let config = NodeConfig::load(&config)?;
+            let _telemetry =
+                telemetry::init(Service::Node { country: config.country.clone(), public_url: config.public_url() });
             tracing::info!(?config, "configuration");
             let listen = config.listen;
             let node = Node::start(config).await?;

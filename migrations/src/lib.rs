@@ -21,6 +21,7 @@ mod m20261207_000013_console_sessions;
 mod m20261208_000014_watch_lists;
 mod m20261209_000015_follower_deliveries;
 mod m20261210_000016_wallets;
+mod m20261211_000017_trace_context;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000014_watch_lists::Migration),
             Box::new(m20261209_000015_follower_deliveries::Migration),
             Box::new(m20261210_000016_wallets::Migration),
+            Box::new(m20261211_000017_trace_context::Migration),
         ]
     }
 }

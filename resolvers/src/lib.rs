@@ -5,6 +5,7 @@
 //! - [`services`]: officers and certifications; every write is one transaction with its history.
 //! - [`events`]: certification events fanned out to subscribers after commit.
 //! - [`graphql`]: the Federation v2 subgraph over the services.
+//! - [`trace_context`]: traces continued across the outbox, anchor batches and partner calls.
 
 pub mod auth;
 pub mod errors;
@@ -16,5 +17,6 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod services;
 pub mod storage;
+pub mod trace_context;
 
 pub use errors::ServiceError;

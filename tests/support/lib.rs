@@ -55,7 +55,7 @@ fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            cadena_gateway::telemetry::init();
+            std::mem::forget(cadena_gateway::telemetry::init(cadena_gateway::telemetry::Service::Tool));
         }
     });
 }

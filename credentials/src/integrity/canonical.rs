@@ -30,10 +30,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value};
-use ssi::json_ld::rdf_types::{Id, LexicalQuad, Literal, Term};
-use ssi::json_ld::{Expand, IriBuf};
-use ssi::rdf::AnyLdEnvironment;
-use ssi::rdf::urdna2015::{self, BlankNodeComponents, IdentifierIssuer, NormalizationState};
+use ssi_json_ld::rdf_types::{Id, LexicalQuad, Literal, Term};
+use ssi_json_ld::{Expand, IriBuf};
+use ssi_rdf::AnyLdEnvironment;
+use ssi_rdf::urdna2015::{self, BlankNodeComponents, IdentifierIssuer, NormalizationState};
 
 use super::DocumentError;
 use super::contexts::Contexts;
@@ -91,12 +91,12 @@ pub(crate) struct Canonicalizer {
 /// Most keys learned into [`Canonicalizer::kept_keys`].
 const MAX_KEPT_KEYS: usize = 64;
 
-fn expansion_options() -> ssi::json_ld::expansion::Options {
+fn expansion_options() -> ssi_json_ld::expansion::Options {
     // As ssi expands for Data Integrity: undefined terms and invalid values are errors, not
     // silently dropped data.
-    ssi::json_ld::expansion::Options {
-        policy: ssi::json_ld::expansion::Policy {
-            invalid: ssi::json_ld::expansion::Action::Reject,
+    ssi_json_ld::expansion::Options {
+        policy: ssi_json_ld::expansion::Policy {
+            invalid: ssi_json_ld::expansion::Action::Reject,
             allow_undefined: false,
             ..Default::default()
         },
@@ -174,11 +174,11 @@ impl Canonicalizer {
     /// the cached path is tested against.
     #[cfg(test)]
     pub(crate) fn canonical_lines_uncached(&self, document: &Value) -> Result<Vec<String>, DocumentError> {
-        use ssi::json_ld::Expandable;
-        let compact = ssi::json_ld::CompactJsonLd(json_syntax::Value::from_serde_json(document.clone()));
+        use ssi_json_ld::Expandable;
+        let compact = ssi_json_ld::CompactJsonLd(json_syntax::Value::from_serde_json(document.clone()));
         let expanded = futures::executor::block_on(compact.expand(&self.contexts.loader))
             .map_err(|e| DocumentError::MalformedJsonLd(e.to_string()))?;
-        let mut ld = ssi::rdf::LdEnvironment::default();
+        let mut ld = ssi_rdf::LdEnvironment::default();
         ld.canonical_form_of(&expanded).map_err(|e| DocumentError::MalformedJsonLd(e.to_string()))
     }
 
@@ -249,7 +249,7 @@ impl Canonicalizer {
         }
     }
 
-    fn build_template(&self, shape: &Value, slot_count: usize, active: &ssi::json_ld::Context) -> Template {
+    fn build_template(&self, shape: &Value, slot_count: usize, active: &ssi_json_ld::Context) -> Template {
         let Ok(quads) = self.expand_to_quads(shape, active) else {
             // The shape itself does not expand (a placeholder where a term must be, say): the
             // full path will report the document's own error.
@@ -271,7 +271,7 @@ impl Canonicalizer {
             if let Some(Id::Iri(iri)) = &quad.3 {
                 places.push((Position::Graph, iri.as_str(), SlotKind::Iri));
             }
-            if let Some(Term::Literal(Literal { type_: ssi::json_ld::rdf_types::LiteralType::Any(t), .. })) =
+            if let Some(Term::Literal(Literal { type_: ssi_json_ld::rdf_types::LiteralType::Any(t), .. })) =
                 Some(&quad.2)
                 && t.as_str().contains(&self.marker)
             {
@@ -312,7 +312,7 @@ impl Canonicalizer {
     fn expand_to_quads(
         &self,
         document: &Value,
-        active: &ssi::json_ld::Context,
+        active: &ssi_json_ld::Context,
     ) -> Result<Vec<LexicalQuad>, DocumentError> {
         let mut bare = document.clone();
         if let Some(object) = bare.as_object_mut() {
@@ -328,7 +328,7 @@ impl Canonicalizer {
             (),
         ))
         .map_err(|e| DocumentError::MalformedJsonLd(describe_expansion_error(&e)))?;
-        let mut ld = ssi::rdf::LdEnvironment::default();
+        let mut ld = ssi_rdf::LdEnvironment::default();
         let mut quads = ld.quads_of(&expanded).map_err(|e| DocumentError::MalformedJsonLd(e.to_string()))?;
         quads.sort();
         quads.dedup();
@@ -336,9 +336,9 @@ impl Canonicalizer {
     }
 }
 
-fn describe_expansion_error(error: &ssi::json_ld::expansion::Error) -> String {
+fn describe_expansion_error(error: &ssi_json_ld::expansion::Error) -> String {
     match error {
-        ssi::json_ld::expansion::Error::KeyExpansionFailed(key) => {
+        ssi_json_ld::expansion::Error::KeyExpansionFailed(key) => {
             format!("the property \"{key}\" is not defined by the document's contexts")
         }
         other => other.to_string(),

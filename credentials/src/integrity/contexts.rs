@@ -9,8 +9,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use ssi::json_ld::syntax::TryFromJson;
-use ssi::json_ld::{IriBuf, LoadError, Loader, Process, RemoteDocument};
+use ssi_json_ld::syntax::TryFromJson;
+use ssi_json_ld::{IriBuf, LoadError, Loader, Process, RemoteDocument};
 
 use super::DocumentError;
 use crate::credential::{AEO_CONTEXT, AEO_CONTEXT_DOCUMENT};
@@ -40,7 +40,7 @@ pub(crate) struct AllowlistLoader {
 
 impl AllowlistLoader {
     fn new() -> AllowlistLoader {
-        use ssi::json_ld as c;
+        use ssi_json_ld as c;
         let aeo = json_syntax::Value::from_serde_json(
             serde_json::from_str(AEO_CONTEXT_DOCUMENT).expect("the shipped AEO context is JSON"),
         );
@@ -86,7 +86,7 @@ impl AllowlistLoader {
 }
 
 impl Loader for AllowlistLoader {
-    async fn load(&self, url: &ssi::json_ld::Iri) -> Result<RemoteDocument<IriBuf>, LoadError> {
+    async fn load(&self, url: &ssi_json_ld::Iri) -> Result<RemoteDocument<IriBuf>, LoadError> {
         self.documents
             .get(url.as_str())
             .cloned()
@@ -98,7 +98,7 @@ impl Loader for AllowlistLoader {
 pub(crate) struct Contexts {
     pub(crate) loader: AllowlistLoader,
     pub(crate) terms: HashSet<String>,
-    processed: Mutex<HashMap<String, Arc<ssi::json_ld::Context>>>,
+    processed: Mutex<HashMap<String, Arc<ssi_json_ld::Context>>>,
 }
 
 impl Contexts {
@@ -141,15 +141,15 @@ impl Contexts {
     }
 
     /// The active context after processing `context` (already [`Contexts::check`]ed).
-    pub(crate) fn processed(&self, context: &serde_json::Value) -> Result<Arc<ssi::json_ld::Context>, DocumentError> {
+    pub(crate) fn processed(&self, context: &serde_json::Value) -> Result<Arc<ssi_json_ld::Context>, DocumentError> {
         let key = context.to_string();
         if let Some(found) = self.processed.lock().expect("lock").get(&key) {
             return Ok(found.clone());
         }
         let syntax =
-            ssi::json_ld::syntax::context::Context::try_from_json(json_syntax::Value::from_serde_json(context.clone()))
+            ssi_json_ld::syntax::context::Context::try_from_json(json_syntax::Value::from_serde_json(context.clone()))
                 .map_err(|e| DocumentError::MalformedJsonLd(format!("@context: {e}")))?;
-        let initial = ssi::json_ld::Context::default();
+        let initial = ssi_json_ld::Context::default();
         // The loader serves memory only, so the future completes without waiting on anything.
         let processed =
             futures::executor::block_on(syntax.process_with(&mut (), &initial, &self.loader, None, Default::default()))

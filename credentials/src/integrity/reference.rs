@@ -3,22 +3,23 @@
 
 use std::collections::HashMap;
 
+use did_method_key::DIDKey;
 use serde_json::Value;
-use ssi::claims::data_integrity::{AnySuite, CryptographicSuite, DataIntegrity, ProofOptions};
-use ssi::claims::vc::v2::JsonCredential;
-use ssi::claims::{SignatureEnvironment, VerificationParameters};
-use ssi::dids::resolution::{Error as ResolutionError, Options, Output};
-use ssi::dids::{AnyDidMethod, DID, DIDResolver, VerificationMethodDIDResolver};
-use ssi::json_ld::ContextLoader;
-use ssi::verification_methods::{AnyMethod, SingleSecretSigner};
+use ssi_claims::data_integrity::{AnySuite, CryptographicSuite, DataIntegrity, ProofOptions};
+use ssi_claims::vc::v2::JsonCredential;
+use ssi_claims::{SignatureEnvironment, VerificationParameters};
+use ssi_dids_core::resolution::{Error as ResolutionError, Options, Output};
+use ssi_dids_core::{DID, DIDResolver, VerificationMethodDIDResolver};
+use ssi_json_ld::ContextLoader;
+use ssi_verification_methods::{AnyMethod, SingleSecretSigner};
 
 use crate::credential::{AEO_CONTEXT, AEO_CONTEXT_DOCUMENT};
 use crate::keys::{Cryptosuite, SecretKey};
 
-/// DID documents given up front (did:web), and ssi's own methods (did:key) for the rest.
+/// DID documents given up front (did:web), and ssi's did:key method for the rest.
 struct MapResolver {
     documents: HashMap<String, Vec<u8>>,
-    methods: AnyDidMethod,
+    did_key: DIDKey,
 }
 
 impl DIDResolver for MapResolver {
@@ -29,7 +30,7 @@ impl DIDResolver for MapResolver {
     ) -> Result<Output<Vec<u8>>, ResolutionError> {
         match self.documents.get(did.as_str()) {
             Some(document) => Ok(Output::from_content(document.clone(), Some("application/did+json".into()))),
-            None => self.methods.resolve_representation(did, options).await,
+            None => self.did_key.resolve_representation(did, options).await,
         }
     }
 }
@@ -50,7 +51,7 @@ impl ReferenceVerifier {
     /// A verifier that resolves the DIDs in `did_documents` to those documents.
     pub fn new(did_documents: &HashMap<String, Value>) -> ReferenceVerifier {
         let documents = did_documents.iter().map(|(did, doc)| (did.clone(), doc.to_string().into_bytes())).collect();
-        let resolver = VerificationMethodDIDResolver::new(MapResolver { documents, methods: AnyDidMethod::default() });
+        let resolver = VerificationMethodDIDResolver::new(MapResolver { documents, did_key: DIDKey });
         let loader = ContextLoader::default()
             .with_context_map_from(HashMap::from([(AEO_CONTEXT.to_owned(), AEO_CONTEXT_DOCUMENT.to_owned())]))
             .expect("the shipped AEO context is JSON");
@@ -60,12 +61,12 @@ impl ReferenceVerifier {
     /// Signs `unsigned` with ssi's own suite implementation.
     pub async fn sign(&self, unsigned: &Value, key: &SecretKey, verification_method: &str) -> Result<Value, String> {
         let credential: JsonCredential = serde_json::from_value(unsigned.clone()).map_err(|e| e.to_string())?;
-        let jwk: ssi::JWK = serde_json::from_value(key.to_private_jwk()).map_err(|e| e.to_string())?;
+        let jwk: ssi_jwk::JWK = serde_json::from_value(key.to_private_jwk()).map_err(|e| e.to_string())?;
         let suite = match key.cryptosuite() {
             Cryptosuite::EdDsaRdfc2022 => AnySuite::EdDsaRdfc2022,
             Cryptosuite::EcdsaRdfc2019 => AnySuite::EcdsaRdfc2019,
         };
-        let method = ssi::json_ld::IriBuf::new(verification_method.to_owned()).map_err(|e| e.to_string())?;
+        let method = ssi_json_ld::IriBuf::new(verification_method.to_owned()).map_err(|e| e.to_string())?;
         let environment = SignatureEnvironment { json_ld_loader: self.loader.clone(), eip712_loader: () };
         let signed = suite
             .sign_with(

@@ -27,7 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use ssi::claims::sd_jwt::{DisclosureDescription, JsonPointerBuf, SdAlg, SdJwt, SdJwtPayload};
+use ssi_claims::sd_jwt::{DisclosureDescription, JsonPointerBuf, SdAlg, SdJwt, SdJwtPayload};
 
 use crate::jose::JoseError;
 use crate::jwt::{self, Jwt};

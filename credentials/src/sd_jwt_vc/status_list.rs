@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use ssi::status::token_status_list::{BitString, StatusSize};
+use ssi_status::token_status_list::{BitString, StatusSize};
 
 use crate::jwt::{self, Jwt};
 use crate::keys::{PublicKey, SecretKey};

@@ -154,12 +154,18 @@ pub struct Running {
 /// Starts the node of `files`, with the crash point `fault` if given, and waits until it
 /// answers `/healthz` (or died: a crash point can be reached before the first request).
 pub async fn start(files: &NodeFiles, fault: Option<&str>) -> Running {
+    start_with_env(files, fault, &[]).await
+}
+
+/// [`start`] with environment variables of its own (OpenTelemetry's, the log format).
+pub async fn start_with_env(files: &NodeFiles, fault: Option<&str>, env: &[(&str, &str)]) -> Running {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&files.log).unwrap();
     let mut command = tokio::process::Command::new(cadena());
     command
         .args(["node", "--config"])
         .arg(&files.config)
         .env("RUST_LOG", "info,sqlx=warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .kill_on_drop(true);

@@ -35,6 +35,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::errors::ServiceError;
@@ -295,7 +296,8 @@ impl AnchoringService {
 
     /// One round: index the chain, then send the oldest unconfirmed batch.
     /// Returns whether it did something (the caller then goes again at once).
-    #[tracing::instrument(skip(self))]
+    // At debug level: a round runs every poll, and only what it sends belongs in a trace.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn round(&self) -> Result<bool, AnchoringError> {
         if !self.chain_checked.load(Ordering::Relaxed) {
             self.chain.check_chain_id().await?;
@@ -441,9 +443,27 @@ impl AnchoringService {
             .await?)
     }
 
-    /// Sends a formed batch, unless the chain already has it; confirms it either way.
-    #[tracing::instrument(skip(self, batch), fields(sequence = batch.sequence, kind = %batch.kind))]
+    /// Sends a formed batch, unless the chain already has it; confirms it either way. Its span
+    /// continues the trace of the outbox round that formed it.
     async fn send(&self, batch: anchor_batches::Model) -> Result<(), AnchoringError> {
+        let span = tracing::info_span!(
+            "anchor batch",
+            otel.kind = "client",
+            sequence = batch.sequence,
+            kind = %batch.kind,
+            count = batch.count,
+            tx_hash = tracing::field::Empty,
+            block = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+        );
+        if let Some(formed_in) = &batch.trace_context {
+            crate::trace_context::continue_stored(&span, formed_in);
+        }
+        crate::trace_context::record_trace_id(&span);
+        self.send_now(batch).instrument(span).await
+    }
+
+    async fn send_now(&self, batch: anchor_batches::Model) -> Result<(), AnchoringError> {
         let sequence = batch.sequence as u64;
         let last = self.chain.last_sequence(self.country).await?;
         if last >= sequence {
@@ -475,6 +495,9 @@ impl AnchoringService {
         match sent {
             Ok(outcome) => {
                 crash_point("sent");
+                let span = tracing::Span::current();
+                span.record("tx_hash", tracing::field::display(&outcome.tx_hash));
+                span.record("block", outcome.block_number);
                 tracing::info!(sequence, tx = %outcome.tx_hash, block = outcome.block_number, gas = outcome.gas_used, "batch anchored");
                 self.confirm(batch.sequence, &outcome.tx_hash.to_string(), outcome.block_number, Some(outcome.gas_used))
                     .await
@@ -554,6 +577,7 @@ impl AnchoringService {
                 gas_used: Set(None),
                 formed_at: Set(Utc::now()),
                 confirmed_at: Set(None),
+                trace_context: Set(crate::trace_context::traceparent()),
             })
             .build(backend),
         );

@@ -391,6 +391,7 @@ impl CertificationService {
     /// `gate` is the gate a plan read under, if it did; otherwise the gate is taken only once
     /// the batch is complete, so it is held for the write alone (its guards catch a plan that
     /// another writer overtook).
+    #[tracing::instrument(skip_all)]
     async fn commit(
         &self,
         gate: Option<WriteGuard<'_>>,

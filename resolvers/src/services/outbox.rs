@@ -31,6 +31,7 @@ use sea_orm::{
     ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
     Statement,
 };
+use tracing::Instrument as _;
 
 use crate::errors::ServiceError;
 use crate::events::EventBus;
@@ -126,9 +127,32 @@ pub fn enqueue(backend: DbBackend, work: Work) -> Statement {
         next_attempt_at: Set(now),
         done_at: Set(None),
         created_at: Set(now),
+        trace_context: Set(crate::trace_context::traceparent()),
         ..Default::default()
     })
     .build(backend)
+}
+
+/// The span of one handling of `rows`: it continues the trace of the request that queued the
+/// first of them and links the others' (a batch is done once for many traces).
+fn handling_span(topic: Topic, rows: &[Row]) -> tracing::Span {
+    let span = tracing::info_span!(
+        "outbox",
+        otel.name = format!("outbox {}", topic.as_str()),
+        outbox.topic = topic.as_str(),
+        outbox.rows = rows.len(),
+        outbox.attempt = rows.first().map_or(0, |row| row.attempts + 1),
+        trace_id = tracing::field::Empty,
+    );
+    let mut queued_by = rows.iter().filter_map(|row| row.trace_context.as_deref());
+    if let Some(first) = queued_by.next() {
+        crate::trace_context::continue_stored(&span, first);
+        for other in queued_by {
+            crate::trace_context::link_stored(&span, other);
+        }
+    }
+    crate::trace_context::record_trace_id(&span);
+    span
 }
 
 /// What became of one row.
@@ -356,21 +380,31 @@ impl Outbox {
 
     /// Handles one row of an ordered stream: Some(true) done, Some(false) failed, None undecided.
     async fn handle_in_order<H: Handler>(&self, handler: &H, row: Row) -> Result<Option<bool>, ServiceError> {
-        let id = row.id;
-        let attempts = HashMap::from([(id, row.attempts)]);
-        let handled = handler.handle(vec![row]).await?;
-        let done = handled.outcomes.iter().find(|(i, _)| *i == id).map(|(_, o)| matches!(o, Outcome::Done { .. }));
-        self.record::<H>(handler, handled, &attempts).await?;
-        Ok(done)
+        let span = handling_span(H::TOPIC, std::slice::from_ref(&row));
+        async {
+            let id = row.id;
+            let attempts = HashMap::from([(id, row.attempts)]);
+            let handled = handler.handle(vec![row]).await?;
+            let done = handled.outcomes.iter().find(|(i, _)| *i == id).map(|(_, o)| matches!(o, Outcome::Done { .. }));
+            self.record::<H>(handler, handled, &attempts).await?;
+            Ok(done)
+        }
+        .instrument(span)
+        .await
     }
 
     async fn handle<H: Handler>(&self, handler: &H, rows: Vec<Row>) -> Result<usize, ServiceError> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let attempts: HashMap<i64, i32> = rows.iter().map(|r| (r.id, r.attempts)).collect();
-        let handled = handler.handle(rows).await?;
-        self.record::<H>(handler, handled, &attempts).await
+        let span = handling_span(H::TOPIC, &rows);
+        async {
+            let attempts: HashMap<i64, i32> = rows.iter().map(|r| (r.id, r.attempts)).collect();
+            let handled = handler.handle(rows).await?;
+            self.record::<H>(handler, handled, &attempts).await
+        }
+        .instrument(span)
+        .await
     }
 
     /// Writes the outcomes with the handler's writes, in one transaction.

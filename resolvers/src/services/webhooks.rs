@@ -95,6 +95,7 @@ impl WebhookService {
         let response = self
             .http
             .post(&target.url)
+            .headers(crate::trace_context::headers())
             .header("content-type", "application/json")
             .header("cadena-signature", signature(&target.secret, t, &delivery.payload))
             .header("cadena-delivery", delivery.id.to_string())

@@ -496,7 +496,8 @@ impl CredentialService {
         slot: (i32, i32),
     ) -> Result<IssuedCredential, ServiceError> {
         let service = self.clone();
-        tokio::task::spawn_blocking(move || service.issue_for(&row, slot))
+        let span = tracing::info_span!("sign credential", certification = %row.id);
+        tokio::task::spawn_blocking(move || span.in_scope(|| service.issue_for(&row, slot)))
             .await
             .map_err(|e| ServiceError::Internal(format!("signing stopped: {e}").into()))?
     }

@@ -167,6 +167,7 @@ impl PartnerService {
     /// good; one that could not be checked (ERROR), or an anchor still pending (SKIPPED), leaves
     /// it undecided: the sender dying mid-verification, or a chain that rolled back, must not
     /// cost a partner a message.
+    #[tracing::instrument(name = "verify partner credential", skip_all, fields(partner = %partner.country, seq = message.seq))]
     pub(super) async fn judge(
         &self,
         partner: &mra_partners::Model,

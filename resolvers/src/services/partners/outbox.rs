@@ -288,6 +288,7 @@ impl PartnerService {
         let response = self
             .http
             .post(&url)
+            .headers(crate::trace_context::headers())
             .header("content-type", "application/jose")
             .body(jwe)
             .send()

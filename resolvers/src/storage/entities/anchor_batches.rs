@@ -18,6 +18,8 @@ pub struct Model {
     pub gas_used: Option<i64>,
     pub formed_at: DateTimeUtc,
     pub confirmed_at: Option<DateTimeUtc>,
+    /// The W3C `traceparent` of the outbox round that formed it, when traces are recorded.
+    pub trace_context: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -26,6 +26,8 @@ pub struct Model {
     pub next_attempt_at: DateTimeUtc,
     pub done_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// The W3C `traceparent` of what queued it, when traces are recorded.
+    pub trace_context: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
