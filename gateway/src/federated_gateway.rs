@@ -265,11 +265,7 @@ impl Gateway {
             .route("/graphql", get(get_graphql).post(post_graphql))
             .route("/healthz", get(|| async { "ok" }))
             .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-            .layer(
-                tower_http::trace::TraceLayer::new_for_http()
-                    .make_span_with(crate::telemetry::request_span)
-                    .on_response(crate::telemetry::record_status),
-            )
+            .layer(crate::telemetry::trace_layer())
             .with_state(self)
     }
 

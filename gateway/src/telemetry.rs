@@ -148,3 +148,19 @@ pub fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
 pub fn record_status<B>(response: &http::Response<B>, _latency: std::time::Duration, span: &tracing::Span) {
     span.record("http.response.status_code", response.status().as_u16());
 }
+
+/// The trace layer of a router, node's or gateway's: each request in its [`request_span`],
+/// with its status.
+pub type TraceLayer = tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    fn(&http::Request<axum::body::Body>) -> tracing::Span,
+    tower_http::trace::DefaultOnRequest,
+    fn(&http::Response<axum::body::Body>, std::time::Duration, &tracing::Span),
+>;
+
+/// See [`TraceLayer`].
+pub fn trace_layer() -> TraceLayer {
+    tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(request_span as fn(&http::Request<axum::body::Body>) -> tracing::Span)
+        .on_response(record_status as fn(&http::Response<axum::body::Body>, std::time::Duration, &tracing::Span))
+}

@@ -63,11 +63,7 @@ pub fn router(node: Node) -> Router {
         .merge(crate::console::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(timed))
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(crate::telemetry::request_span)
-                .on_response(crate::telemetry::record_status),
-        )
+        .layer(crate::telemetry::trace_layer())
         .with_state(node)
 }
 
