@@ -22,6 +22,7 @@ mod m20261208_000014_watch_lists;
 mod m20261209_000015_follower_deliveries;
 mod m20261210_000016_wallets;
 mod m20261211_000017_trace_context;
+mod m20261212_000018_lighter_issuance_writes;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000015_follower_deliveries::Migration),
             Box::new(m20261210_000016_wallets::Migration),
             Box::new(m20261211_000017_trace_context::Migration),
+            Box::new(m20261212_000018_lighter_issuance_writes::Migration),
         ]
     }
 }

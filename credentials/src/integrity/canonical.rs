@@ -21,27 +21,20 @@
 //! Tests compare the result with ssi's own pipeline on many documents, and the Digital Bazaar
 //! verifier checks what cadena signs.
 //!
-//! RDFC-1.0 costs factorial time on sets of blank nodes that look alike. Before canonicalising,
-//! the blank nodes of every dataset are counted and grouped by their first-degree hash (the
-//! algorithm's own first step); more than [`MAX_BLANK_NODES`] of them, or more than
-//! [`MAX_INDISTINGUISHABLE`] sharing a hash, is refused.
+//! The canonical form itself is [`super::rdfc`]'s.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value};
 use ssi_json_ld::rdf_types::{Id, LexicalQuad, Literal, Term};
 use ssi_json_ld::{Expand, IriBuf};
 use ssi_rdf::AnyLdEnvironment;
-use ssi_rdf::urdna2015::{self, BlankNodeComponents, IdentifierIssuer, NormalizationState};
 
 use super::DocumentError;
 use super::contexts::Contexts;
 
-/// Most blank nodes a document may produce.
-pub const MAX_BLANK_NODES: usize = 64;
-/// Most blank nodes that may share a first-degree hash (the canonicalisation then permutes them).
-pub const MAX_INDISTINGUISHABLE: usize = 3;
 /// Most shapes kept.
 const MAX_TEMPLATES: usize = 512;
 
@@ -120,11 +113,7 @@ fn shape_of<'a>(
 ) -> Value {
     match value {
         Value::String(text) => {
-            // Keys are kept, and so are the values of `type`, of keywords and of the learned
-            // keys: they select term definitions and scoped contexts, or expand as terms.
-            let kept =
-                matches!(key, Some(k) if kept.contains(k) || (k.starts_with('@') && k != "@id" && k != "@value"));
-            if kept {
+            if is_kept(key, kept) {
                 value.clone()
             } else {
                 leaves.push(Leaf { key, value: text });
@@ -143,6 +132,64 @@ fn shape_of<'a>(
         ),
         other => other.clone(),
     }
+}
+
+/// Writes what identifies `value`'s shape (as [`shape_of`] would make it) to `out`, and
+/// collects its leaves as [`shape_of`] does: the cache key of a shape, without building it.
+/// Every part is length-prefixed or fixed, so distinct shapes give distinct keys. With `kept`
+/// None (an `@context`), every string is kept.
+fn write_shape_key<'a>(
+    out: &mut String,
+    value: &'a Value,
+    key: Option<&'a str>,
+    kept: Option<&HashSet<String>>,
+    leaves: &mut Vec<Leaf<'a>>,
+) {
+    match value {
+        Value::String(text) => match kept {
+            Some(kept) if !is_kept(key, kept) => {
+                leaves.push(Leaf { key, value: text });
+                out.push('L');
+            }
+            _ => {
+                out.push('s');
+                write_text(out, text);
+            }
+        },
+        Value::Array(items) => {
+            out.push('[');
+            for item in items {
+                write_shape_key(out, item, key, kept, leaves);
+            }
+            out.push(']');
+        }
+        Value::Object(object) => {
+            out.push('{');
+            for (k, v) in object {
+                write_text(out, k);
+                let kept = if k == "@context" { None } else { kept };
+                write_shape_key(out, v, Some(k), kept, leaves);
+            }
+            out.push('}');
+        }
+        Value::Number(number) => {
+            let _ = write!(out, "n{number};");
+        }
+        Value::Bool(true) => out.push('t'),
+        Value::Bool(false) => out.push('f'),
+        Value::Null => out.push('z'),
+    }
+}
+
+fn write_text(out: &mut String, text: &str) {
+    let _ = write!(out, "{}:", text.len());
+    out.push_str(text);
+}
+
+/// Whether a string under `key` stays in the shape: the values of `type`, of keywords and of
+/// the learned keys select term definitions and scoped contexts, or expand as terms.
+fn is_kept(key: Option<&str>, kept: &HashSet<String>) -> bool {
+    matches!(key, Some(k) if kept.contains(k) || (k.starts_with('@') && k != "@id" && k != "@value"))
 }
 
 impl Canonicalizer {
@@ -165,9 +212,7 @@ impl Canonicalizer {
         document: &Value,
         without: Option<&str>,
     ) -> Result<Vec<String>, DocumentError> {
-        let quads = self.quads(document, without)?;
-        check_canonicalization_work(&quads)?;
-        Ok(urdna2015::normalize(quads.iter().map(|q| q.as_lexical_quad_ref())).into_nquads_lines())
+        super::rdfc::canonical_lines(&self.quads(document, without)?)
     }
 
     /// The canonical lines through ssi's expansion alone, without either cache: the reference
@@ -188,22 +233,33 @@ impl Canonicalizer {
         let context = object.get("@context").ok_or_else(|| DocumentError::field("@context", "is required"))?;
         let active = self.contexts.processed(context)?;
         let mut leaves = Vec::new();
-        let shape = {
-            let kept = self.kept_keys.read().expect("lock");
+        let mut key = String::with_capacity(2048);
+        let kept = self.kept_keys.read().expect("lock");
+        let entries = || object.iter().filter(|(k, _)| Some(k.as_str()) != without);
+        for (k, v) in entries() {
+            write_text(&mut key, k);
+            if k == "@context" {
+                write_shape_key(&mut key, v, None, None, &mut leaves)
+            } else {
+                write_shape_key(&mut key, v, Some(k), Some(&kept), &mut leaves)
+            }
+        }
+        // The shape itself is only built to make a template of it.
+        let shape = || {
+            let mut leaves = Vec::new();
             let mut shape = Map::new();
-            for (k, v) in object.iter().filter(|(k, _)| Some(k.as_str()) != without) {
+            for (k, v) in entries() {
                 let shaped =
                     if k == "@context" { v.clone() } else { shape_of(v, Some(k), &kept, &self.marker, &mut leaves) };
                 shape.insert(k.clone(), shaped);
             }
             Value::Object(shape)
         };
-        let key = shape.to_string();
         let cached = self.templates.lock().expect("lock").get(&key).cloned();
         let template = match cached {
             Some(template) => template,
             None => {
-                let template = Arc::new(self.build_template(&shape, leaves.len(), &active));
+                let template = Arc::new(self.build_template(&shape(), leaves.len(), &active));
                 let mut templates = self.templates.lock().expect("lock");
                 if templates.len() < MAX_TEMPLATES {
                     templates.insert(key, template.clone());
@@ -211,6 +267,7 @@ impl Canonicalizer {
                 template
             }
         };
+        drop(kept);
         if let Template::Usable { quads, slots, kinds, collisions } = template.as_ref() {
             let iris: Option<Vec<Option<IriBuf>>> = leaves
                 .iter()
@@ -421,37 +478,4 @@ fn instantiate(
         out.retain(|_| keep.next().unwrap_or(true));
     }
     out
-}
-
-/// Refuses datasets whose canonicalisation would take factorial time (see the module docs).
-fn check_canonicalization_work(quads: &[LexicalQuad]) -> Result<(), DocumentError> {
-    let mut state = NormalizationState {
-        blank_node_to_quads: Default::default(),
-        hash_to_blank_nodes: Default::default(),
-        canonical_issuer: IdentifierIssuer::new("_:c14n".to_owned()),
-    };
-    for quad in quads {
-        let quad = quad.as_lexical_quad_ref();
-        for blank in quad.blank_node_components() {
-            state.blank_node_to_quads.entry(blank).or_default().push(quad);
-        }
-    }
-    let count = state.blank_node_to_quads.len();
-    if count > MAX_BLANK_NODES {
-        return Err(DocumentError::TooManyBlankNodes { count, limit: MAX_BLANK_NODES });
-    }
-    if count <= MAX_INDISTINGUISHABLE {
-        return Ok(());
-    }
-    let nodes: Vec<_> = state.blank_node_to_quads.keys().copied().collect();
-    let mut groups: HashMap<String, usize> = HashMap::new();
-    for node in nodes {
-        *groups.entry(urdna2015::hash_first_degree_quads(&mut state, node)).or_default() += 1;
-    }
-    match groups.values().max() {
-        Some(&largest) if largest > MAX_INDISTINGUISHABLE => {
-            Err(DocumentError::IndistinguishableBlankNodes { count: largest, limit: MAX_INDISTINGUISHABLE })
-        }
-        _ => Ok(()),
-    }
 }

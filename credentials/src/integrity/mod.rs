@@ -16,14 +16,15 @@
 
 mod canonical;
 mod contexts;
+mod rdfc;
 pub mod reference;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-pub use canonical::{MAX_BLANK_NODES, MAX_INDISTINGUISHABLE};
 pub use contexts::ALLOWED_CONTEXTS;
+pub use rdfc::{MAX_BLANK_NODES, MAX_INDISTINGUISHABLE};
 
 use crate::did::ProofPurpose;
 use crate::keys::{Cryptosuite, PublicKey, SecretKey};

@@ -8,9 +8,12 @@
 //! 2. **Forming a batch** is the outbox handler of topic `anchor`: the outbox hands it the
 //!    oldest pending rows of one stream (up to a size, once the oldest is old enough or the size
 //!    is reached); it builds the Merkle tree (ANCHOR), and in one transaction with the rows
-//!    marked done it stores the batch under the next sequence number, its entries
-//!    (`anchor_batch_entries`) and every credential's leaf index and proof. A batch is formed
-//!    once; from then on it is only sent.
+//!    marked done it stores the batch under the next sequence number (with its root) and its
+//!    entries (`anchor_batch_entries`), in the order of the tree's leaves. A batch is formed
+//!    once; from then on it is only sent. A credential's Merkle proof is not stored: it is
+//!    computed when asked for, from its batch's entries (a tree of 4,096 leaves takes
+//!    milliseconds; the last trees are kept), so forming a batch writes one small row per
+//!    credential on the writer that issuance waits for.
 //! 3. **Sending** is idempotent because the contract accepts each sequence number once: before
 //!    sending, the worker asks the chain whether the sequence is already there (a send that
 //!    landed before a crash), and a resend that races a landed one fails with `BadSequence`;
@@ -43,9 +46,7 @@ use crate::fault::crash_point;
 use crate::services::lease::Lease;
 use crate::services::outbox::{self, Handled, Handler, Intake, Outcome, Topic, Work};
 use crate::services::retry::Backoff;
-use crate::storage::entities::{
-    anchor_batch_entries, anchor_batches, chain_checkpoints, credential_anchors, credentials, wallet_credentials,
-};
+use crate::storage::entities::{anchor_batch_entries, anchor_batches, chain_checkpoints};
 use crate::storage::{ApplyError, Storage, WriteBatch};
 
 /// The stream (and batch kind) of new credentials' digests.
@@ -224,7 +225,19 @@ pub struct AnchoringService {
     last_recheck: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
     /// Told when the outbox formed a batch: the chain loop sends it at once.
     formed: Arc<tokio::sync::Notify>,
+    /// The Merkle trees of the batches whose proofs were asked for last.
+    trees: moka::future::Cache<i64, Arc<BatchTree>>,
 }
+
+/// An ANCHOR batch's leaves (its entries' digests, in order) and their tree.
+#[derive(Debug)]
+struct BatchTree {
+    digests: Vec<[u8; 32]>,
+    tree: MerkleTree,
+}
+
+/// How many batches' trees are kept for proofs (a tree of 4,096 leaves is ~400 KB).
+const KEPT_TREES: u64 = 16;
 
 fn hex32(text: &str) -> Result<B256, AnchoringError> {
     text.parse::<B256>()
@@ -254,6 +267,7 @@ impl AnchoringService {
             chain_checked: Arc::default(),
             last_recheck: Arc::default(),
             formed: Arc::default(),
+            trees: moka::future::Cache::new(KEPT_TREES),
         }
     }
 
@@ -524,7 +538,7 @@ impl AnchoringService {
     }
 
     /// Forms one batch of `kind` from `rows` (its outbox rows, oldest first): the batch under
-    /// the next sequence number, its entries, and (ANCHOR) every credential's Merkle proof.
+    /// the next sequence number (ANCHOR: with its Merkle root) and its entries in leaf order.
     async fn form(&self, kind: &str, rows: &[outbox::Row]) -> Result<Handled, AnchoringError> {
         let entries: Vec<Entry> = rows
             .iter()
@@ -548,19 +562,6 @@ impl AnchoringService {
         let root = if kind == ANCHOR {
             let digests = entries.iter().map(|e| parse_digest(&e.digest)).collect::<Result<Vec<_>, _>>()?;
             let tree = MerkleTree::build(&digests).map_err(|e| AnchoringError::Inconsistent(e.to_string()))?;
-            for (chunk_start, chunk) in entries.chunks(1000).enumerate().map(|(i, c)| (i * 1000, c)) {
-                let models = chunk.iter().enumerate().map(|(j, entry)| {
-                    let i = chunk_start + j;
-                    let proof: Vec<String> = tree.proof(i).iter().map(hex::encode).collect();
-                    credential_anchors::ActiveModel {
-                        credential_id: Set(entry.credential_id.clone()),
-                        batch_sequence: Set(sequence),
-                        leaf_index: Set(tree.leaf_index(i) as i32),
-                        proof: Set(serde_json::to_string(&proof).expect("serialisable")),
-                    }
-                });
-                batch.push(credential_anchors::Entity::insert_many(models).build(backend));
-            }
             Some(hex::encode(tree.root()))
         } else {
             None
@@ -581,7 +582,8 @@ impl AnchoringService {
             })
             .build(backend),
         );
-        // The entries in batch order (by id): a STATUS batch is sent from them.
+        // The entries in batch order (by id): a STATUS batch is sent from them, and an ANCHOR
+        // batch's are its tree's leaves.
         let now = Utc::now();
         for chunk in entries.chunks(1000) {
             let models = chunk.iter().map(|entry| anchor_batch_entries::ActiveModel {
@@ -604,41 +606,67 @@ impl AnchoringService {
         Ok(Handled { outcomes, writes: batch })
     }
 
-    /// Where a credential of this node sits on chain; None when it was never queued,
-    /// Some with no root when it waits for its batch.
+    /// Where a credential of this node sits on chain: None until its batch is formed (or when
+    /// this node never anchored it). The proof is computed from the batch's entries.
     pub async fn proof_of(&self, digest: &str) -> Result<Option<AnchorProof>, ServiceError> {
         let db = self.storage.db();
-        // The certification's own credential, or a copy issued to the firm's wallet.
-        let credential_id =
-            match credentials::Entity::find().filter(credentials::Column::Digest.eq(digest)).one(db).await? {
-                Some(credential) => credential.id,
-                None => match wallet_credentials::Entity::find()
-                    .filter(wallet_credentials::Column::Digest.eq(digest))
-                    .one(db)
-                    .await?
-                {
-                    Some(issued) => issued.id,
-                    None => return Ok(None),
-                },
-            };
-        let Some(anchor) = credential_anchors::Entity::find_by_id(credential_id.clone()).one(db).await? else {
-            return Ok(None);
-        };
-        let batch = anchor_batches::Entity::find_by_id(anchor.batch_sequence)
+        let Some(entry) = anchor_batch_entries::Entity::find()
+            .filter(anchor_batch_entries::Column::Digest.eq(digest))
+            .filter(anchor_batch_entries::Column::Kind.eq(ANCHOR))
+            .order_by_asc(anchor_batch_entries::Column::Id)
             .one(db)
             .await?
-            .ok_or_else(|| ServiceError::Internal(format!("batch {} is missing", anchor.batch_sequence).into()))?;
+        else {
+            return Ok(None);
+        };
+        let Some(sequence) = entry.batch_sequence else { return Ok(None) };
+        let batch = anchor_batches::Entity::find_by_id(sequence)
+            .one(db)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("batch {sequence} is missing").into()))?;
+        let tree = self.tree_of(sequence).await?;
+        let wanted = parse_digest(digest).map_err(ServiceError::internal)?;
+        let position = tree
+            .digests
+            .iter()
+            .position(|d| *d == wanted)
+            .ok_or_else(|| ServiceError::Internal(format!("batch {sequence} lacks its entry {digest}").into()))?;
         Ok(Some(AnchorProof {
-            credential_id,
+            credential_id: entry.credential_id,
             digest: digest.to_owned(),
             batch_sequence: batch.sequence,
             root: batch.root.unwrap_or_default(),
-            leaf_index: anchor.leaf_index,
-            proof: serde_json::from_str(&anchor.proof).map_err(ServiceError::internal)?,
+            leaf_index: tree.tree.leaf_index(position) as i32,
+            proof: tree.tree.proof(position).iter().map(hex::encode).collect(),
             tx_hash: batch.tx_hash,
             confirmations: self.confirmations(batch.block_number),
             block_number: batch.block_number,
         }))
+    }
+
+    /// The Merkle tree of ANCHOR batch `sequence`, rebuilt from its entries (a formed batch never
+    /// changes, so the trees asked for last are kept).
+    async fn tree_of(&self, sequence: i64) -> Result<Arc<BatchTree>, ServiceError> {
+        let storage = self.storage.clone();
+        self.trees
+            .try_get_with(sequence, async move {
+                let digests = anchor_batch_entries::Entity::find()
+                    .select_only()
+                    .column(anchor_batch_entries::Column::Digest)
+                    .filter(anchor_batch_entries::Column::BatchSequence.eq(sequence))
+                    .order_by_asc(anchor_batch_entries::Column::Id)
+                    .into_tuple::<String>()
+                    .all(storage.db())
+                    .await?
+                    .iter()
+                    .map(|d| parse_digest(d))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(ServiceError::internal)?;
+                let tree = MerkleTree::build(&digests).map_err(ServiceError::internal)?;
+                Ok::<_, ServiceError>(Arc::new(BatchTree { digests, tree }))
+            })
+            .await
+            .map_err(|e: Arc<ServiceError>| ServiceError::Internal(e.to_string().into()))
     }
 
     fn confirmations(&self, block: Option<i64>) -> u64 {

@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::PartnerService;
 use crate::errors::ServiceError;
-use crate::services::outbox::{Outbox, Topic};
+use crate::services::outbox::Outbox;
 use crate::storage::entities::{partner_inbox, partner_messages};
 
 /// Which way a message went.
@@ -92,7 +92,7 @@ impl PartnerService {
                 let subjects = rows.iter().map(|row| format!("{}/{}", row.partner, row.seq)).collect();
                 let deliveries: HashMap<String, (i32, Option<String>)> =
                     Outbox::new(self.storage.clone(), self.bus.clone())
-                        .about(Topic::PartnerMessage, subjects)
+                        .partner_deliveries(subjects)
                         .await?
                         .into_iter()
                         .filter_map(|d| Some((d.subject?, (d.attempts, d.last_error))))

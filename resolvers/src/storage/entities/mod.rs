@@ -8,7 +8,6 @@ pub mod certifications;
 pub mod chain_checkpoints;
 pub mod consent_log;
 pub mod console_sessions;
-pub mod credential_anchors;
 pub mod credential_offers;
 pub mod credentials;
 pub mod event_cursors;
