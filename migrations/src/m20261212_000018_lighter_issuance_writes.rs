@@ -76,8 +76,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // The proofs are not written back: the version before this one finds none, and its
-        // credentials verify as "anchor pending" until written again.
+        // The proofs are not written back: the version before this one finds none for batches
+        // formed since, and reports their credentials' anchors as pending.
         use CredentialAnchors as A;
         manager
             .create_table(

@@ -16,12 +16,10 @@
 //!    dot segments whose scheme and whole text are not terms of any allowed context (so it
 //!    cannot be a compact IRI or a term). Anything else, and any shape whose placeholders do
 //!    not all land verbatim (a `@json` literal, say), takes the full path: expansion with the
-//!    cached context. Both paths end in the same RDFC-1.0 implementation (ssi's).
+//!    cached context. Both paths end in the same canonicalisation ([`super::rdfc`]).
 //!
 //! Tests compare the result with ssi's own pipeline on many documents, and the Digital Bazaar
 //! verifier checks what cadena signs.
-//!
-//! The canonical form itself is [`super::rdfc`]'s.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
