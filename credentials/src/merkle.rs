@@ -99,7 +99,22 @@ impl MerkleTree {
 
     /// The proof of the `i`th input digest: sibling hashes from the leaf up.
     pub fn proof(&self, i: usize) -> Vec<Hash> {
-        let mut at = self.positions[i];
+        self.proof_from(self.positions[i])
+    }
+
+    /// The leaf index and proof of `digest`, when it is one of the tree's inputs: found among
+    /// the sorted leaves, so a tree rebuilt from its digests needs no list of them beside it.
+    pub fn find(&self, digest: &Hash) -> Option<(usize, Vec<Hash>)> {
+        let leaf = leaf_of(digest);
+        let first_leaf = self.nodes.len() - self.len();
+        // The leaves sit at the end of `nodes` in descending order.
+        let offset = self.nodes[first_leaf..].binary_search_by(|node| leaf.cmp(node)).ok()?;
+        let at = first_leaf + offset;
+        Some((self.nodes.len() - 1 - at, self.proof_from(at)))
+    }
+
+    /// Sibling hashes from node `at` up to the root.
+    fn proof_from(&self, mut at: usize) -> Vec<Hash> {
         let mut proof = Vec::new();
         while at > 0 {
             let sibling = if at % 2 == 1 { at + 1 } else { at - 1 };
@@ -134,6 +149,10 @@ mod tests {
                 let other = keccak(&[d]);
                 assert!(!verify(&tree.root(), &tree.proof(i), &other));
             }
+            for (i, d) in ds.iter().enumerate() {
+                assert_eq!(tree.find(d), Some((tree.leaf_index(i), tree.proof(i))), "n={n} i={i}");
+            }
+            assert_eq!(tree.find(&keccak(&[b"not an input"])), None);
             let mut indices: Vec<usize> = (0..n).map(|i| tree.leaf_index(i)).collect();
             indices.sort();
             assert_eq!(indices, (0..n).collect::<Vec<_>>());

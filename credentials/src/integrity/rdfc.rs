@@ -137,11 +137,10 @@ fn write_iri(out: &mut String, iri: &str) {
     let excluded = |b: u8| matches!(b, 0..=0x20 | b'<' | b'>' | b'"' | b'{' | b'}' | b'|' | b'^' | b'`' | b'\\');
     if iri.bytes().any(excluded) {
         for c in iri.chars() {
-            match c {
-                '\x00'..='\x20' | '<' | '>' | '"' | '{' | '}' | '|' | '^' | '`' | '\\' => {
-                    let _ = write!(out, "\\u{:#04x}", u32::from(c));
-                }
-                c => out.push(c),
+            if c.is_ascii() && excluded(c as u8) {
+                let _ = write!(out, "\\u{:#04x}", u32::from(c));
+            } else {
+                out.push(c);
             }
         }
     } else {

@@ -226,17 +226,10 @@ pub struct AnchoringService {
     /// Told when the outbox formed a batch: the chain loop sends it at once.
     formed: Arc<tokio::sync::Notify>,
     /// The Merkle trees of the batches whose proofs were asked for last.
-    trees: moka::future::Cache<i64, Arc<BatchTree>>,
+    trees: moka::future::Cache<i64, Arc<MerkleTree>>,
 }
 
-/// An ANCHOR batch's leaves (its entries' digests, in order) and their tree.
-#[derive(Debug)]
-struct BatchTree {
-    digests: Vec<[u8; 32]>,
-    tree: MerkleTree,
-}
-
-/// How many batches' trees are kept for proofs (a tree of 4,096 leaves is ~400 KB).
+/// How many batches' trees are kept for proofs (a tree of 4,096 leaves is ~300 KB).
 const KEPT_TREES: u64 = 16;
 
 fn hex32(text: &str) -> Result<B256, AnchoringError> {
@@ -624,20 +617,19 @@ impl AnchoringService {
             .one(db)
             .await?
             .ok_or_else(|| ServiceError::Internal(format!("batch {sequence} is missing").into()))?;
-        let tree = self.tree_of(sequence).await?;
         let wanted = parse_digest(digest).map_err(ServiceError::internal)?;
-        let position = tree
-            .digests
-            .iter()
-            .position(|d| *d == wanted)
+        let (leaf_index, proof) = self
+            .tree_of(sequence)
+            .await?
+            .find(&wanted)
             .ok_or_else(|| ServiceError::Internal(format!("batch {sequence} lacks its entry {digest}").into()))?;
         Ok(Some(AnchorProof {
             credential_id: entry.credential_id,
             digest: digest.to_owned(),
             batch_sequence: batch.sequence,
             root: batch.root.unwrap_or_default(),
-            leaf_index: tree.tree.leaf_index(position) as i32,
-            proof: tree.tree.proof(position).iter().map(hex::encode).collect(),
+            leaf_index: leaf_index as i32,
+            proof: proof.iter().map(hex::encode).collect(),
             tx_hash: batch.tx_hash,
             confirmations: self.confirmations(batch.block_number),
             block_number: batch.block_number,
@@ -646,7 +638,7 @@ impl AnchoringService {
 
     /// The Merkle tree of ANCHOR batch `sequence`, rebuilt from its entries (a formed batch never
     /// changes, so the trees asked for last are kept).
-    async fn tree_of(&self, sequence: i64) -> Result<Arc<BatchTree>, ServiceError> {
+    async fn tree_of(&self, sequence: i64) -> Result<Arc<MerkleTree>, ServiceError> {
         let storage = self.storage.clone();
         self.trees
             .try_get_with(sequence, async move {
@@ -662,8 +654,7 @@ impl AnchoringService {
                     .map(|d| parse_digest(d))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(ServiceError::internal)?;
-                let tree = MerkleTree::build(&digests).map_err(ServiceError::internal)?;
-                Ok::<_, ServiceError>(Arc::new(BatchTree { digests, tree }))
+                Ok::<_, ServiceError>(Arc::new(MerkleTree::build(&digests).map_err(ServiceError::internal)?))
             })
             .await
             .map_err(|e: Arc<ServiceError>| ServiceError::Internal(e.to_string().into()))
