@@ -193,6 +193,13 @@ impl Node {
             outbox: Outbox::new(storage.clone(), bus.clone()),
             watch_lists,
         };
+        if let Some(partners) = &services.partners {
+            // Before serving: a node that never dispatched starts after every event so far.
+            Dispatcher::new(partners.clone(), services.certifications.event_log())
+                .cursor()
+                .await
+                .context("the partner dispatcher's cursor")?;
+        }
         let limits = QueryLimitsConfig {
             max_depth: config.limits.max_depth,
             max_complexity: config.limits.max_complexity,
@@ -238,7 +245,8 @@ impl Node {
             workers.push(tokio::spawn(anchoring.run(until_stopped())));
         }
         if let Some(partners) = self.services.partners.clone() {
-            workers.push(tokio::spawn(outbox.clone().run(Dispatcher(partners.clone()), until_stopped())));
+            let dispatcher = Dispatcher::new(partners.clone(), self.services.certifications.event_log());
+            workers.push(tokio::spawn(dispatcher.run(until_stopped())));
             workers.push(tokio::spawn(outbox.clone().run(Sender(partners.clone()), until_stopped())));
             workers.push(tokio::spawn(partners.run(until_stopped())));
         }

@@ -23,6 +23,7 @@ mod m20261209_000015_follower_deliveries;
 mod m20261210_000016_wallets;
 mod m20261211_000017_trace_context;
 mod m20261212_000018_lighter_issuance_writes;
+mod m20261213_000019_partner_dispatch_from_log;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000016_wallets::Migration),
             Box::new(m20261211_000017_trace_context::Migration),
             Box::new(m20261212_000018_lighter_issuance_writes::Migration),
+            Box::new(m20261213_000019_partner_dispatch_from_log::Migration),
         ]
     }
 }

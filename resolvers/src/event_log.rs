@@ -5,7 +5,8 @@
 //! another, or falls behind, reads what it missed from the log by cursor.
 //!
 //! Events older than the node's retention are deleted (the newest always stays: it carries the
-//! numbering on); a cursor older than what is kept is refused rather than resumed with a hole.
+//! numbering on), unless a reader that saves its cursor (`event_cursors`) has not handled them;
+//! a cursor older than what is kept is refused rather than resumed with a hole.
 //!
 //! Cursors are `MAX + 1`, assigned one transaction at a time, so they have no gaps and a
 //! reader that saw cursor n has seen every cursor below:
@@ -33,7 +34,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::errors::ServiceError;
 use crate::events::{CertificationEvent, EventBus};
 use crate::storage::Storage;
-use crate::storage::entities::certification_events;
+use crate::storage::entities::{certification_events, event_cursors};
 
 /// The advisory lock that serialises the sequencers of events on PostgreSQL ("cadena").
 const EVENT_SEQUENCER_LOCK: i64 = 0x0000_6361_6465_6e61;
@@ -272,14 +273,23 @@ impl EventLog {
         }
     }
 
-    /// Deletes the events committed more than `retention` ago, except the newest; returns how
-    /// many.
+    /// Deletes the events committed more than `retention` ago, except the newest and those a
+    /// reader with a saved cursor (the partner dispatcher, the followers' webhooks) has not
+    /// handled yet; returns how many.
     pub async fn prune(&self, retention: Duration) -> Result<u64, ServiceError> {
         let newest = self.newest().await?;
+        let handled: Option<i64> = event_cursors::Entity::find()
+            .select_only()
+            .column_as(event_cursors::Column::Cursor.min(), "handled")
+            .into_tuple::<Option<i64>>()
+            .one(self.storage.db())
+            .await?
+            .flatten();
+        let keep_from = handled.map_or(newest as i64, |handled| handled.saturating_add(1).min(newest as i64));
         let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         let deleted = certification_events::Entity::delete_many()
             .filter(certification_events::Column::CommittedAt.lt(cutoff))
-            .filter(certification_events::Column::Seq.lt(newest as i64))
+            .filter(certification_events::Column::Seq.lt(keep_from))
             .exec(self.storage.db())
             .await?;
         Ok(deleted.rows_affected)

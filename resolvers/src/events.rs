@@ -36,6 +36,10 @@ pub struct CertificationEvent {
     pub certification: certifications::Model,
     /// The MRA partner that sent it; None for this node's own certifications.
     pub origin: Option<String>,
+    /// The `traceparent` of the request that caused it, kept in the log so the readers that act
+    /// on it (the partner dispatcher) continue that request's trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<String>,
 }
 
 /// Fans events out to every current subscriber of this process.

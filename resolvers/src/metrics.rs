@@ -113,7 +113,7 @@ pub fn count_presentation(report: &PresentationReport) {
 pub async fn refresh(services: &NodeServices, storage: &Storage) -> Result<(), ServiceError> {
     let db = storage.db();
     let now = Utc::now();
-    for topic in [Topic::Anchor, Topic::PartnerEvent, Topic::PartnerMessage, Topic::Webhook] {
+    for topic in [Topic::Anchor, Topic::PartnerMessage, Topic::Webhook] {
         let (depth, oldest) = services.outbox.backlog(topic).await?;
         OUTBOX_DEPTH.with_label_values(&[topic.as_str()]).set(depth as i64);
         let age = oldest.map_or(0.0, |at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);

@@ -219,7 +219,45 @@ async fn retention_deletes_old_events_and_refuses_cursors_before_them(backend: B
     );
 }
 
+/// A reader that saves its cursor (the partner dispatcher, the followers' webhooks) acts on
+/// every event once: the retention never deletes an event it has not handled, however old.
+async fn retention_keeps_the_events_a_reader_has_not_handled(backend: Backend) {
+    use cadena_resolvers::storage::WriteBatch;
+    use cadena_resolvers::storage::entities::{certification_events, event_cursors};
+    use sea_orm::EntityTrait;
+    use sea_orm::sea_query::Expr;
+
+    let app = TestApp::builder().backend(backend).event_retain_days(0).spawn().await;
+    for number in ["OEA-RK-0001", "OEA-RK-0002", "OEA-RK-0003"] {
+        app.granted(number, "GODE561231GR8").await;
+    }
+    let log = app.node.services.certifications.event_log();
+    log.sequence().await.unwrap();
+    let storage = &app.node.storage;
+    let old = chrono::Utc::now() - chrono::Duration::days(100);
+    certification_events::Entity::update_many()
+        .col_expr(certification_events::Column::CommittedAt, Expr::value(old))
+        .exec(storage.db())
+        .await
+        .unwrap();
+    let handled = |cursor: u64| async move {
+        let mut batch = WriteBatch::default();
+        batch.push(event_cursors::save("partner-dispatch", cursor, storage.backend()));
+        storage.apply_alone(batch).await.unwrap();
+    };
+    let ninety_days = Duration::from_secs(90 * 86_400);
+    // Handled through 2 of 6: 3-6 stay, all older than the retention.
+    handled(2).await;
+    assert_eq!(log.prune(ninety_days).await.unwrap(), 2);
+    assert_eq!(log.oldest().await.unwrap(), Some(3));
+    // Once it has handled them they go, the newest excepted.
+    handled(6).await;
+    assert_eq!(log.prune(ninety_days).await.unwrap(), 3);
+    assert_eq!(log.oldest().await.unwrap(), Some(6));
+}
+
 on_both_backends!(
     a_subscriber_resumes_after_its_last_cursor_and_misses_nothing,
-    retention_deletes_old_events_and_refuses_cursors_before_them
+    retention_deletes_old_events_and_refuses_cursors_before_them,
+    retention_keeps_the_events_a_reader_has_not_handled
 );

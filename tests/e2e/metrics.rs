@@ -47,7 +47,7 @@ async fn each_node_exposes_what_operators_watch(backend: Backend) {
     let mx_text = scrape(&mx).await;
     let co_text = scrape(&co).await;
     for text in [&mx_text, &co_text] {
-        for topic in ["anchor", "partner.event", "partner.message", "webhook"] {
+        for topic in ["anchor", "partner.message", "webhook"] {
             assert!(sample(text, &format!("cadena_outbox_depth{{topic=\"{topic}\"}}")).is_some(), "{topic}:\n{text}");
             assert!(
                 sample(text, &format!("cadena_outbox_oldest_age_seconds{{topic=\"{topic}\"}}")).is_some(),

@@ -9,12 +9,14 @@ use cadena_resolvers::errors::ServiceError;
 use cadena_resolvers::events::EventBus;
 use cadena_resolvers::services::outbox::{self, Handled, Handler, Intake, Outbox, Outcome, Topic, Work};
 use cadena_resolvers::services::retry::Backoff;
-use cadena_resolvers::storage::entities::{anchor_batch_entries, outbox as rows, partner_events, partner_messages};
+use cadena_resolvers::storage::entities::{
+    anchor_batch_entries, event_cursors, outbox as rows, partner_events, partner_messages,
+};
 use cadena_resolvers::storage::{Storage, WriteBatch};
 use cadena_tests::{Backend, EmptyDatabase};
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Query, SimpleExpr};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -83,7 +85,7 @@ async fn work_waiting_in_the_old_queues_moves_into_the_outbox(backend: Backend) 
             vec![
                 ("certification_id", certification.into()),
                 ("credential_id", credential.into()),
-                ("certificate_type", "AEO_SECURITY".into()),
+                ("certificate_type", "SECURITY_AND_SAFETY".into()),
                 ("event", event.to_string().into()),
                 ("dispatched", dispatched.into()),
                 ("created_at", now.into()),
@@ -110,18 +112,19 @@ async fn work_waiting_in_the_old_queues_moves_into_the_outbox(backend: Backend) 
         .await;
     }
 
-    Migrator::up(storage.db(), None).await.unwrap();
+    // Through migration 18, the last with an outbox row per event for partners.
+    Migrator::up(storage.db(), Some(7)).await.unwrap();
 
     let outbox = rows::Entity::find().order_by_asc(rows::Column::Id).all(storage.db()).await.unwrap();
-    let of = |topic: Topic| outbox.iter().filter(move |r| r.topic == topic.as_str()).collect::<Vec<_>>();
+    let of = |topic: &'static str| outbox.iter().filter(move |r| r.topic == topic).collect::<Vec<_>>();
     // Webhook deliveries keep their ids (receivers de-duplicate by them) and their state.
-    let webhooks = of(Topic::Webhook);
+    let webhooks = of("webhook");
     assert_eq!(webhooks.iter().map(|r| (r.id, r.state.as_str())).collect::<Vec<_>>(), [(7, "PENDING"), (8, "DONE")]);
     assert_eq!(webhooks[0].subject.as_deref(), Some("http://risk.example/hook"));
     assert_eq!(webhooks[0].payload, "{\"delivery\":7}");
     assert_eq!(webhooks[0].attempts, 2);
     // The status change no batch took waits in the outbox; the one batch 1 took stays its entry.
-    let anchors = of(Topic::Anchor);
+    let anchors = of("anchor");
     assert_eq!(anchors.len(), 1, "{anchors:?}");
     assert_eq!((anchors[0].stream.as_deref(), anchors[0].state.as_str()), (Some("STATUS"), "PENDING"));
     let entry: Value = serde_json::from_str(&anchors[0].payload).unwrap();
@@ -132,7 +135,7 @@ async fn work_waiting_in_the_old_queues_moves_into_the_outbox(backend: Backend) 
     let entries = anchor_batch_entries::Entity::find().all(storage.db()).await.unwrap();
     assert_eq!(entries.iter().map(|e| e.credential_id.as_str()).collect::<Vec<_>>(), ["urn:uuid:c1"]);
     // The undispatched event is dispatched again from the outbox; the dispatched one stays.
-    let events = of(Topic::PartnerEvent);
+    let events = of("partner.event");
     assert_eq!(events.len(), 1, "{events:?}");
     let work: Value = serde_json::from_str(&events[0].payload).unwrap();
     assert_eq!(work["event"], event);
@@ -141,11 +144,48 @@ async fn work_waiting_in_the_old_queues_moves_into_the_outbox(backend: Backend) 
     let recorded = partner_events::Entity::find().all(storage.db()).await.unwrap();
     assert_eq!(recorded.iter().map(|e| e.credential_id.as_str()).collect::<Vec<_>>(), ["urn:uuid:c1"]);
     // The undelivered message is delivered from the outbox, with its attempts so far.
-    let messages = of(Topic::PartnerMessage);
+    let messages = of("partner.message");
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!((messages[0].stream.as_deref(), messages[0].subject.as_deref()), (Some("CO"), Some("CO/2")));
     assert_eq!((messages[0].attempts, messages[0].last_error.as_deref()), (3, Some("the partner is down")));
     assert_eq!(partner_messages::Entity::find().all(storage.db()).await.unwrap().len(), 2);
+
+    // Migration 19 dispatches the waiting event as its handler did (CO, an ACTIVE partner whose
+    // scope covers the type, gets it as message 3) and hands over to the log's dispatcher.
+    insert(
+        &storage,
+        "mra_partners",
+        vec![
+            ("country", "CO".into()),
+            ("state", "ACTIVE".into()),
+            ("scope", 1i16.into()),
+            ("did", "did:web:dian.example".into()),
+            ("since_block", 1i64.into()),
+            ("updated_at", now.into()),
+        ],
+    )
+    .await;
+    Migrator::up(storage.db(), None).await.unwrap();
+    let waiting = rows::Entity::find_by_id(events[0].id).one(storage.db()).await.unwrap().unwrap();
+    assert_eq!(waiting.state, "DONE");
+    let recorded =
+        partner_events::Entity::find().order_by_asc(partner_events::Column::Id).all(storage.db()).await.unwrap();
+    assert_eq!(recorded.iter().map(|e| e.credential_id.as_str()).collect::<Vec<_>>(), ["urn:uuid:c1", "urn:uuid:c2"]);
+    assert_eq!(serde_json::from_str::<Value>(&recorded[1].event).unwrap(), event);
+    let third = partner_messages::Entity::find_by_id(("CO".to_owned(), 3)).one(storage.db()).await.unwrap().unwrap();
+    assert_eq!((third.event_id, third.needs_anchor, third.delivered_at), (recorded[1].id, false, None));
+    let delivery = rows::Entity::find()
+        .filter(rows::Column::Subject.eq("CO/3"))
+        .one(storage.db())
+        .await
+        .unwrap()
+        .expect("message 3's delivery is queued");
+    assert_eq!(
+        (delivery.topic.as_str(), delivery.stream.as_deref(), delivery.state.as_str()),
+        ("partner.message", Some("CO"), "PENDING")
+    );
+    let cursor = event_cursors::Entity::find_by_id("partner-dispatch".to_owned()).one(storage.db()).await.unwrap();
+    assert_eq!(cursor.map(|c| c.cursor), Some(0), "the log is empty: the dispatcher starts at its beginning");
 
     // New work goes after the carried-over ids.
     let mut batch = WriteBatch::default();

@@ -632,7 +632,6 @@ impl CertificationService {
         let mut plan = Plan::new(self.storage.backend(), row.lineage_id, head);
 
         // Approving an amendment retires the version it replaces, in the same batch.
-        let mut replaced_credential: Option<String> = None;
         if transition == Transition::Approve
             && let Some(previous_id) = row.previous_version_id
         {
@@ -659,7 +658,6 @@ impl CertificationService {
             );
             let entry = plan.append(retired, link);
             if let Some((credential, digest)) = retired_credential {
-                replaced_credential = Some(credential.clone());
                 let history = Some((row.lineage_id, entry.seq));
                 plan.enqueue(self.credentials.anchoring_work(
                     &credential,
@@ -709,17 +707,14 @@ impl CertificationService {
         let link = self.link(row.lineage_id, row.version, transition, Some(from), to, officer, role, reason);
         let entry = plan.append(updated, link);
         if let Some((credential, digest, status)) = onchain {
-            // The chain, partners and risk systems hear of it through the outbox, committed
-            // with the rest.
+            // The chain and risk systems hear of it through the outbox, committed with the
+            // rest; partners through the event log it is written to (`partners::dispatch`).
             plan.enqueue(self.credentials.anchoring_work(
                 &credential,
                 &digest,
                 status,
                 Some((row.lineage_id, entry.seq)),
             ));
-            if self.credentials.on_chain() {
-                plan.enqueue([partners::event_work(&row, &entry, &credential, replaced_credential.as_deref())]);
-            }
             if let Some(event) = plan.events.last() {
                 let work = self.webhooks.work(&webhooks::local_payload(event));
                 plan.enqueue(work);
@@ -1000,5 +995,6 @@ fn event(entry: &HistoryEntry, certification: certifications::Model) -> Certific
         reason: entry.reason.clone(),
         certification,
         origin: None,
+        trace_context: crate::trace_context::traceparent(),
     }
 }

@@ -54,8 +54,6 @@ const DECIDED_ELSEWHERE: &str = "outbox work was decided by another worker";
 pub enum Topic {
     /// A credential's digest or a status change to anchor on chain (stream: `ANCHOR` or `STATUS`).
     Anchor,
-    /// A certification event to number for every partner it concerns.
-    PartnerEvent,
     /// A numbered message to deliver to a partner (stream: the partner's country).
     PartnerMessage,
     /// A webhook call (subject: the URL; payload: the body).
@@ -67,7 +65,6 @@ impl Topic {
     pub const fn as_str(self) -> &'static str {
         match self {
             Topic::Anchor => "anchor",
-            Topic::PartnerEvent => "partner.event",
             Topic::PartnerMessage => "partner.message",
             Topic::Webhook => "webhook",
         }
@@ -77,7 +74,6 @@ impl Topic {
     const fn lease(self) -> &'static str {
         match self {
             Topic::Anchor => "outbox:anchor",
-            Topic::PartnerEvent => "outbox:partner.event",
             Topic::PartnerMessage => "outbox:partner.message",
             Topic::Webhook => "outbox:webhook",
         }

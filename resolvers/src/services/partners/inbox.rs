@@ -396,6 +396,7 @@ fn partner_event(record: &partner_certifications::Model, message: &PartnerMessag
         reason: event["reason"].as_str().map(str::to_owned),
         certification: partner_record_as_certification(record),
         origin: Some(record.partner.clone()),
+        trace_context: crate::trace_context::traceparent(),
     }
 }
 

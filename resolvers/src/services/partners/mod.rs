@@ -5,13 +5,13 @@
 //! keeps `mra_partners` (state, scope, the partner's DID) current. A partner's key-agreement
 //! key and inbox come from its DID document ([`mras`]).
 //!
-//! **Sending.** A grant, status change or amendment queues `partner.event` work in the node's
-//! one outbox, in the transition's transaction. Its handler, the dispatcher (one at a time,
-//! under the topic's lease), records the event in `partner_events` and numbers it for every
+//! **Sending.** A grant, status change or amendment is written to the node's event log in the
+//! transition's transaction. The dispatcher (one at a time, under its lease) reads the log from
+//! its saved cursor, records each such event in `partner_events` and numbers it for every
 //! ACTIVE partner whose MRA scope covers the certificate type (`partner_messages`, per partner
-//! from 1 without gaps), queuing a `partner.message` delivery for each, in one transaction with
-//! marking the work done. The sender, the handler of those, delivers each partner's stream in
-//! order: the message (the event, the
+//! from 1 without gaps), queuing a `partner.message` delivery for each in the node's one
+//! outbox, in one transaction with the cursor past the events ([`dispatch`]). The sender, the
+//! outbox's handler of those, delivers each partner's stream in order: the message (the event, the
 //! signed credential, its anchor proof, the current signed status lists) is signed by this
 //! node (JWS, EdDSA or ES256) and encrypted to the partner's X25519 key (JWE, ECDH-ES +
 //! A256GCM), and POSTed to the partner's `/partner/inbox`. Grants wait until their credential
@@ -41,6 +41,7 @@
 //! with a [`ChannelError`]; what a partner's message or request is refused for is an
 //! [`InboxError`] ([`error`]).
 
+mod dispatch;
 mod error;
 mod feed;
 mod inbox;
@@ -49,11 +50,12 @@ mod mras;
 mod outbox;
 mod recognition;
 mod reconciliation;
+pub use dispatch::{Dispatcher, heard_by_partners};
 pub use error::{ChannelError, InboxError, PartnerFailure};
 pub use inbox::{InboxAck, partner_record_as_certification};
 pub use message_log::{MessageDirection, MessageLogEntry};
 pub use mras::{MraChange, scope_bit, scope_of, scope_types};
-pub use outbox::{Dispatcher, Sender, event_work};
+pub use outbox::Sender;
 pub use recognition::{PartnerHolding, Recognition};
 pub use reconciliation::{Divergence, PartnerState, Reconciliation};
 
@@ -185,7 +187,7 @@ impl PartnerService {
 
     /// Runs the partner loop until `shutdown`: following MRAs, pulling from partners' feeds now
     /// and then (the safety net for anything a partner could not push) and reconciling.
-    /// Dispatching and delivering are the outbox's ([`Dispatcher`], [`Sender`]).
+    /// Dispatching and delivering are [`Dispatcher`]'s and the outbox's ([`Sender`]).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         // The first round pulls at once: a node back from downtime catches up without waiting.

@@ -1,68 +1,26 @@
-//! Sending: events dispatched to partners (numbered per partner in `partner_messages`), and
-//! each partner's messages sealed and POSTed in order to its inbox, again until the partner
-//! holds them for good. Both are handlers of the node's one outbox: [`Dispatcher`] of topic
-//! `partner.event`, [`Sender`] of topic `partner.message` (a stream per partner).
+//! Sending: each partner's numbered messages (`partner_messages`, numbered by the dispatcher,
+//! [`super::dispatch`]) sealed and POSTed in order to its inbox, again until the partner holds
+//! them for good: [`Sender`], the handler of the node's one outbox for topic `partner.message`
+//! (a stream per partner).
 
 use cadena_credentials::jose;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set, Statement};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use uuid::Uuid;
+use serde_json::Value;
 
-use super::mras::scope_bit;
 use super::{ChannelError, InboxAck, MESSAGE_TYPE, PartnerMessage, PartnerService};
 use crate::errors::ServiceError;
 use crate::services::outbox::{self, Handled, Handler, Intake, Outcome, Topic, Work};
 use crate::services::retry::Backoff;
-use crate::storage::WriteBatch;
-use crate::storage::entities::{certifications, mra_partners, partner_events, partner_messages};
-
-/// What a `partner.event` outbox row carries: a transition partners hear of.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EventWork {
-    certification_id: Uuid,
-    credential_id: String,
-    certificate_type: String,
-    /// The event as partners receive it.
-    event: Value,
-}
+use crate::storage::entities::{mra_partners, partner_events, partner_messages};
 
 /// What a `partner.message` outbox row carries: which message to deliver.
 #[derive(Debug, Serialize, Deserialize)]
 struct MessageWork {
     partner: String,
     seq: i64,
-}
-
-/// The outbox work of a transition partners hear of (a grant, amendment or status change), to
-/// commit with the transition.
-pub fn event_work(
-    row: &certifications::Model,
-    entry: &cadena_credentials::HistoryEntry,
-    credential_id: &str,
-    replaces: Option<&str>,
-) -> Work {
-    let event = json!({
-        "transition": entry.transition.as_str(),
-        "status": entry.to.as_str(),
-        "at": entry.at,
-        "reason": entry.reason,
-        "certificationId": row.id,
-        "lineageId": row.lineage_id,
-        "version": row.version,
-        "credentialId": credential_id,
-        "replaces": replaces,
-    });
-    let work = EventWork {
-        certification_id: row.id,
-        credential_id: credential_id.to_owned(),
-        certificate_type: row.certificate_type.clone(),
-        event,
-    };
-    Work::new(Topic::PartnerEvent, serde_json::to_string(&work).expect("serialisable")).about(credential_id)
 }
 
 /// The statements numbering `event` for `partner` as message `seq` and queuing its delivery; a
@@ -101,53 +59,6 @@ impl PartnerService {
             .await?
             .flatten()
             .unwrap_or(0))
-    }
-
-    /// Numbers the event of outbox row `row` for every ACTIVE partner whose scope covers it,
-    /// and records it in `partner_events`.
-    async fn dispatch(&self, row: &outbox::Row) -> Result<Handled, ServiceError> {
-        let db = self.storage.db();
-        let work: EventWork = serde_json::from_str(&row.payload).map_err(ServiceError::internal)?;
-        let partners: Vec<mra_partners::Model> =
-            mra_partners::Entity::find().filter(mra_partners::Column::State.eq("ACTIVE")).all(db).await?;
-        // One dispatcher (the lease holder) numbers at a time; a racing backfill or second
-        // worker fails on the primary keys and the work is tried again.
-        let id = partner_events::Entity::find()
-            .select_only()
-            .column_as(partner_events::Column::Id.max(), "max")
-            .into_tuple::<Option<i64>>()
-            .one(db)
-            .await?
-            .flatten()
-            .unwrap_or(0)
-            + 1;
-        let event = partner_events::Model {
-            id,
-            certification_id: work.certification_id,
-            credential_id: work.credential_id,
-            certificate_type: work.certificate_type,
-            event: work.event.to_string(),
-            created_at: Utc::now(),
-        };
-        let backend = self.storage.backend();
-        let mut writes = WriteBatch::default();
-        writes.push(
-            partner_events::Entity::insert(partner_events::ActiveModel {
-                id: Set(event.id),
-                certification_id: Set(event.certification_id),
-                credential_id: Set(event.credential_id.clone()),
-                certificate_type: Set(event.certificate_type.clone()),
-                event: Set(event.event.clone()),
-                created_at: Set(event.created_at),
-            })
-            .build(backend),
-        );
-        let bit = scope_bit(&event.certificate_type);
-        for partner in partners.iter().filter(|p| p.scope & bit != 0) {
-            let seq = self.last_numbered(&partner.country).await? + 1;
-            writes.extend(queue_statements(backend, &partner.country, seq, &event));
-        }
-        Ok(Handled { outcomes: vec![(row.id, Outcome::Done { status: None })], writes })
     }
 
     /// Builds the message `seq` for `partner`, or None while its credential waits for its anchor.
@@ -311,30 +222,6 @@ impl PartnerService {
             // The partner already has it (a replay of the same message is acknowledged too).
             409 if body["expected"].as_i64().is_some_and(|e| e > message.seq) => Ok(None),
             _ => Err(ChannelError::Status { method: "POST", url, status, body: body.to_string() }),
-        }
-    }
-}
-
-/// Dispatching events to partners: the outbox's handler of topic `partner.event`, one event at
-/// a time in order (numbering follows the events' order).
-#[derive(Clone, Debug)]
-pub struct Dispatcher(pub PartnerService);
-
-impl Handler for Dispatcher {
-    const TOPIC: Topic = Topic::PartnerEvent;
-
-    fn intake(&self) -> Intake {
-        Intake::InOrder { limit: 100 }
-    }
-
-    fn backoff(&self) -> Backoff {
-        Backoff::PARTNER
-    }
-
-    async fn handle(&self, rows: Vec<outbox::Row>) -> Result<Handled, ServiceError> {
-        match rows.first() {
-            Some(row) => self.0.dispatch(row).await,
-            None => Ok(Handled::default()),
         }
     }
 }

@@ -7,7 +7,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// Which handler takes it (`anchor`, `partner.event`, `partner.message`, `webhook`).
+    /// Which handler takes it (`anchor`, `partner.message`, `webhook`).
     pub topic: String,
     /// Rows of one stream are handled in order (a partner's messages; an anchor batch kind).
     pub stream: Option<String>,
