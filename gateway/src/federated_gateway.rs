@@ -394,7 +394,7 @@ impl Gateway {
             };
         }
         match planned.engine.execute(request, forwarded(headers)).await {
-            Ok(body) => graphql_response(media, body.to_string(), true),
+            Ok(body) => graphql_response(media, body.into_string(), true),
             Err(error) => federation_error(media, &error),
         }
     }

@@ -106,36 +106,43 @@ pub type SubscriptionStream = BoxStream<'static, ResponseBody>;
 
 /// A GraphQL response body (`data`, `errors`) as the executor wrote it: JSON text with the
 /// fields in the order the operation selected them, as the GraphQL spec asks of ordered
-/// formats. (Parsed into a `serde_json::Value` they would come out sorted by name.)
+/// formats. (Parsed into a `serde_json::Value` they would come out sorted by name.) A query's
+/// body is the executor's text as is (it writes JSON; scanning a large response again would
+/// cost more than planning it), a subscription's events are checked.
 #[derive(Clone, Debug)]
-pub struct ResponseBody(Box<RawValue>);
+pub struct ResponseBody(String);
 
 impl ResponseBody {
     /// The executor's bytes, checked to be JSON; anything else becomes an error body.
     fn from_executor(body: &[u8]) -> ResponseBody {
         let checked = std::str::from_utf8(body)
             .map_err(|e| e.to_string())
-            .and_then(|text| RawValue::from_string(text.to_owned()).map_err(|e| e.to_string()));
+            .and_then(|text| serde_json::from_str::<&RawValue>(text).map(|_| text).map_err(|e| e.to_string()));
         match checked {
-            Ok(raw) => ResponseBody(raw),
+            Ok(text) => ResponseBody(text.to_owned()),
             Err(e) => {
                 let body = serde_json::json!({ "errors": [{
                     "message": format!("executor produced invalid JSON: {e}"),
                     "extensions": { "code": "INTERNAL_SERVER_ERROR" },
                 }] });
-                ResponseBody(RawValue::from_string(body.to_string()).expect("serde_json writes JSON"))
+                ResponseBody(body.to_string())
             }
         }
     }
 
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
+    }
+
+    /// The JSON text, without a copy.
+    pub fn into_string(self) -> String {
+        self.0
     }
 
     /// Parsed, for reading fields (their order is lost).
     pub fn to_value(&self) -> serde_json::Value {
-        serde_json::from_str(self.0.get()).expect("checked to be JSON when made")
+        serde_json::from_str(&self.0).expect("the executor writes JSON")
     }
 }
 
@@ -149,7 +156,8 @@ impl std::fmt::Display for ResponseBody {
 /// made from it sorts its fields).
 impl serde::Serialize for ResponseBody {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
     }
 }
 
@@ -378,13 +386,9 @@ impl Engine {
             return Err(FederationError::WrongOperationKind { actual: "subscription", expected: "query or mutation" });
         }
         match self.run(&request, &prepared, headers).await? {
-            QueryPlanExecutionResult::Single(output) => {
-                let body = std::str::from_utf8(&output.body)
-                    .map_err(|e| FederationError::Execution(format!("executor produced invalid UTF-8: {e}")))?;
-                RawValue::from_string(body.to_owned())
-                    .map(ResponseBody)
-                    .map_err(|e| FederationError::Execution(format!("executor produced invalid JSON: {e}")))
-            }
+            QueryPlanExecutionResult::Single(output) => String::from_utf8(output.body)
+                .map(ResponseBody)
+                .map_err(|e| FederationError::Execution(format!("executor produced invalid UTF-8: {e}"))),
             QueryPlanExecutionResult::Stream(_) => {
                 Err(FederationError::Execution("executor streamed a query or mutation".into()))
             }
