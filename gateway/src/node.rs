@@ -228,6 +228,9 @@ impl Node {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Where the log's reader starts publishing, read before any follower of the bus starts
+        // (the partner dispatcher, subscriptions), so none of them can read past it.
+        let log_from = self.services.certifications.event_log().newest().await.context("reading the event log")?;
         // The background workers live as long as the server: they stop when serving stops.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let until_stopped = || {
@@ -265,7 +268,7 @@ impl Node {
         // The log's reader: subscribers of this process hear every event, whichever replica
         // committed it.
         let retention = self.config.events.retention();
-        workers.push(tokio::spawn(self.services.certifications.event_log().run(retention, until_stopped())));
+        workers.push(tokio::spawn(self.services.certifications.event_log().run(log_from, retention, until_stopped())));
         if let Some(redis) = &self.config.redis {
             workers.push(tokio::spawn(crate::replicas::relay_commits(
                 redis.url.expose().to_owned(),

@@ -168,7 +168,8 @@ async fn submit_and_approve(url: &str, country: CountryCode, rfcs: &[String], ta
     // The node's event log reader runs beside, as in a node (on PostgreSQL it numbers the
     // events after their transitions commit).
     let (stop_reader, reader_stopped) = tokio::sync::oneshot::channel::<()>();
-    let reader = tokio::spawn(service.event_log().run(None, async {
+    let from = service.event_log().newest().await?;
+    let reader = tokio::spawn(service.event_log().run(from, None, async {
         let _ = reader_stopped.await;
     }));
 

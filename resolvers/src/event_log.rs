@@ -295,24 +295,17 @@ impl EventLog {
         Ok(deleted.rows_affected)
     }
 
-    /// Follows the log until `shutdown`, publishing every event committed after it started, in
-    /// order: woken by this process's commits and (through Redis) other replicas' at once, and
-    /// every [`POLL`] in any case. With a `retention`, deletes older events every
-    /// [`PRUNE_EVERY`].
-    pub async fn run(self, retention: Option<Duration>, shutdown: impl Future<Output = ()> + Send) {
+    /// Follows the log until `shutdown`, publishing every event after cursor `from`, in order:
+    /// woken by this process's commits and (through Redis) other replicas' at once, and every
+    /// [`POLL`] in any case. With a `retention`, deletes older events every [`PRUNE_EVERY`].
+    ///
+    /// `from` is the log's newest cursor taken before any follower of the bus starts (the
+    /// process's start): a follower that read the log up to some event then waits on the bus for
+    /// the next, and the bus must carry it; a reader that began at a newer cursor would skip it,
+    /// and the follower would hear of it only when a later event comes, if one ever does.
+    pub async fn run(self, from: u64, retention: Option<Duration>, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
-        let mut last = loop {
-            match self.newest().await {
-                Ok(newest) => break newest,
-                Err(error) => {
-                    tracing::warn!(%error, "reading the event log failed");
-                    tokio::select! {
-                        _ = &mut shutdown => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
-        };
+        let mut last = from;
         let mut commits = self.bus.commits();
         let mut pruned_at: Option<tokio::time::Instant> = None;
         let mut read_at = tokio::time::Instant::now();
