@@ -8,6 +8,7 @@
 //! its lease in the middle of a round does no harm. On SQLite there is one process: it always
 //! holds.
 
+use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -73,6 +74,32 @@ impl Lease {
                 tracing::warn!(lease = self.name, %error, "taking the worker lease failed");
                 false
             }
+        }
+    }
+}
+
+/// Runs `read` until `shutdown`, again `retry` after each time it returns (a read returns when
+/// its lease is not held, or was lost) or fails, logging why. The loop of every reader of the
+/// event log that saves its cursor (the partner dispatcher, the followers' webhooks): each read
+/// holds its lease and starts from its saved cursor.
+pub async fn read_while_held<F, Fut>(retry: Duration, what: &str, read: F, shutdown: impl Future<Output = ()>)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), crate::errors::ServiceError>>,
+{
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            read = read() => {
+                if let Err(error) = read {
+                    tracing::warn!(%error, "{what} failed; starting again");
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(retry) => {}
         }
     }
 }

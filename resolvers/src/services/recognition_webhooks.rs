@@ -19,7 +19,7 @@ use crate::errors::ServiceError;
 use crate::event_log::EventLog;
 use crate::events::CertificationEvent;
 use crate::services::certifications::{confers_benefits, effective_status};
-use crate::services::lease::Lease;
+use crate::services::lease::{Lease, read_while_held};
 use crate::services::outbox::{self, Topic, Work};
 use crate::services::watch_lists::WatchLists;
 use crate::storage::entities::event_cursors;
@@ -111,20 +111,7 @@ impl RecognitionWebhooks {
             return shutdown.await;
         }
         let lease = Lease::new(self.storage.clone(), READER);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                read = self.read(&lease) => {
-                    if let Err(error) = read {
-                        tracing::warn!(%error, "queuing followers' webhooks failed; starting again");
-                    }
-                }
-            }
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(RETRY) => {}
-            }
-        }
+        read_while_held(RETRY, "queuing followers' webhooks", || self.read(&lease), shutdown).await;
     }
 
     /// Reads the log from the saved cursor (from now, the first time) while this replica holds

@@ -28,7 +28,7 @@ use super::outbox::queue_statements;
 use crate::errors::ServiceError;
 use crate::event_log::EventLog;
 use crate::events::CertificationEvent;
-use crate::services::lease::Lease;
+use crate::services::lease::{Lease, read_while_held};
 use crate::storage::WriteBatch;
 use crate::storage::entities::{certifications, event_cursors, mra_partners, partner_events};
 
@@ -68,22 +68,8 @@ impl Dispatcher {
 
     /// Follows the log until `shutdown`, on the replica holding the dispatcher's lease.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        tokio::pin!(shutdown);
         let lease = Lease::new(self.partners.storage.clone(), READER);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                read = self.read(&lease) => {
-                    if let Err(error) = read {
-                        tracing::warn!(%error, "dispatching events to partners failed; starting again");
-                    }
-                }
-            }
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(RETRY) => {}
-            }
-        }
+        read_while_held(RETRY, "dispatching events to partners", || self.read(&lease), shutdown).await;
     }
 
     /// The dispatcher's cursor, saved at the log's newest event if the node never had one. A
