@@ -167,7 +167,8 @@ async fn main() -> anyhow::Result<()> {
             let listener =
                 TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
             tracing::info!(address = %listener.local_addr()?, "gateway listening");
-            gateway.serve(listener, shutdown_signal()).await?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            gateway.serve_on_threads(listener, threads, shutdown_signal()).await?;
         }
         Command::Migrate { config, database_url } => {
             let url = match (config, database_url) {
