@@ -333,8 +333,11 @@ impl Gateway {
                 for hand in hands.iter().cycle() {
                     match listener.accept().await {
                         Ok((stream, peer)) => match stream.into_std() {
+                            // A serving thread ends only when the server stops.
                             Ok(stream) => {
-                                let _ = hand.send((stream, peer));
+                                if hand.send((stream, peer)).is_err() {
+                                    tracing::warn!(%peer, "a serving thread has ended; connection closed");
+                                }
                             }
                             Err(error) => tracing::warn!(%error, "handing a connection over"),
                         },
