@@ -25,10 +25,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::Stream;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::errors::ServiceError;
@@ -100,13 +97,14 @@ impl EventLog {
         if self.storage.backend() != DbBackend::Postgres {
             return Ok(0);
         }
-        // Mostly nothing waits: one read, no transaction, no lock.
+        // Mostly nothing waits: one read, no transaction, no lock. Through the key's index
+        // (MIN), not a scan: the table's pages hold every moved event until vacuum.
         let pending = self
             .storage
             .db()
             .query_one_raw(Statement::from_string(
                 DbBackend::Postgres,
-                "SELECT EXISTS (SELECT 1 FROM certification_events_pending) AS pending",
+                "SELECT (SELECT MIN(id) FROM certification_events_pending) IS NOT NULL AS pending",
             ))
             .await?
             .map(|row| row.try_get::<bool>("", "pending"))
@@ -117,27 +115,33 @@ impl EventLog {
         self.number_pending().await
     }
 
-    /// [`EventLog::sequence`] once events are known to wait: numbers them in batches, each in
-    /// its own transaction under the sequencers' advisory lock.
+    /// [`EventLog::sequence`] once events are known to wait: numbers them in batches, each a
+    /// transaction under the sequencers' advisory lock, sent as one message (the server runs it
+    /// as one implicit transaction; the move reads the newest cursor after the lock is taken,
+    /// since each statement reads what was committed before it began).
     async fn number_pending(&self) -> Result<u64, ServiceError> {
+        use sea_orm::sqlx::{self, Row as _};
+        let pool = self.storage.db().get_postgres_connection_pool();
         let mut numbered = 0;
         loop {
-            let transaction = self.storage.db().begin().await?;
-            // One sequencer at a time, on any replica: each sees the other's numbers.
-            transaction.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({EVENT_SEQUENCER_LOCK})")).await?;
-            let moved = transaction
-                .execute_unprepared(&format!(
-                    "WITH moved AS (DELETE FROM certification_events_pending WHERE id IN \
-                       (SELECT id FROM certification_events_pending ORDER BY id LIMIT {SEQUENCE_BATCH}) \
-                       RETURNING id, event, committed_at), \
-                     base AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM certification_events) \
-                     INSERT INTO certification_events (seq, event, committed_at) \
-                     SELECT base.seq + ROW_NUMBER() OVER (ORDER BY moved.id), moved.event, moved.committed_at \
-                     FROM moved, base"
-                ))
-                .await?
-                .rows_affected();
-            transaction.commit().await?;
+            let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "SELECT pg_advisory_xact_lock({EVENT_SEQUENCER_LOCK})::text; \
+                 WITH moved AS (DELETE FROM certification_events_pending WHERE id IN \
+                   (SELECT id FROM certification_events_pending ORDER BY id LIMIT {SEQUENCE_BATCH}) \
+                   RETURNING id, event, committed_at), \
+                 base AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM certification_events), \
+                 numbered AS (INSERT INTO certification_events (seq, event, committed_at) \
+                   SELECT base.seq + ROW_NUMBER() OVER (ORDER BY moved.id), moved.event, moved.committed_at \
+                   FROM moved, base RETURNING 1) \
+                 SELECT count(*) AS moved FROM numbered"
+            )))
+            .fetch_all(pool)
+            .await
+            .map_err(|e| sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(Arc::new(e))))?;
+            let moved = match rows.last() {
+                Some(row) => row.try_get::<i64, _>("moved").map_err(ServiceError::internal)? as u64,
+                None => 0,
+            };
             numbered += moved;
             if moved < SEQUENCE_BATCH {
                 return Ok(numbered);
@@ -172,7 +176,7 @@ impl EventLog {
                 .db()
                 .query_one_raw(Statement::from_string(
                     DbBackend::Postgres,
-                    "SELECT EXISTS (SELECT 1 FROM certification_events_pending) AS pending, \
+                    "SELECT (SELECT MIN(id) FROM certification_events_pending) IS NOT NULL AS pending, \
                      (SELECT MAX(seq) FROM certification_events) AS newest",
                 ))
                 .await?;

@@ -248,6 +248,52 @@ async fn sse_subscribers_receive_events(backend: Backend) {
     assert!(text.contains("event: next"), "{text}");
 }
 
+/// Officers acting on one certification at the same moment: the chain is extended once per
+/// transition that was told it succeeded, and every other is refused (overtaken, or no longer
+/// allowed from the status it finds), never applied twice or half.
+async fn racing_transitions_extend_the_chain_once_each(backend: Backend) {
+    let app = TestApp::builder().backend(backend).spawn().await;
+    let id = app.granted("OEA-MX-0009", "GODE561231GR8").await;
+    let racers = (0..8).map(|i| {
+        let (mutation, reason) = if i % 4 == 3 {
+            ("revokeCertification", "fraud confirmed")
+        } else {
+            ("suspendCertification", "seals broken")
+        };
+        let officer = if i % 2 == 0 { "approver" } else { "approver2" };
+        let (app, id) = (&app, id.as_str());
+        async move { (mutation, app.transition(officer, mutation, id, Some(reason)).await) }
+    });
+    let outcomes = futures::future::join_all(racers).await;
+    let mut succeeded = Vec::new();
+    for (mutation, response) in &outcomes {
+        if response.body.get("errors").is_none() {
+            succeeded.push(response.data()[*mutation]["status"].as_str().unwrap().to_owned());
+        } else {
+            let code = response.error_code();
+            assert!(code == "CONFLICT" || code == "ILLEGAL_TRANSITION", "{mutation}: {}", response.body);
+        }
+    }
+    assert!(!succeeded.is_empty(), "one of the racers wins: {outcomes:?}");
+
+    let history = app
+        .gql(
+            Some("auditor"),
+            "query($id: ID!) { certificationHistory(id: $id) { chainIntact entries { seq transition toStatus } } certification(id: $id) { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let data = history.data();
+    assert_eq!(data["certificationHistory"]["chainIntact"], true);
+    let entries = data["certificationHistory"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2 + succeeded.len(), "one entry per success: {entries:?}");
+    let seqs: Vec<u64> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=entries.len() as u64).collect::<Vec<_>>());
+    let last = entries.last().unwrap()["toStatus"].as_str().unwrap();
+    assert_eq!(data["certification"]["status"], last, "the row agrees with its history");
+    assert_eq!(app.stored_history_entries().await, entries.len() as u64);
+}
+
 on_both_backends!(
     submit_approve_suspend_reinstate_revoke,
     history_tampering_is_reported,
@@ -255,4 +301,5 @@ on_both_backends!(
     expiry_is_computed_and_filterable,
     pagination_walks_every_certification_once,
     sse_subscribers_receive_events,
+    racing_transitions_extend_the_chain_once_each,
 );

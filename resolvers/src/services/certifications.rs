@@ -9,7 +9,9 @@ use cadena_credentials::validity::{Phase, ValidityPeriod};
 use cadena_credentials::{AeoDataSet, AeoDataSetDraft, CountryCode, HistoryEntry, Status, Tin, Transition};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set};
+use sea_orm::{
+    ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, UpdateMany,
+};
 use uuid::Uuid;
 
 use crate::auth::roles::authorize;
@@ -244,11 +246,13 @@ struct Plan {
     head: Option<(String, i64)>,
     lineage_id: Uuid,
     events: Vec<CertificationEvent>,
+    /// Status changes, built when the plan finishes: the last one also moves the chain head.
+    status_updates: Vec<UpdateMany<certifications::Entity>>,
 }
 
 impl Plan {
     fn new(backend: DbBackend, lineage_id: Uuid, head: Option<(String, i64)>) -> Plan {
-        Plan { backend, batch: WriteBatch::default(), head, lineage_id, events: Vec::new() }
+        Plan { backend, batch: WriteBatch::default(), head, lineage_id, events: Vec::new(), status_updates: Vec::new() }
     }
 
     /// Queues `work` in the outbox, committed with the rest.
@@ -263,7 +267,8 @@ impl Plan {
         self.batch.push(certifications::Entity::insert(row).build(self.backend));
     }
 
-    /// Moves `row` from its stored status to `to`, guarded against a concurrent change.
+    /// Moves `row` from its stored status to `to`, guarded against a concurrent change (the
+    /// statement is added when the plan finishes, after the rows it may refer to).
     fn set_status(
         &mut self,
         row: &certifications::Model,
@@ -283,7 +288,7 @@ impl Plan {
         if let Some(credential) = credential_id {
             update = update.col_expr(certifications::Column::CredentialId, Expr::value(credential));
         }
-        self.batch.push_guarded(update.build(self.backend), CONCURRENT_CHANGE);
+        self.status_updates.push(update);
         let mut updated = row.clone();
         updated.status = to.as_str().to_owned();
         updated.status_changed_at = now;
@@ -308,18 +313,36 @@ impl Plan {
         entry
     }
 
-    /// Moves the lineage's chain head on every version's row, guarded so two writers cannot
-    /// both extend the chain from the same head (PostgreSQL; the unique (lineage, seq) key
-    /// is the second line of defence).
+    /// Adds the status changes, guarded, and moves the lineage's chain head on every version's
+    /// row, guarded so two writers cannot both extend the chain from the same head (the unique
+    /// (lineage, seq) key is the second line of defence). The last status change (the
+    /// transitioned row) moves its own row's head in the same statement, so that row is
+    /// written once; every version carries the same head, so guarding it there guards the
+    /// lineage's.
     fn finish(mut self, previous_seq: i64) -> (WriteBatch, Vec<CertificationEvent>) {
-        if let Some((hash, seq)) = &self.head {
+        let head = self.head.clone();
+        let carries_head = self.status_updates.len().checked_sub(1);
+        for (i, mut update) in std::mem::take(&mut self.status_updates).into_iter().enumerate() {
+            if let (Some((hash, seq)), true) = (&head, Some(i) == carries_head) {
+                update = update
+                    .col_expr(certifications::Column::HistorySeq, Expr::value(*seq))
+                    .col_expr(certifications::Column::HistoryHead, Expr::value(hash.clone()))
+                    .filter(certifications::Column::HistorySeq.eq(previous_seq));
+            }
+            self.batch.push_guarded(update.build(self.backend), CONCURRENT_CHANGE);
+        }
+        if let Some((hash, seq)) = &head {
+            // The other versions (the row that carried the head has left `previous_seq`).
             let update = certifications::Entity::update_many()
                 .col_expr(certifications::Column::HistorySeq, Expr::value(*seq))
                 .col_expr(certifications::Column::HistoryHead, Expr::value(hash.clone()))
                 .filter(certifications::Column::LineageId.eq(self.lineage_id))
                 .filter(certifications::Column::HistorySeq.eq(previous_seq))
                 .build(self.backend);
-            self.batch.push_guarded(update, CONCURRENT_CHANGE);
+            match carries_head {
+                Some(_) => self.batch.push(update),
+                None => self.batch.push_guarded(update, CONCURRENT_CHANGE),
+            }
             for event in &mut self.events {
                 event.certification.history_seq = *seq;
                 event.certification.history_head = hash.clone();

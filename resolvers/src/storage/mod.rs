@@ -13,10 +13,12 @@
 //!   runs SQLite on a worker thread, and each command costs a round trip to it). Writes that
 //!   meet at the gate share one COMMIT (`group_commit.rs`). Checkpoints run beside the writer.
 //! - PostgreSQL writers run concurrently; a batch is sent as one message, which the server runs
-//!   as one implicit transaction: one round trip per write.
+//!   as one implicit transaction: one round trip per write, its statements executed as
+//!   statements prepared on the connection (`prepared.rs`).
 
 pub mod entities;
 mod group_commit;
+mod prepared;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,6 +34,7 @@ use sea_query_sqlx::SqlxValues;
 use tokio::sync::MutexGuard;
 
 use group_commit::{Writer, WriterConnection};
+use prepared::PreparedShapes;
 
 /// What the database reports when a guarded statement changed no row (migration 10): the
 /// SQLSTATE on PostgreSQL, the start of the message on SQLite.
@@ -43,6 +46,8 @@ pub struct Storage {
     db: DatabaseConnection,
     /// SQLite only: the one connection that writes, behind the gate that serialises writers.
     writer: Option<Arc<Writer>>,
+    /// PostgreSQL only: the statement shapes its connections prepare.
+    prepared: Arc<PreparedShapes>,
 }
 
 /// Statements that must all apply or none. Each may carry a guard: the message of the conflict
@@ -121,7 +126,7 @@ impl Storage {
             }
             _ => None,
         };
-        Ok(Storage { db, writer })
+        Ok(Storage { db, writer, prepared: Arc::default() })
     }
 
     /// The backend in use.
@@ -212,38 +217,53 @@ impl Storage {
     /// PostgreSQL: the whole batch as one message, which the server runs as one implicit
     /// transaction (rolled back whole at the first error): one round trip per write instead of
     /// one per statement, so the event log's lock is held for one round trip, not several.
-    /// Values are written into the text by sea-query's escaping (the simple query protocol
+    /// Each statement is executed as a statement prepared on the connection (`prepared.rs`),
+    /// its values written into the message by sea-query's escaping (the simple query protocol
     /// carries no parameters); a guard is checked by the database (`cadena_require_rows`,
     /// migration 10), which reports the guard's position.
     async fn apply_on_server(&self, batch: WriteBatch) -> Result<(), ApplyError> {
-        use std::fmt::Write as _;
-        let mut sql = String::new();
         let mut guards = Vec::new();
-        for (statement, guard) in &batch.statements {
-            match guard {
-                Some(conflict) => {
-                    let _ = write!(
-                        sql,
-                        "WITH changed AS ({statement} RETURNING 1) \
-                         SELECT cadena_require_rows(count(*), {}) FROM changed;",
-                        guards.len()
-                    );
-                    guards.push(*conflict);
+        let statements: Vec<(Statement, Option<usize>)> = batch
+            .statements
+            .into_iter()
+            .map(|(statement, guard)| {
+                let position = guard.map(|conflict| {
+                    guards.push(conflict);
+                    guards.len() - 1
+                });
+                (statement, position)
+            })
+            .collect();
+        let mut connection = self.db.get_postgres_connection_pool().acquire().await.map_err(sqlx_err)?;
+        // Each retry follows a statement newly prepared on this connection (or refused, and
+        // sent as text from then on), so the batch's statements bound the retries.
+        for _ in 0..=statements.len() {
+            let message = self.prepared.message(&statements);
+            let error = match sqlx::raw_sql(sqlx::AssertSqlSafe(message)).execute(&mut *connection).await {
+                Ok(_) => return Ok(()),
+                Err(sqlx::Error::Database(error)) => error,
+                Err(error) => return Err(sqlx_err(error).into()),
+            };
+            match error.code().as_deref() {
+                Some(GUARD_FAILED) => {
+                    let position: usize = error.message().parse().unwrap_or(usize::MAX);
+                    return Err(ApplyError::Conflict(
+                        guards.get(position).copied().unwrap_or("the data changed under this write"),
+                    ));
                 }
-                None => {
-                    let _ = write!(sql, "{statement};");
+                Some(prepared::UNDEFINED_PREPARED_STATEMENT) => {
+                    let Some((name, prepare)) = self.prepared.prepare_named_in(error.message()) else {
+                        return Err(sqlx_err(sqlx::Error::Database(error)).into());
+                    };
+                    if let Err(refused) = sqlx::raw_sql(sqlx::AssertSqlSafe(prepare)).execute(&mut *connection).await {
+                        tracing::debug!(%name, error = %refused, "statement sent as text: the server cannot prepare it");
+                        self.prepared.unprepare(&name);
+                    }
                 }
+                _ => return Err(sqlx_err(sqlx::Error::Database(error)).into()),
             }
         }
-        let pool = self.db.get_postgres_connection_pool();
-        match sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(GUARD_FAILED) => {
-                let position: usize = error.message().parse().unwrap_or(usize::MAX);
-                Err(ApplyError::Conflict(guards.get(position).copied().unwrap_or("the data changed under this write")))
-            }
-            Err(error) => Err(sqlx_err(error).into()),
-        }
+        Err(DbErr::Custom("the batch's statements could not be prepared".into()).into())
     }
 
     /// Connects and brings the schema up to date.
