@@ -222,7 +222,7 @@ pub async fn run(
     let gateway = Gateway::start(&gateway_config).await.context("starting the gateway")?;
     let gateway_url = format!("http://{}", gateway_config.listen);
     let mut stop = stop_rx.clone();
-    let gateway_server = tokio::spawn(gateway.serve(listener, async move {
+    let gateway_server = tokio::spawn(gateway.serve(listener, 1, async move {
         let _ = stop.wait_for(|s| *s).await;
     }));
     tracing::info!(url = %gateway_url, fronts = %hub.country, "gateway listening");

@@ -270,20 +270,6 @@ impl Gateway {
             .with_state(self)
     }
 
-    /// Serves on `listener` until `shutdown`; then ends its subscriptions (WebSockets close
-    /// with `1001`, which drops their streams from the subgraphs) within seconds.
-    pub async fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let going_away = self.going_away.clone();
-        self.watch_supergraph();
-        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
-        going_away.serve(axum::serve(listener, app).with_graceful_shutdown(going_away.after(shutdown))).await?;
-        Ok(())
-    }
-
     /// Follows the supergraph file, if the gateway was started from one, until it stops.
     fn watch_supergraph(&self) {
         if let Some((file, config, loaded)) = self.watched.clone() {

@@ -168,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
                 TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
             tracing::info!(address = %listener.local_addr()?, "gateway listening");
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            gateway.serve_on_threads(listener, threads, shutdown_signal()).await?;
+            gateway.serve(listener, threads, shutdown_signal()).await?;
         }
         Command::Migrate { config, database_url } => {
             let url = match (config, database_url) {

@@ -89,7 +89,7 @@ pub async fn spawn_gateway_with(mut config: GatewayConfig) -> RunningGateway {
     let gateway = Gateway::start(&config).await.expect("the gateway composes and starts");
     let url = format!("http://{}/graphql", config.listen);
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(gateway.serve(listener, async {
+    tokio::spawn(gateway.serve(listener, 1, async {
         let _ = stopped.await;
     }));
     RunningGateway { url, _stop: stop }

@@ -7,11 +7,14 @@ use std::time::Duration;
 use super::Gateway;
 
 impl Gateway {
-    /// Serves on `threads` threads, each a current-thread runtime serving the connections it
-    /// is handed start to end, as Hive Router's workers do: the accepting task hands
+    /// Serves on `listener` until `shutdown`, then ends its subscriptions (WebSockets close
+    /// with `1001`, which drops their streams from the subgraphs) within seconds.
+    ///
+    /// It serves on `threads` threads, each a current-thread runtime serving the connections
+    /// it is handed start to end, as Hive Router's workers do: the accepting task hands
     /// connections to the threads in turn, and no task moves between threads (tokio's
     /// work-stealing runtime spent an eighth more CPU per request here, `side_by_side` bench).
-    pub async fn serve_on_threads(
+    pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         threads: usize,
@@ -29,16 +32,19 @@ impl Gateway {
             let app = app.clone();
             let stopping = going_away.clone();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            servers.push(std::thread::Builder::new().name(format!("gateway-http-{i}")).spawn(move || {
-                runtime.block_on(async move {
+            let (served, serving) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
+            servers.push(serving);
+            std::thread::Builder::new().name(format!("gateway-http-{i}")).spawn(move || {
+                let outcome = runtime.block_on(async move {
                     // `tap_io` only so that axum's connect info (the peer's address, which
                     // the rate limit keys anonymous clients on) applies to this listener.
                     let listener = axum::serve::ListenerExt::tap_io(Handed { handed, local }, |_| {});
                     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                         .with_graceful_shutdown(async move { stopping.announced().await })
                         .await
-                })
-            })?);
+                });
+                let _ = served.send(outcome);
+            })?;
         }
         let stopping = going_away.clone();
         tokio::spawn(async move {
@@ -65,15 +71,13 @@ impl Gateway {
             tokio::select! { () = accepting => {}, () = stopping.announced() => {} }
         });
         tokio::spawn(going_away.after(shutdown));
+        // Awaited, not joined: a caller whose runtime goes away (a test ending) is not held
+        // by a thread still finishing its connections.
         let serving = async move {
-            tokio::task::spawn_blocking(move || {
-                for server in servers {
-                    server.join().map_err(|_| std::io::Error::other("a server thread panicked"))??;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(std::io::Error::other)?
+            for serving in servers {
+                serving.await.map_err(|_| std::io::Error::other("a server thread panicked"))??;
+            }
+            Ok::<_, std::io::Error>(())
         };
         going_away.serve(serving).await?;
         Ok(())
