@@ -137,7 +137,7 @@ impl EventLog {
             )))
             .fetch_all(pool)
             .await
-            .map_err(|e| sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(Arc::new(e))))?;
+            .map_err(crate::storage::sqlx_err)?;
             let moved = match rows.last() {
                 Some(row) => row.try_get::<i64, _>("moved").map_err(ServiceError::internal)? as u64,
                 None => 0,

@@ -320,10 +320,11 @@ impl Plan {
     /// written once; every version carries the same head, so guarding it there guards the
     /// lineage's.
     fn finish(mut self, previous_seq: i64) -> (WriteBatch, Vec<CertificationEvent>) {
-        let head = self.head.clone();
         let carries_head = self.status_updates.len().checked_sub(1);
         for (i, mut update) in std::mem::take(&mut self.status_updates).into_iter().enumerate() {
-            if let (Some((hash, seq)), true) = (&head, Some(i) == carries_head) {
+            if Some(i) == carries_head
+                && let Some((hash, seq)) = &self.head
+            {
                 update = update
                     .col_expr(certifications::Column::HistorySeq, Expr::value(*seq))
                     .col_expr(certifications::Column::HistoryHead, Expr::value(hash.clone()))
@@ -331,7 +332,7 @@ impl Plan {
             }
             self.batch.push_guarded(update.build(self.backend), CONCURRENT_CHANGE);
         }
-        if let Some((hash, seq)) = &head {
+        if let Some((hash, seq)) = &self.head {
             // The other versions (the row that carried the head has left `previous_seq`).
             let update = certifications::Entity::update_many()
                 .col_expr(certifications::Column::HistorySeq, Expr::value(*seq))

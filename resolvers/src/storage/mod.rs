@@ -340,7 +340,8 @@ async fn checkpoint_beside_writer(pool: sqlx::SqlitePool) {
     }
 }
 
-fn sqlx_err(error: sqlx::Error) -> DbErr {
+/// A driver error as sea-orm's, for code that talks to sqlx directly.
+pub(crate) fn sqlx_err(error: sqlx::Error) -> DbErr {
     DbErr::Exec(RuntimeErr::SqlxError(Arc::new(error)))
 }
 

@@ -16,6 +16,7 @@
 //! (A pooler that hands a session's statements to another client, such as PgBouncer in
 //! transaction mode, would break this; cadena connects to PostgreSQL directly.)
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
@@ -51,15 +52,15 @@ impl PreparedShapes {
         let mut sql = String::new();
         for (statement, guard) in statements {
             let text = match guard {
-                Some(position) => format!(
+                Some(position) => Cow::Owned(format!(
                     "WITH changed AS ({} RETURNING 1) SELECT cadena_require_rows(count(*), {position}) FROM changed",
                     statement.sql
-                ),
-                None => statement.sql.clone(),
+                )),
+                None => Cow::Borrowed(statement.sql.as_str()),
             };
             let values = statement.values.as_ref().map(|v| v.0.as_slice()).unwrap_or_default();
-            match self.name_of(text) {
-                Ok(name) => {
+            match self.name_of(&text) {
+                Some(name) => {
                     sql.push_str("EXECUTE ");
                     sql.push_str(&name);
                     for (i, value) in values.iter().enumerate() {
@@ -70,8 +71,8 @@ impl PreparedShapes {
                         sql.push(')');
                     }
                 }
-                Err(text) => {
-                    let inline = Statement { sql: text, ..statement.clone() };
+                None => {
+                    let inline = Statement { sql: text.into_owned(), ..statement.clone() };
                     let _ = write!(sql, "{inline}");
                 }
             }
@@ -96,26 +97,25 @@ impl PreparedShapes {
         }
     }
 
-    /// The name `text` is prepared under, or the text back when it is sent as text.
-    fn name_of(&self, text: String) -> Result<String, String> {
+    /// The name `text` is prepared under, or `None` when it is sent as text.
+    fn name_of(&self, text: &str) -> Option<String> {
         let mut shapes = self.shapes.lock().expect("lock");
-        if let Some(known) = shapes.by_text.get(&text) {
-            return known.clone().ok_or(text);
+        if let Some(known) = shapes.by_text.get(text) {
+            return known.clone();
         }
         if shapes.by_name.len() >= MAX_SHAPES {
-            return Err(text);
+            return None;
         }
         let mut hasher = std::hash::DefaultHasher::new();
         text.hash(&mut hasher);
         let name = format!("cadena_{:016x}", hasher.finish());
-        if shapes.by_name.contains_key(&name) {
-            // Two texts, one hash: the newcomer goes as text.
-            shapes.by_text.insert(text.clone(), None);
-            return Err(text);
+        // Two texts, one hash: the newcomer goes as text.
+        let name = (!shapes.by_name.contains_key(&name)).then_some(name);
+        if let Some(name) = &name {
+            shapes.by_name.insert(name.clone(), text.to_owned());
         }
-        shapes.by_name.insert(name.clone(), text.clone());
-        shapes.by_text.insert(text, Some(name.clone()));
-        Ok(name)
+        shapes.by_text.insert(text.to_owned(), name.clone());
+        name
     }
 }
 
