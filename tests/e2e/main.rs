@@ -40,3 +40,4 @@ mod unissuable;
 mod vc_api;
 mod wallets;
 mod websocket;
+mod writes;
