@@ -71,11 +71,16 @@ impl GoingAway {
                 Ok(())
             }),
         };
-        let mut live = self.live.subscribe();
-        if tokio::time::timeout_at(deadline, live.wait_for(|n| *n == 0)).await.is_err() {
+        if !self.all_closed_by(deadline).await {
             tracing::warn!("WebSockets still open after the grace period; stopping anyway");
         }
         served
+    }
+
+    /// Waits until no held connection is left, or `deadline`; whether none is.
+    pub async fn all_closed_by(&self, deadline: tokio::time::Instant) -> bool {
+        let mut live = self.live.subscribe();
+        tokio::time::timeout_at(deadline, live.wait_for(|n| *n == 0)).await.is_ok()
     }
 
     /// Registers a live connection until the returned guard is dropped.

@@ -30,7 +30,7 @@ impl Gateway {
             let (hand, handed) = tokio::sync::mpsc::unbounded_channel();
             hands.push(hand);
             let app = app.clone();
-            let stopping = going_away.clone();
+            let (stopping, closing) = (going_away.clone(), going_away.clone());
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let (served, serving) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
             servers.push(serving);
@@ -39,9 +39,14 @@ impl Gateway {
                     // `tap_io` only so that axum's connect info (the peer's address, which
                     // the rate limit keys anonymous clients on) applies to this listener.
                     let listener = axum::serve::ListenerExt::tap_io(Handed { handed, local }, |_| {});
-                    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                         .with_graceful_shutdown(async move { stopping.announced().await })
-                        .await
+                        .await;
+                    // Upgraded connections (WebSockets) are no longer axum's, and their tasks run
+                    // on this runtime: dropping it before they said goodbye would cut them
+                    // without their `1001`. So it stays (bounded) until they are closed.
+                    closing.all_closed_by(tokio::time::Instant::now() + crate::going_away::STOP_WITHIN).await;
+                    served
                 });
                 let _ = served.send(outcome);
             })?;
