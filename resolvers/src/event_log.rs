@@ -36,6 +36,10 @@ use crate::storage::entities::{certification_events, event_cursors};
 /// The advisory lock that serialises the sequencers of events on PostgreSQL ("cadena").
 const EVENT_SEQUENCER_LOCK: i64 = 0x0000_6361_6465_6e61;
 
+/// Whether events wait to be numbered (PostgreSQL): through the key's index (MIN), not a scan,
+/// since the table's pages hold every moved event until vacuum.
+const ANY_PENDING: &str = "(SELECT MIN(id) FROM certification_events_pending) IS NOT NULL";
+
 /// Pending events numbered per sequencing transaction.
 const SEQUENCE_BATCH: u64 = 2_000;
 
@@ -97,15 +101,11 @@ impl EventLog {
         if self.storage.backend() != DbBackend::Postgres {
             return Ok(0);
         }
-        // Mostly nothing waits: one read, no transaction, no lock. Through the key's index
-        // (MIN), not a scan: the table's pages hold every moved event until vacuum.
+        // Mostly nothing waits: one read, no transaction, no lock.
         let pending = self
             .storage
             .db()
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT (SELECT MIN(id) FROM certification_events_pending) IS NOT NULL AS pending",
-            ))
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, format!("SELECT {ANY_PENDING} AS pending")))
             .await?
             .map(|row| row.try_get::<bool>("", "pending"))
             .transpose()?;
@@ -176,8 +176,7 @@ impl EventLog {
                 .db()
                 .query_one_raw(Statement::from_string(
                     DbBackend::Postgres,
-                    "SELECT (SELECT MIN(id) FROM certification_events_pending) IS NOT NULL AS pending, \
-                     (SELECT MAX(seq) FROM certification_events) AS newest",
+                    format!("SELECT {ANY_PENDING} AS pending, (SELECT MAX(seq) FROM certification_events) AS newest"),
                 ))
                 .await?;
             if let Some(row) = row
