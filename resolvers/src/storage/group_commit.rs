@@ -18,7 +18,7 @@ use sea_orm::{DbErr, Values};
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::{Mutex, MutexGuard, watch};
 
-use super::{ApplyError, GUARD_FAILED, WriteBatch, sqlx_err};
+use super::{ApplyError, GUARD_FAILED, WriteBatch, guard_conflict, sqlx_err};
 
 /// The most writes one group holds before it commits even though writers wait: bounds how
 /// long the first member waits, and the WAL one commit writes.
@@ -167,9 +167,7 @@ impl Writer {
                     self.settle(writer).await;
                 }
                 match guard_failed(&error) {
-                    Some(position) => Err(ApplyError::Conflict(
-                        guards.get(position).copied().unwrap_or("the data changed under this write"),
-                    )),
+                    Some(position) => Err(guard_conflict(&guards, position)),
                     None => Err(sqlx_err(error).into()),
                 }
             }

@@ -246,10 +246,7 @@ impl Storage {
             };
             match error.code().as_deref() {
                 Some(GUARD_FAILED) => {
-                    let position: usize = error.message().parse().unwrap_or(usize::MAX);
-                    return Err(ApplyError::Conflict(
-                        guards.get(position).copied().unwrap_or("the data changed under this write"),
-                    ));
+                    return Err(guard_conflict(&guards, error.message().parse().unwrap_or(usize::MAX)));
                 }
                 Some(prepared::UNDEFINED_PREPARED_STATEMENT) => {
                     let Some((name, prepare)) = self.prepared.prepare_named_in(error.message()) else {
@@ -338,6 +335,11 @@ async fn checkpoint_beside_writer(pool: sqlx::SqlitePool) {
             tracing::warn!(%error, "WAL checkpoint failed; retried at the next tick");
         }
     }
+}
+
+/// The conflict of a batch's guard that failed, at the `position` the database reported.
+fn guard_conflict(guards: &[&'static str], position: usize) -> ApplyError {
+    ApplyError::Conflict(guards.get(position).copied().unwrap_or("the data changed under this write"))
 }
 
 /// A driver error as sea-orm's, for code that talks to sqlx directly.
