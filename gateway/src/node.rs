@@ -10,7 +10,7 @@ use cadena_contracts::ChainClient;
 use cadena_resolvers::auth::TokenKeys;
 use cadena_resolvers::events::EventBus;
 use cadena_resolvers::graphql::{NodeSchema, NodeServices, QueryLimitsConfig, build_schema};
-use cadena_resolvers::services::anchoring::{AnchoringService, ChainAnchorCheck};
+use cadena_resolvers::services::anchoring::{AnchoringService, ChainAnchorCheck, Former};
 use cadena_resolvers::services::fetch::GuardedHttp;
 use cadena_resolvers::services::follower_deliveries::DeliveryWriter;
 use cadena_resolvers::services::outbox::Outbox;
@@ -193,6 +193,15 @@ impl Node {
             outbox: Outbox::new(storage.clone(), bus.clone()),
             watch_lists,
         };
+        if let Some(anchoring) = &services.anchoring {
+            // Before serving: a node that never read the log for anchoring starts after every
+            // event so far (what came before queued its anchoring in the outbox, or was not
+            // anchored: the node had no chain).
+            Former::new(anchoring.clone(), services.certifications.event_log())
+                .cursor()
+                .await
+                .context("the anchoring former's cursor")?;
+        }
         if let Some(partners) = &services.partners {
             // Before serving: a node that never dispatched starts after every event so far.
             Dispatcher::new(partners.clone(), services.certifications.event_log())
@@ -244,7 +253,8 @@ impl Node {
         let outbox = self.services.outbox.clone();
         let mut workers = vec![tokio::spawn(outbox.clone().run(self.services.webhooks.clone(), until_stopped()))];
         if let Some(anchoring) = self.services.anchoring.clone() {
-            workers.push(tokio::spawn(outbox.clone().run(anchoring.clone(), until_stopped())));
+            let former = Former::new(anchoring.clone(), self.services.certifications.event_log());
+            workers.push(tokio::spawn(former.run(until_stopped())));
             workers.push(tokio::spawn(anchoring.run(until_stopped())));
         }
         if let Some(partners) = self.services.partners.clone() {

@@ -2,7 +2,7 @@
 //! real `cadena gateway` in front of MX, on a real anvil, export their spans to an OTLP/HTTP
 //! receiver served here (the OpenTelemetry protobuf types decode what they send). An approval
 //! sent through the gateway with a W3C `traceparent` is followed through the gateway, MX's
-//! request, signing, the commit, the outbox, the anchor batch's chain transaction, the partner
+//! request, signing, the commit, the batch formed from its event, the anchor batch's chain transaction, the partner
 //! message, and CO's verification of it: every span in the client's trace, each hop's parent a
 //! span of the hop before. MX's JSON log lines name the trace.
 
@@ -221,7 +221,7 @@ async fn a_certifications_trace_crosses_the_gateway_the_outbox_the_chain_and_the
         ("cadena-node", Some("MX"), "POST /graphql"),
         ("cadena-node", Some("MX"), "sign credential"),
         ("cadena-node", Some("MX"), "commit"),
-        ("cadena-node", Some("MX"), "outbox anchor"),
+        ("cadena-node", Some("MX"), "anchor forming"),
         ("cadena-node", Some("MX"), "anchor batch"),
         ("cadena-node", Some("MX"), "outbox partner.message"),
         ("cadena-node", Some("CO"), "verify partner credential"),
@@ -284,12 +284,12 @@ async fn a_certifications_trace_crosses_the_gateway_the_outbox_the_chain_and_the
         );
         assert_eq!(root, client_span, "{name} leads back to the client: {path:?}");
     }
-    // The chain transaction: the anchor batch, formed by the outbox round the approval queued,
+    // The chain transaction: the anchor batch, formed from the approval's event in the log,
     // with its transaction hash.
     let batch = rooted_one("cadena-node", Some("MX"), "anchor batch");
     assert!(batch.attributes.get("tx_hash").is_some_and(|h| h.starts_with("0x")), "{batch:?}");
     let (path, root) = ancestry(batch);
-    assert!(path.iter().any(|(_, _, n)| n == "outbox anchor"), "{path:?}");
+    assert!(path.iter().any(|(_, _, n)| n == "anchor forming"), "{path:?}");
     assert_eq!(root, client_span, "the chain transaction leads back to the client: {path:?}");
     // CO verified the message in MX's trace: its inbox request is a child of MX's delivery.
     let verification = rooted_one("cadena-node", Some("CO"), "verify partner credential");

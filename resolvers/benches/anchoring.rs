@@ -1,8 +1,10 @@
 //! Anchoring cost and overhead, on a real anvil:
 //!
 //! 1. Issuance throughput (submit + approve, each grant signing its credential) with anchoring
-//!    off, then on (outbox rows in the same transactions, the worker running beside), same
-//!    machine, same run, in three rounds whose times are added. Target: on >= 90% of off.
+//!    off, then on (the former reading the event log into batches and the chain loop sending
+//!    them, beside the issuance), same machine, same run, in three rounds whose times are
+//!    added. Target: on >= 90% of off. The log's reader runs in both, as in every node (it feeds
+//!    subscriptions, partners and followers whether the node anchors or not).
 //! 2. Transactions and gas to anchor 10,000 credentials. Target: <= 100 gas per credential.
 //!
 //! Run: `cargo bench -p cadena-resolvers --bench anchoring`.
@@ -18,8 +20,7 @@ use cadena_credentials::keys::Cryptosuite;
 use cadena_credentials::{AeoDataSetDraft, CountryCode};
 use cadena_resolvers::auth::{Principal, Role, RoleSet};
 use cadena_resolvers::events::EventBus;
-use cadena_resolvers::services::anchoring::{AnchoringService, AnchoringSettings};
-use cadena_resolvers::services::outbox::Outbox;
+use cadena_resolvers::services::anchoring::{AnchoringService, AnchoringSettings, Former};
 use cadena_resolvers::services::{CertificationService, CredentialService, CredentialSettings};
 use cadena_resolvers::storage::Storage;
 use cadena_resolvers::storage::entities::anchor_batches;
@@ -112,19 +113,6 @@ async fn round() -> BenchResult<Round> {
     let governance = governance.with_contracts(contracts);
     governance.admit_authority(*b"MX", "did:web:aduanas.example", anvil.address(1)).await?;
 
-    // 1a. Anchoring off.
-    let off_dir = tempfile::tempdir()?;
-    let (_, service) = node(off_dir.path(), false).await?;
-    let off = grant_all(&service).await?;
-
-    // 1b. Anchoring on: outbox in every transaction, the worker anchoring meanwhile.
-    let on_dir = tempfile::tempdir()?;
-    let (storage, service) = node(on_dir.path(), true).await?;
-    let anchorer = ChainClient::connect(anvil.chain_config(), anvil.signer(1)).await?.with_contracts(contracts);
-    let settings = AnchoringSettings { max_batch: 5_000, max_wait: Duration::from_secs(2), ..Default::default() };
-    let worker = AnchoringService::new(storage.clone(), anchorer, *b"MX", settings);
-    // As in a node: the outbox's loop forms batches, the chain loop sends them.
-    let outbox = Outbox::new(storage.clone(), service.bus().clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = || {
         let mut stopped = stopped.clone();
@@ -132,7 +120,24 @@ async fn round() -> BenchResult<Round> {
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
-    let forming = tokio::spawn(outbox.run(worker.clone(), until_stopped()));
+
+    // 1a. Anchoring off.
+    let off_dir = tempfile::tempdir()?;
+    let (_, service) = node(off_dir.path(), false).await?;
+    let reading_off = tokio::spawn(service.event_log().run(0, None, until_stopped()));
+    let off = grant_all(&service).await?;
+
+    // 1b. Anchoring on: the former reading the log into batches, the chain loop sending them.
+    let on_dir = tempfile::tempdir()?;
+    let (storage, service) = node(on_dir.path(), true).await?;
+    let anchorer = ChainClient::connect(anvil.chain_config(), anvil.signer(1)).await?.with_contracts(contracts);
+    let settings = AnchoringSettings { max_batch: 5_000, max_wait: Duration::from_secs(2), ..Default::default() };
+    let worker = AnchoringService::new(storage.clone(), anchorer, *b"MX", settings);
+    // As in a node: the former's cursor is saved before anything is issued.
+    let former = Former::new(worker.clone(), service.event_log());
+    former.cursor().await?;
+    let reading_on = tokio::spawn(service.event_log().run(0, None, until_stopped()));
+    let forming = tokio::spawn(former.run(until_stopped()));
     let running = tokio::spawn(worker.clone().run(until_stopped()));
     let on = grant_all(&service).await?;
     let issued_at = Instant::now();
@@ -151,6 +156,8 @@ async fn round() -> BenchResult<Round> {
     let _ = stop.send(true);
     running.await?;
     forming.await?;
+    reading_on.await?;
+    reading_off.await?;
 
     let head = governance.block_number().await?;
     let on_chain: u32 = governance.batch_anchored_by(*b"MX", 0, head).await?.iter().map(|e| e.count).sum();

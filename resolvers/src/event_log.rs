@@ -25,13 +25,17 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::Stream;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    Statement,
+};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::errors::ServiceError;
 use crate::events::{CertificationEvent, EventBus};
-use crate::storage::Storage;
 use crate::storage::entities::{certification_events, event_cursors};
+use crate::storage::{Storage, WriteBatch};
 
 /// The advisory lock that serialises the sequencers of events on PostgreSQL ("cadena").
 const EVENT_SEQUENCER_LOCK: i64 = 0x0000_6361_6465_6e61;
@@ -187,6 +191,29 @@ impl EventLog {
             self.number_pending().await?;
         }
         self.newest().await
+    }
+
+    /// The saved cursor of `reader` (a reader that acts on every event once: the partner
+    /// dispatcher, the anchoring former, followers' webhooks), saved at [`EventLog::now`] the
+    /// first time: what came before was not for it. Another replica starting at the same time
+    /// may save its own first; the first one stays.
+    pub async fn saved_cursor(&self, reader: &str) -> Result<u64, ServiceError> {
+        let db = self.storage.db();
+        if let Some(saved) = event_cursors::Entity::find_by_id(reader.to_owned()).one(db).await? {
+            return Ok(saved.cursor as u64);
+        }
+        let now = self.now().await?;
+        let first = event_cursors::Entity::insert(event_cursors::ActiveModel {
+            name: Set(reader.to_owned()),
+            cursor: Set(now as i64),
+        })
+        .on_conflict(OnConflict::column(event_cursors::Column::Name).do_nothing().to_owned())
+        .build(self.storage.backend());
+        let mut batch = WriteBatch::default();
+        batch.push(first);
+        self.storage.apply_alone(batch).await?;
+        let saved = event_cursors::Entity::find_by_id(reader.to_owned()).one(db).await?;
+        Ok(saved.map_or(now, |saved| saved.cursor as u64))
     }
 
     /// The newest cursor (0 for an empty log).

@@ -34,6 +34,11 @@ pub struct CertificationEvent {
     pub reason: Option<String>,
     /// The certification after the transition.
     pub certification: certifications::Model,
+    /// The seq of this event's own entry in its lineage's history (0 for a partner's event):
+    /// the certification's head may be a later entry written in the same transaction (an
+    /// amendment's grant follows the retired version's).
+    #[serde(default)]
+    pub entry_seq: i64,
     /// The MRA partner that sent it; None for this node's own certifications.
     pub origin: Option<String>,
     /// The `traceparent` of the request that caused it, kept in the log so the readers that act

@@ -60,7 +60,7 @@ static ANCHORING_LAG_BLOCKS: LazyLock<IntGauge> = LazyLock::new(|| {
     registered(register_int_gauge!("cadena_anchoring_lag_blocks", help))
 });
 static ANCHORING_LAG_SECONDS: LazyLock<IntGauge> = LazyLock::new(|| {
-    let help = "Age of the oldest credential or status change waiting to be anchored";
+    let help = "Age of the oldest event or credential the anchoring former has not formed into a batch yet";
     registered(register_int_gauge!("cadena_anchoring_lag_seconds", help))
 });
 static PARTNER_LAG: LazyLock<GaugeVec> = LazyLock::new(|| {
@@ -118,22 +118,28 @@ pub async fn refresh(services: &NodeServices, storage: &Storage) -> Result<(), S
         OUTBOX_DEPTH.with_label_values(&[topic.as_str()]).set(depth as i64);
         let age = oldest.map_or(0.0, |at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);
         OUTBOX_AGE.with_label_values(&[topic.as_str()]).set(age);
-        if topic == Topic::Anchor {
-            ANCHORING_LAG_SECONDS.set(oldest.map_or(0, |at| (now - at).num_seconds().max(0)));
-            let mut blocks = 0;
-            if let (Some(_), Some(anchoring)) = (oldest, &services.anchoring) {
-                let last = anchor_batches::Entity::find()
-                    .filter(anchor_batches::Column::BlockNumber.is_not_null())
-                    .order_by_desc(anchor_batches::Column::BlockNumber)
-                    .one(db)
-                    .await?
-                    .and_then(|batch| batch.block_number);
-                if let (Some(last), Ok(head)) = (last, anchoring.chain().block_number().await) {
-                    blocks = (head as i64 - last).max(0);
-                }
+    }
+    if let Some(anchoring) = &services.anchoring {
+        // What waits to be formed (the log's events and the outbox's rows), and how far the
+        // chain has gone since the last batch landed.
+        let (_, oldest) = anchoring.backlog().await?;
+        ANCHORING_LAG_SECONDS.set(oldest.map_or(0, |at| (now - at).num_seconds().max(0)));
+        let mut blocks = 0;
+        if oldest.is_some() {
+            let last = anchor_batches::Entity::find()
+                .filter(anchor_batches::Column::BlockNumber.is_not_null())
+                .order_by_desc(anchor_batches::Column::BlockNumber)
+                .one(db)
+                .await?
+                .and_then(|batch| batch.block_number);
+            if let (Some(last), Ok(head)) = (last, anchoring.chain().block_number().await) {
+                blocks = (head as i64 - last).max(0);
             }
-            ANCHORING_LAG_BLOCKS.set(blocks);
         }
+        ANCHORING_LAG_BLOCKS.set(blocks);
+    } else {
+        ANCHORING_LAG_SECONDS.set(0);
+        ANCHORING_LAG_BLOCKS.set(0);
     }
     // Only the rows waiting or refused: few, however long the log.
     let messages = partner_messages::Entity::find()

@@ -1,6 +1,6 @@
 //! Anchoring on a real anvil: Merkle batches OpenZeppelin accepts, few transactions for many
-//! credentials, issuance while the chain is down, status changes in chain events and in the
-//! history, and nothing lost or doubled when the node is SIGKILLed mid-batch.
+//! credentials, issuance while the chain is down, status changes and amendments in chain events
+//! and in the history, work queued before the log was read, and a chain that loses blocks.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -9,6 +9,8 @@ use cadena_contracts::B256;
 use cadena_credentials::merkle::MerkleTree;
 use cadena_resolvers::auth::{Principal, Role, RoleSet};
 use cadena_resolvers::services::anchoring::AnchoringService;
+use cadena_resolvers::services::outbox::{self, Topic, Work};
+use cadena_resolvers::storage::WriteBatch;
 use cadena_tests::{Backend, TestApp, TestChain};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -267,6 +269,91 @@ async fn status_changes_are_chain_events_and_history_shows_their_blocks(backend:
     assert_eq!(report["report"]["status"]["revoked"], true);
 }
 
+/// Anchoring is read from the event log: an amendment's grant anchors the new credential, and
+/// the version it replaces goes on chain as AMENDED, each in the block its own history entry
+/// shows (the two entries are written in one transaction).
+async fn an_amendment_anchors_its_credential_and_the_retired_one(backend: Backend) {
+    let chain = TestChain::start().await;
+    let app = TestApp::builder().backend(backend).chain(&chain).anchoring(100, 200).spawn().await;
+    let id = app.granted("OEA-MX-A0001", "GODE561231GR8").await;
+    let old = app.credential_of(&id).await;
+    let new_id = app.amended(&id, "OEA-MX-A0001", "GODE561231GR8", "Exportadora del Pacífico Renombrada S.A.").await;
+
+    let history_query =
+        "query($id: ID!) { certificationHistory(id: $id) { entries { version transition chain { block } } } }";
+    let entries = || async {
+        let history = app.gql(Some("auditor"), history_query, json!({ "id": new_id })).await;
+        history.data()["certificationHistory"]["entries"].as_array().unwrap().clone()
+    };
+    eventually(Duration::from_secs(60), "both grants and the retirement confirmed", || async {
+        entries().await.iter().filter(|e| e["transition"] != "SUBMIT").all(|e| e["chain"]["block"].is_i64())
+    })
+    .await;
+    let block_of = |entries: &[Value], version: i64, transition: &str| {
+        let entry = entries.iter().find(|e| e["version"] == version && e["transition"] == transition);
+        entry
+            .and_then(|e| e["chain"]["block"].as_i64())
+            .unwrap_or_else(|| panic!("{transition} v{version}: {entries:?}"))
+    };
+    let entries = entries().await;
+    let new_anchor = anchor_of(&app, &new_id).await;
+    assert_eq!(new_anchor["block"].as_i64(), Some(block_of(&entries, 2, "APPROVE")), "{new_anchor}");
+    assert_eq!(anchor_of(&app, &id).await["block"].as_i64(), Some(block_of(&entries, 1, "APPROVE")));
+
+    let digest = B256::from(cadena_credentials::credential::credential_digest(&old));
+    let head = chain.governance.block_number().await.unwrap();
+    let events = chain.governance.status_history(*b"MX", digest, 0, head).await.unwrap();
+    let seen: Vec<(u8, i64)> = events.iter().map(|e| (e.status, e.position.block_number as i64)).collect();
+    assert_eq!(seen, [(6, block_of(&entries, 1, "SUPERSEDE"))], "the old credential AMENDED, once");
+}
+
+/// A node upgraded from queuing every transition's anchoring in the outbox still anchors what
+/// it had queued (here a suspension, as such a node wrote it), beside what it reads from the
+/// log, once each.
+async fn anchoring_queued_in_the_outbox_before_an_upgrade_is_still_anchored(backend: Backend) {
+    let chain = TestChain::start().await;
+    let app = TestApp::builder().backend(backend).chain(&chain).anchoring(100, 200).spawn().await;
+    let id = app.granted("OEA-MX-U0001", "GODE561231GR8").await;
+    let credential = app.credential_of(&id).await;
+    let digest = cadena_credentials::credential::credential_digest(&credential);
+    let queued = json!({
+        "credentialId": credential["id"],
+        "digest": hex::encode(digest),
+        "statusCode": 2,
+        "lineageId": null,
+        "historySeq": null,
+    });
+    let work = Work::new(Topic::Anchor, queued.to_string()).in_stream("STATUS");
+    let mut batch = WriteBatch::default();
+    batch.push(outbox::enqueue(app.node.storage.backend(), work));
+    app.node.storage.apply_alone(batch).await.unwrap();
+    let later = app.granted("OEA-MX-U0002", "GODE561231GR8").await;
+
+    eventually(Duration::from_secs(60), "the queued suspension on chain", || async {
+        let head = chain.governance.block_number().await.unwrap();
+        let events = chain.governance.status_history(*b"MX", B256::from(digest), 0, head).await.unwrap();
+        !events.is_empty()
+    })
+    .await;
+    eventually(Duration::from_secs(60), "the later grant anchored", || async {
+        anchor_of(&app, &later).await["txHash"].is_string()
+    })
+    .await;
+    let head = chain.governance.block_number().await.unwrap();
+    let events = chain.governance.status_history(*b"MX", B256::from(digest), 0, head).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.status).collect::<Vec<_>>(), [2], "recorded once");
+    let rows = app.node.services.outbox.log(Topic::Anchor, 10).await.unwrap();
+    assert!(rows.iter().all(|row| row.state == "DONE"), "{rows:?}");
+    let anchored: u32 =
+        chain.governance.batch_anchored_by(*b"MX", 0, head).await.unwrap().iter().map(|e| e.count).sum();
+    assert_eq!(anchored, 2, "each grant anchored once");
+    // Nothing is left waiting (what the anchoring lag is measured from).
+    eventually(Duration::from_secs(10), "an empty anchoring backlog", || async {
+        anchoring(&app).backlog().await.unwrap() == (0, None)
+    })
+    .await;
+}
+
 /// The chain loses the blocks of confirmed batches (anvil reverted to a snapshot, as a reorg or a
 /// Besu node restored from an older state would): the node notices, sends the lost batches again
 /// under their own sequence numbers, every credential ends anchored exactly once on the chain as
@@ -350,6 +437,8 @@ async fn a_chain_that_rolls_back_gets_its_lost_batches_again(backend: Backend) {
 }
 
 on_both_backends!(
+    an_amendment_anchors_its_credential_and_the_retired_one,
+    anchoring_queued_in_the_outbox_before_an_upgrade_is_still_anchored,
     issuance_goes_on_while_the_chain_is_down,
     status_changes_are_chain_events_and_history_shows_their_blocks,
     a_chain_that_rolls_back_gets_its_lost_batches_again,

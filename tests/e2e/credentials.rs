@@ -184,17 +184,7 @@ async fn amendment_issues_a_new_credential_and_revokes_the_old(backend: Backend)
     let app = TestApp::builder().backend(backend).spawn().await;
     let id = app.granted("OEA-MX-0300", "GODE561231GR8").await;
     let old = app.credential_of(&id).await;
-    let mut input = app.certification_input("OEA-MX-0300", "GODE561231GR8");
-    input["operatorName"] = json!("Exportadora del Pacífico Renombrada S.A.");
-    let amended = app
-        .gql(
-            Some("registrar"),
-            "mutation($id: ID!, $i: CertificationInput!) { amendCertification(id: $id, input: $i) { id } }",
-            json!({ "id": id, "i": input }),
-        )
-        .await;
-    let new_id = amended.data()["amendCertification"]["id"].as_str().unwrap().to_owned();
-    app.transition("approver", "approveCertification", &new_id, None).await.data();
+    let new_id = app.amended(&id, "OEA-MX-0300", "GODE561231GR8", "Exportadora del Pacífico Renombrada S.A.").await;
     let new = app.credential_of(&new_id).await;
     assert_ne!(new["id"], old["id"]);
     assert_eq!(new["credentialSubject"]["legalName"], "Exportadora del Pacífico Renombrada S.A.");

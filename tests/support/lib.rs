@@ -575,6 +575,24 @@ impl TestApp {
         id
     }
 
+    /// Files an amendment of `id` as `registrar` with the operator renamed to `operator_name`
+    /// (the rest as [`TestApp::certification_input`] makes it) and approves it as `approver`;
+    /// returns the new version's id.
+    pub async fn amended(&self, id: &str, number: &str, tin: &str, operator_name: &str) -> String {
+        let mut input = self.certification_input(number, tin);
+        input["operatorName"] = json!(operator_name);
+        let amended = self
+            .gql(
+                Some("registrar"),
+                "mutation($id: ID!, $i: CertificationInput!) { amendCertification(id: $id, input: $i) { id } }",
+                json!({ "id": id, "i": input }),
+            )
+            .await;
+        let new_id = amended.data()["amendCertification"]["id"].as_str().expect("id").to_owned();
+        self.transition("approver", "approveCertification", &new_id, None).await.data();
+        new_id
+    }
+
     /// Runs a lifecycle mutation (`approveCertification`, `suspendCertification`, ...).
     pub async fn transition(&self, officer: &str, mutation: &str, id: &str, reason: Option<&str>) -> GqlResponse {
         self.transition_as(Some(officer), mutation, id, reason).await

@@ -105,7 +105,10 @@ async fn sections(node: &Node, principal: &Principal, lang: Lang) -> Result<Admi
     let admin = may(Some(principal), Operation::ManageOfficers);
     let identity = if admin {
         let id = node.services.credentials.identity();
-        let (anchoring_waiting, oldest) = node.services.outbox.backlog(Topic::Anchor).await?;
+        let (anchoring_waiting, oldest) = match &node.services.anchoring {
+            Some(anchoring) => anchoring.backlog().await?,
+            None => (0, None),
+        };
         Some(Identity {
             did: id.did().to_owned(),
             signing_key: id.signing_key().0,

@@ -19,7 +19,6 @@ use crate::auth::{Operation, Principal, Role};
 use crate::errors::ServiceError;
 use crate::event_log::{self, EventLog};
 use crate::events::{CertificationEvent, EventBus};
-use crate::services::anchoring::ChainStatus;
 use crate::services::credentials::CredentialService;
 use crate::services::outbox::{self, Work};
 use crate::services::partners;
@@ -664,11 +663,8 @@ impl CertificationService {
             let previous_to = Transition::Supersede.apply(previous_from)?;
             let retired = plan.set_status(&previous, previous_to, None, None);
             // The amended version's credential is revoked: the new one replaces it.
-            let mut retired_credential = None;
             if let Some(credential) = &previous.credential_id {
-                let (statements, digest) = self.credentials.status_statements(credential, Some(true), None).await?;
-                plan.batch.extend(statements);
-                retired_credential = Some((credential.clone(), digest));
+                plan.batch.extend(self.credentials.status_statements(credential, Some(true), None).await?);
             }
             let link = self.link(
                 row.lineage_id,
@@ -680,22 +676,14 @@ impl CertificationService {
                 role,
                 Some(format!("replaced by version {}", row.version)),
             );
-            let entry = plan.append(retired, link);
-            if let Some((credential, digest)) = retired_credential {
-                let history = Some((row.lineage_id, entry.seq));
-                plan.enqueue(self.credentials.anchoring_work(
-                    &credential,
-                    &digest,
-                    Some(ChainStatus::Amended),
-                    history,
-                ));
-            }
+            plan.append(retired, link);
         }
 
         // Granting issues the credential in the same batch; later transitions flip its bits.
-        // Either way the chain hears of it through the outbox, committed with the rest.
+        // The chain hears of either from the event log the transition is written to
+        // (`anchoring::Former`), as partners do (`partners::dispatch`).
         let mut issued = None;
-        let mut onchain: Option<(String, String, Option<ChainStatus>)> = None;
+        let mut credential_changed = true;
         match (transition, row.credential_id.as_deref()) {
             (Transition::Approve, _) => {
                 // A submitted version's data never changes, only its status, which the
@@ -703,7 +691,6 @@ impl CertificationService {
                 let slot = self.credentials.take_slot(None).await?;
                 let credential = self.credentials.issue_signed(row.clone(), slot).await?;
                 plan.batch.push(self.credentials.insert_statement(&credential, Some(row.id)));
-                onchain = Some((credential.id.clone(), credential.digest.clone(), None));
                 issued = Some(credential.id);
             }
             (
@@ -715,34 +702,17 @@ impl CertificationService {
                     Transition::Reinstate => (None, Some(false)),
                     _ => (Some(true), None),
                 };
-                let (statements, digest) = self.credentials.status_statements(credential, revoked, suspended).await?;
-                plan.batch.extend(statements);
-                let status = match transition {
-                    Transition::Suspend => ChainStatus::Suspended,
-                    Transition::Reinstate => ChainStatus::Reinstated,
-                    Transition::Revoke => ChainStatus::Revoked,
-                    _ => ChainStatus::Annulled,
-                };
-                onchain = Some((credential.to_owned(), digest, Some(status)));
+                plan.batch.extend(self.credentials.status_statements(credential, revoked, suspended).await?);
             }
-            _ => {}
+            _ => credential_changed = false,
         }
         let updated = plan.set_status(&row, to, approver, issued.as_deref());
         let link = self.link(row.lineage_id, row.version, transition, Some(from), to, officer, role, reason);
-        let entry = plan.append(updated, link);
-        if let Some((credential, digest, status)) = onchain {
-            // The chain and risk systems hear of it through the outbox, committed with the
-            // rest; partners through the event log it is written to (`partners::dispatch`).
-            plan.enqueue(self.credentials.anchoring_work(
-                &credential,
-                &digest,
-                status,
-                Some((row.lineage_id, entry.seq)),
-            ));
-            if let Some(event) = plan.events.last() {
-                let work = self.webhooks.work(&webhooks::local_payload(event));
-                plan.enqueue(work);
-            }
+        plan.append(updated, link);
+        if credential_changed && let Some(event) = plan.events.last() {
+            // Risk systems hear of it through the outbox, committed with the rest.
+            let work = self.webhooks.work(&webhooks::local_payload(event));
+            plan.enqueue(work);
         }
         let (batch, events) = plan.finish(row.history_seq);
         self.commit(None, batch, events, || ServiceError::Conflict(CONCURRENT_CHANGE.into())).await
@@ -1018,6 +988,7 @@ fn event(entry: &HistoryEntry, certification: certifications::Model) -> Certific
         at: entry.at,
         reason: entry.reason.clone(),
         certification,
+        entry_seq: entry.seq,
         origin: None,
         trace_context: crate::trace_context::traceparent(),
     }

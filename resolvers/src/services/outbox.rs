@@ -1,5 +1,7 @@
-//! One transactional outbox for every kind of deferred work: anchoring on chain, dispatching
-//! events to partners, delivering partner messages, webhooks, and whatever comes next.
+//! One transactional outbox for every kind of deferred work: delivering partner messages,
+//! webhooks, anchoring what no event tells of, and whatever comes next. (Work that follows
+//! from a certification's transition and needs nothing beyond it is read from the event log
+//! instead: dispatching to partners, anchoring on chain, followers' webhooks.)
 //!
 //! **Enqueue.** A state change describes the work it calls for as a [`Work`] (a topic, a
 //! payload, optionally a stream and a subject) and adds [`enqueue`]'s statement to its own
@@ -7,10 +9,10 @@
 //!
 //! **One worker loop.** [`Outbox::run`] takes the rows of one topic and hands them to that
 //! topic's [`Handler`], the same loop for every topic. How rows are handed over is the topic's
-//! [`Intake`]: each due row on its own (webhooks), each stream's rows in order, a stream
-//! stopping at its first row not done (a partner's numbered messages), or a stream's rows
-//! together as one batch once enough wait or the oldest waited long enough (anchoring's Merkle
-//! batches). The handler's outcome for a row is written with the handler's own writes in one
+//! [`Intake`]: each due row on its own (webhooks), or each stream's rows in order, a stream
+//! stopping at its first row not done (a partner's numbered messages). The anchoring former
+//! takes its topic's rows itself ([`Outbox::pending_of`], [`mark_done`]), together with the
+//! log's events, in the same transactions as its batches. The handler's outcome for a row is written with the handler's own writes in one
 //! transaction, so work and its record of being done cannot part.
 //!
 //! **Retries.** A failed row is tried again after the one [`Backoff`] (exponential, capped,
@@ -52,7 +54,9 @@ const DECIDED_ELSEWHERE: &str = "outbox work was decided by another worker";
 /// What kind of work a row is: which handler takes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Topic {
-    /// A credential's digest or a status change to anchor on chain (stream: `ANCHOR` or `STATUS`).
+    /// A credential that no event tells of (the VC API's, a wallet's) to anchor on chain
+    /// (stream `ANCHOR`; rows a node queued before it read transitions from the log may be
+    /// status changes, stream `STATUS`).
     Anchor,
     /// A numbered message to deliver to a partner (stream: the partner's country).
     PartnerMessage,
@@ -127,6 +131,24 @@ pub fn enqueue(backend: DbBackend, work: Work) -> Statement {
         ..Default::default()
     })
     .build(backend)
+}
+
+/// Adds to `writes` the statements marking the rows `ids` done (the far side answered
+/// `status`, if any), guarded: rows another worker decided meanwhile fail the whole write. One
+/// statement per thousand rows (a batch of 5,000 digests is five statements, not 5,000).
+pub fn mark_done(writes: &mut WriteBatch, backend: DbBackend, ids: &[i64], status: Option<u16>) {
+    let now = Utc::now();
+    for chunk in ids.chunks(1000) {
+        let update = outbox::Entity::update_many()
+            .filter(outbox::Column::Id.is_in(chunk.to_vec()))
+            .filter(outbox::Column::State.eq(PENDING))
+            .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(1))
+            .col_expr(outbox::Column::State, Expr::value(DONE))
+            .col_expr(outbox::Column::LastStatus, Expr::value(status.map(i32::from)))
+            .col_expr(outbox::Column::LastError, Expr::value(Option::<String>::None))
+            .col_expr(outbox::Column::DoneAt, Expr::value(now));
+        writes.push_guarded(update.build(backend), DECIDED_ELSEWHERE);
+    }
 }
 
 /// The span of one handling of `rows`: it continues the trace of the request that queued the
@@ -205,14 +227,6 @@ pub enum Intake {
         /// Rows read per round (across streams).
         limit: u64,
     },
-    /// A stream's pending rows together (up to its size), once its size waits or its oldest
-    /// row waited `wait`.
-    Batches {
-        /// The streams and their batch sizes.
-        streams: Vec<(&'static str, usize)>,
-        /// The longest a row waits for its batch.
-        wait: Duration,
-    },
 }
 
 /// The handler of one topic.
@@ -238,15 +252,6 @@ pub trait Handler: Send + Sync + 'static {
     fn poll(&self) -> Duration {
         Duration::from_millis(200)
     }
-
-    /// Whether every commit of the node wakes the loop (work that must leave at once); a
-    /// topic whose work waits anyway (batches) polls instead, sparing the writer the reads.
-    fn wakes_on_commit(&self) -> bool {
-        true
-    }
-
-    /// Called once a round's outcomes committed, with how many rows were decided.
-    fn committed(&self, _decided: usize) {}
 }
 
 /// The outbox: its loops and its reads.
@@ -270,7 +275,6 @@ impl Outbox {
     pub async fn run<H: Handler>(self, handler: H, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let poll = handler.poll();
-        let wakes_on_commit = handler.wakes_on_commit();
         let lease = Lease::new(self.storage.clone(), H::TOPIC.lease());
         // This process's commits wake the loop at once; events any replica committed reach it
         // through the log's reader.
@@ -310,9 +314,9 @@ impl Outbox {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = tokio::time::sleep(pause) => {}
-                _ = commits.changed(), if wakes_on_commit => {}
-                _ = events.recv(), if wakes_on_commit => {}
-                _ = handled.changed(), if wakes_on_commit => {}
+                _ = commits.changed() => {}
+                _ = events.recv() => {}
+                _ = handled.changed() => {}
             }
             // One round answers every event that arrived meanwhile.
             use tokio::sync::broadcast::error::TryRecvError;
@@ -331,20 +335,7 @@ impl Outbox {
                 decided
             }
             Intake::InOrder { limit } => self.round_in_order(handler, limit).await?,
-            Intake::Batches { streams, wait } => {
-                let mut decided = 0;
-                for (stream, size) in streams {
-                    if self.batch_due(H::TOPIC, stream, size, wait).await? {
-                        let rows = self.pending(H::TOPIC, Some(stream), size as u64).await?;
-                        decided += self.handle(handler, rows).await?;
-                    }
-                }
-                decided
-            }
         };
-        if decided > 0 {
-            handler.committed(decided);
-        }
         Ok(decided)
     }
 
@@ -450,17 +441,7 @@ impl Outbox {
             writes.push_guarded(update.build(backend), DECIDED_ELSEWHERE);
         }
         for (status, ids) in done {
-            for chunk in ids.chunks(1000) {
-                let update = outbox::Entity::update_many()
-                    .filter(outbox::Column::Id.is_in(chunk.to_vec()))
-                    .filter(outbox::Column::State.eq(PENDING))
-                    .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(1))
-                    .col_expr(outbox::Column::State, Expr::value(DONE))
-                    .col_expr(outbox::Column::LastStatus, Expr::value(status.map(i32::from)))
-                    .col_expr(outbox::Column::LastError, Expr::value(Option::<String>::None))
-                    .col_expr(outbox::Column::DoneAt, Expr::value(now));
-                writes.push_guarded(update.build(backend), DECIDED_ELSEWHERE);
-            }
+            mark_done(&mut writes, backend, &ids, status);
         }
         self.storage.apply_alone(writes).await?;
         Ok(outcomes.len())
@@ -483,26 +464,18 @@ impl Outbox {
         Ok(query.all(self.storage.db()).await?)
     }
 
+    /// Up to `limit` pending rows of `topic` in `storage`, oldest first, for a worker that
+    /// takes them itself rather than through a [`Handler`] (the anchoring former, which also
+    /// follows the event log) and marks them done with [`mark_done`] in its own write.
+    pub async fn pending_of(storage: &Storage, topic: Topic, limit: u64) -> Result<Vec<Row>, ServiceError> {
+        let query = Self::pending_rows(topic, None).order_by_asc(outbox::Column::Id).limit(limit);
+        Ok(query.all(storage.db()).await?)
+    }
+
     /// Pending rows of `topic` that are due, oldest first.
     async fn due(&self, topic: Topic, limit: u64) -> Result<Vec<Row>, ServiceError> {
         let query = Self::pending_rows(topic, None).filter(outbox::Column::NextAttemptAt.lte(Utc::now()));
         Ok(query.order_by_asc(outbox::Column::Id).limit(limit).all(self.storage.db()).await?)
-    }
-
-    /// Whether a batch of `stream` is due: `size` rows wait, or the oldest waited `wait`.
-    /// Decided from a count: most rounds form nothing, and reading thousands of rows that
-    /// issuance is still adding to would cost the writer.
-    async fn batch_due(&self, topic: Topic, stream: &str, size: usize, wait: Duration) -> Result<bool, ServiceError> {
-        let (pending, oldest) = Self::pending_rows(topic, Some(stream))
-            .select_only()
-            .column_as(outbox::Column::Id.count(), "pending")
-            .column_as(outbox::Column::CreatedAt.min(), "oldest")
-            .into_tuple::<(i64, Option<DateTime<Utc>>)>()
-            .one(self.storage.db())
-            .await?
-            .unwrap_or((0, None));
-        let Some(oldest) = oldest else { return Ok(false) };
-        Ok(pending as usize >= size || (Utc::now() - oldest).to_std().unwrap_or_default() >= wait)
     }
 
     /// The newest `first` rows of `topic`.
@@ -516,9 +489,14 @@ impl Outbox {
     }
 
     /// How much work of `topic` waits: how many rows, and since when the oldest (how far
-    /// behind the topic's worker is: for `anchor`, the anchoring lag).
+    /// behind the topic's worker is).
     pub async fn backlog(&self, topic: Topic) -> Result<(u64, Option<DateTime<Utc>>), ServiceError> {
-        let db = self.storage.db();
+        Self::backlog_of(&self.storage, topic).await
+    }
+
+    /// [`Outbox::backlog`] in `storage`.
+    pub async fn backlog_of(storage: &Storage, topic: Topic) -> Result<(u64, Option<DateTime<Utc>>), ServiceError> {
+        let db = storage.db();
         let waiting = Self::pending_rows(topic, None).count(db).await?;
         let oldest = Self::pending_rows(topic, None).order_by_asc(outbox::Column::Id).one(db).await?;
         Ok((waiting, oldest.map(|row| row.created_at)))

@@ -10,7 +10,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
-use sea_orm::EntityTrait;
 use serde::Serialize;
 
 use cadena_credentials::lifecycle::Status;
@@ -120,17 +119,7 @@ impl RecognitionWebhooks {
         if !lease.hold().await {
             return Ok(());
         }
-        let saved = event_cursors::Entity::find_by_id(READER.to_owned()).one(self.storage.db()).await?;
-        let start = match saved {
-            Some(saved) => saved.cursor as u64,
-            None => {
-                let now = self.log.now().await?;
-                let mut batch = WriteBatch::default();
-                batch.push(event_cursors::save(READER, now, self.storage.backend()));
-                self.storage.apply_alone(batch).await?;
-                now
-            }
-        };
+        let start = self.log.saved_cursor(READER).await?;
         let events = self.log.follow(start);
         futures::pin_mut!(events);
         while let Some(event) = events.next().await {

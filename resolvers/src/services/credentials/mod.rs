@@ -38,7 +38,7 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::errors::ServiceError;
 use crate::rate_limit::RateLimiter;
-use crate::services::anchoring::{self, ChainStatus};
+use crate::services::anchoring;
 use crate::services::fetch::{DocumentCache, GuardedHttp};
 use crate::services::outbox::Work;
 use crate::storage::entities::{certifications, credentials, presentation_challenges, status_lists};
@@ -595,15 +595,15 @@ impl CredentialService {
     }
 
     /// Statements setting a credential's bits (None leaves one as it is) and moving its list's
-    /// version, for the batch of the transition that causes them; and the credential's digest.
+    /// version, for the batch of the transition that causes them.
     pub async fn status_statements(
         &self,
         credential_id: &str,
         revoked: Option<bool>,
         suspended: Option<bool>,
-    ) -> Result<(Vec<Statement>, String), ServiceError> {
+    ) -> Result<Vec<Statement>, ServiceError> {
         let backend = self.inner.storage.backend();
-        // What is read here (the credential's list and digest) never changes once issued, so
+        // What is read here (the credential's list) never changes once issued, so
         // the committed row serves; the bits are set, not toggled, and the list's version is
         // moved relatively.
         let select = credentials::Entity::find_by_id(credential_id.to_owned()).build(backend);
@@ -624,7 +624,7 @@ impl CredentialService {
             .col_expr(status_lists::Column::Version, Expr::col(status_lists::Column::Version).add(1))
             .col_expr(status_lists::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(status_lists::Column::Id.eq(row.status_list));
-        Ok((vec![update.build(backend), bump.build(backend)], row.digest))
+        Ok(vec![update.build(backend), bump.build(backend)])
     }
 
     /// Whether the node is on chain (anchors, and has MRA partners).
@@ -632,16 +632,11 @@ impl CredentialService {
         self.inner.settings.anchoring
     }
 
-    /// The outbox work telling the chain about a credential (`status` None: its issuance), when
-    /// this node anchors; nothing otherwise.
-    pub fn anchoring_work(
-        &self,
-        credential_id: &str,
-        digest: &str,
-        status: Option<ChainStatus>,
-        history: Option<(Uuid, i64)>,
-    ) -> Option<Work> {
-        self.inner.settings.anchoring.then(|| anchoring::work(credential_id, digest, status, history))
+    /// The outbox work anchoring a credential that is not a certification (the VC API's, a
+    /// wallet's), when this node anchors; nothing otherwise. A certification's transitions are
+    /// anchored from the event log ([`anchoring::Former`]).
+    pub fn anchoring_work(&self, credential_id: &str, digest: &str) -> Option<Work> {
+        self.inner.settings.anchoring.then(|| anchoring::work(credential_id, digest))
     }
 
     /// The stored credential `id`.

@@ -161,7 +161,7 @@ impl CredentialService {
         batch.push(self.insert_statement(&issued, None));
         batch.push(audit);
         batch.extend(
-            self.anchoring_work(&issued.id, &issued.digest, None, None)
+            self.anchoring_work(&issued.id, &issued.digest)
                 .map(|work| outbox::enqueue(self.inner.storage.backend(), work)),
         );
         let mut gate = self.inner.storage.write_gate().await;

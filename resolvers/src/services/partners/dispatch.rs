@@ -18,7 +18,6 @@ use std::time::Duration;
 use cadena_credentials::Transition;
 use chrono::Utc;
 use futures::StreamExt;
-use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set};
 use serde_json::json;
 
@@ -77,23 +76,7 @@ impl Dispatcher {
     /// dispatched starts from now: what came before was not for partners (it was not anchored).
     /// The node calls this before it serves, so no transition commits before the starting point.
     pub async fn cursor(&self) -> Result<u64, ServiceError> {
-        let storage = &self.partners.storage;
-        if let Some(saved) = event_cursors::Entity::find_by_id(READER.to_owned()).one(storage.db()).await? {
-            return Ok(saved.cursor as u64);
-        }
-        let now = self.log.now().await?;
-        // Another replica starting at the same time may save its own first: the first one stays.
-        let first = event_cursors::Entity::insert(event_cursors::ActiveModel {
-            name: Set(READER.to_owned()),
-            cursor: Set(now as i64),
-        })
-        .on_conflict(OnConflict::column(event_cursors::Column::Name).do_nothing().to_owned())
-        .build(storage.backend());
-        let mut batch = WriteBatch::default();
-        batch.push(first);
-        storage.apply_alone(batch).await?;
-        let saved = event_cursors::Entity::find_by_id(READER.to_owned()).one(storage.db()).await?;
-        Ok(saved.map_or(now, |saved| saved.cursor as u64))
+        self.log.saved_cursor(READER).await
     }
 
     /// Reads the log from the saved cursor while this replica holds the lease; each chunk of
@@ -115,12 +98,7 @@ impl Dispatcher {
             let mut writes = self.partners.dispatch(&events).await?;
             // Guarded: a second dispatcher (a lease lost mid-chunk) fails instead of numbering
             // the same events twice.
-            let advance = event_cursors::Entity::update_many()
-                .col_expr(event_cursors::Column::Cursor, Expr::value(last as i64))
-                .filter(event_cursors::Column::Name.eq(READER))
-                .filter(event_cursors::Column::Cursor.eq(cursor as i64))
-                .build(storage.backend());
-            writes.push_guarded(advance, MOVED_ELSEWHERE);
+            writes.push_guarded(event_cursors::advance(READER, cursor, last, storage.backend()), MOVED_ELSEWHERE);
             storage.apply_alone(writes).await?;
             cursor = last;
         }

@@ -395,6 +395,7 @@ fn partner_event(record: &partner_certifications::Model, message: &PartnerMessag
         at: event["at"].as_str().and_then(|a| a.parse().ok()).unwrap_or_else(Utc::now),
         reason: event["reason"].as_str().map(str::to_owned),
         certification: partner_record_as_certification(record),
+        entry_seq: 0,
         origin: Some(record.partner.clone()),
         trace_context: crate::trace_context::traceparent(),
     }

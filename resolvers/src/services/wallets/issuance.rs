@@ -400,7 +400,7 @@ impl WalletIssuance {
             "CREDENTIAL_ISSUED",
             Some(format!("{configuration} to {holder_did}")),
         ));
-        if let Some(work) = self.credentials.anchoring_work(&id, &digest, None, None) {
+        if let Some(work) = self.credentials.anchoring_work(&id, &digest) {
             batch.push(outbox::enqueue(self.storage.backend(), work));
         }
         match self.storage.apply_alone(batch).await {

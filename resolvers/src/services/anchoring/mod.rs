@@ -1,19 +1,20 @@
 //! Anchoring on chain: every credential's digest and every status change leave a proof on the
 //! chain, in batches, each exactly once, whatever crashes in between.
 //!
-//! 1. **Outbox.** Issuing a credential queues `anchor` work of stream `ANCHOR`, and a status
-//!    change of stream `STATUS`, in the node's one outbox, in the same transaction as the change
-//!    itself ([`work`]). Nothing reaches the chain that did not commit, and nothing that
-//!    committed is forgotten.
-//! 2. **Forming a batch** is the outbox handler of topic `anchor`: the outbox hands it the
-//!    oldest pending rows of one stream (up to a size, once the oldest is old enough or the size
-//!    is reached); it builds the Merkle tree (ANCHOR), and in one transaction with the rows
-//!    marked done it stores the batch under the next sequence number (with its root) and its
-//!    entries (`anchor_batch_entries`), in the order of the tree's leaves. A batch is formed
-//!    once; from then on it is only sent. A credential's Merkle proof is not stored: it is
-//!    computed when asked for, from its batch's entries (a tree of 4,096 leaves takes
-//!    milliseconds; the last trees are kept), so forming a batch writes one small row per
-//!    credential on the writer that issuance waits for.
+//! 1. **What to anchor** is read from the node's event log, which every transition writes in
+//!    its own transaction: a grant's credential (`ANCHOR`) and the later status changes of a
+//!    granted credential (`STATUS`). Nothing reaches the chain that did not commit, and nothing
+//!    that committed is forgotten: the former's cursor moves only with the batches it formed.
+//!    Credentials no event tells of (the VC API's, a wallet's) queue `anchor` work in the
+//!    node's one outbox, in the transaction that issues them ([`work`]).
+//! 2. **Forming a batch** ([`Former`], `forming.rs`): once a batch's worth waits, or the oldest
+//!    entry waited `max_wait`, it builds the Merkle tree (ANCHOR), and in one transaction stores
+//!    each batch under the next sequence number (with its root) and its entries
+//!    (`anchor_batch_entries`) in the order of the tree's leaves, with the outbox rows marked
+//!    done and the cursor past the events read. A batch is formed once; from then on it is only
+//!    sent. A credential's Merkle proof is not stored: it is computed when asked for, from its
+//!    batch's entries (a tree of 4,096 leaves takes milliseconds; the last trees are kept), so
+//!    forming a batch writes one small row per credential on the writer that issuance waits for.
 //! 3. **Sending** is idempotent because the contract accepts each sequence number once: before
 //!    sending, the worker asks the chain whether the sequence is already there (a send that
 //!    landed before a crash), and a resend that races a landed one fails with `BadSequence`;
@@ -36,18 +37,24 @@ use cadena_contracts::{B256, ChainClient, ChainError};
 use cadena_credentials::merkle::{self, MerkleTree};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set};
-use serde::{Deserialize, Serialize};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+use serde::Serialize;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::errors::ServiceError;
 use crate::fault::crash_point;
 use crate::services::lease::Lease;
-use crate::services::outbox::{self, Handled, Handler, Intake, Outcome, Topic, Work};
+use crate::services::outbox::{Outbox, Topic};
 use crate::services::retry::Backoff;
-use crate::storage::entities::{anchor_batch_entries, anchor_batches, chain_checkpoints};
+use crate::storage::entities::{
+    anchor_batch_entries, anchor_batches, certification_events, chain_checkpoints, event_cursors,
+};
 use crate::storage::{ApplyError, Storage, WriteBatch};
+
+mod forming;
+
+pub use forming::{Former, READER as FORMER, work};
 
 /// The stream (and batch kind) of new credentials' digests.
 pub const ANCHOR: &str = "ANCHOR";
@@ -91,31 +98,6 @@ impl ChainStatus {
             _ => "UNKNOWN",
         }
     }
-}
-
-/// The outbox work of a credential's anchor (`status` None) or a status change, to commit with
-/// the change that causes it; `history` is the `(lineage, seq)` of the history entry it confirms.
-pub fn work(credential_id: &str, digest: &str, status: Option<ChainStatus>, history: Option<(Uuid, i64)>) -> Work {
-    let entry = Entry {
-        credential_id: credential_id.to_owned(),
-        digest: digest.to_owned(),
-        status_code: status.map(|s| s as i16),
-        lineage_id: history.map(|h| h.0),
-        history_seq: history.map(|h| h.1),
-    };
-    let payload = serde_json::to_string(&entry).expect("serialisable");
-    Work::new(Topic::Anchor, payload).in_stream(if status.is_some() { STATUS } else { ANCHOR }).about(credential_id)
-}
-
-/// What an `anchor` outbox row carries: one entry of a future batch.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Entry {
-    credential_id: String,
-    digest: String,
-    status_code: Option<i16>,
-    lineage_id: Option<Uuid>,
-    history_seq: Option<i64>,
 }
 
 /// How batches are formed and the chain polled.
@@ -223,7 +205,7 @@ pub struct AnchoringService {
     chain_checked: Arc<std::sync::atomic::AtomicBool>,
     /// When recent confirmed batches were last checked against the chain.
     last_recheck: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
-    /// Told when the outbox formed a batch: the chain loop sends it at once.
+    /// Told when the former formed a batch: the chain loop sends it at once.
     formed: Arc<tokio::sync::Notify>,
     /// The Merkle trees of the batches whose proofs were asked for last.
     trees: moka::future::Cache<i64, Arc<MerkleTree>>,
@@ -269,10 +251,24 @@ impl AnchoringService {
         &self.chain
     }
 
+    /// What waits to be formed into batches: the log's events after the former's cursor (not
+    /// all of which anchor anything: submissions and refusals are read past) and the outbox's
+    /// `anchor` rows, how many and since when the oldest (the anchoring lag).
+    pub async fn backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), ServiceError> {
+        let db = self.storage.db();
+        let cursor = event_cursors::Entity::find_by_id(FORMER.to_owned()).one(db).await?.map_or(0, |c| c.cursor);
+        let unread = certification_events::Entity::find().filter(certification_events::Column::Seq.gt(cursor));
+        let events = unread.clone().count(db).await?;
+        let oldest_event =
+            unread.order_by_asc(certification_events::Column::Seq).one(db).await?.map(|e| e.committed_at);
+        let (rows, oldest_row) = Outbox::backlog_of(&self.storage, Topic::Anchor).await?;
+        Ok((events + rows, oldest_event.into_iter().chain(oldest_row).min()))
+    }
+
     /// Runs the chain loop until `shutdown` completes: sending formed batches, following the
     /// chain. Failures back off (the one [`Backoff`], from `poll` up to `max_backoff`) and are
     /// logged, never fatal: the batches keep everything until it lands. Batches are formed by
-    /// the outbox's loop of topic `anchor` (this service is that topic's [`Handler`]).
+    /// the [`Former`].
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let backoff = Backoff { base: self.settings.poll, max: self.settings.max_backoff };
@@ -530,75 +526,6 @@ impl AnchoringService {
         self.apply(batch).await
     }
 
-    /// Forms one batch of `kind` from `rows` (its outbox rows, oldest first): the batch under
-    /// the next sequence number (ANCHOR: with its Merkle root) and its entries in leaf order.
-    async fn form(&self, kind: &str, rows: &[outbox::Row]) -> Result<Handled, AnchoringError> {
-        let entries: Vec<Entry> = rows
-            .iter()
-            .map(|row| {
-                serde_json::from_str(&row.payload).map_err(|e| {
-                    AnchoringError::Inconsistent(format!("outbox row {} is not an anchor entry: {e}", row.id))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let last = anchor_batches::Entity::find()
-            .select_only()
-            .column_as(anchor_batches::Column::Sequence.max(), "max")
-            .into_tuple::<Option<i64>>()
-            .one(self.storage.db())
-            .await?
-            .flatten()
-            .unwrap_or(0);
-        let sequence = last + 1;
-        let backend = self.storage.backend();
-        let mut batch = WriteBatch::default();
-        let root = if kind == ANCHOR {
-            let digests = entries.iter().map(|e| parse_digest(&e.digest)).collect::<Result<Vec<_>, _>>()?;
-            let tree = MerkleTree::build(&digests).map_err(|e| AnchoringError::Inconsistent(e.to_string()))?;
-            Some(hex::encode(tree.root()))
-        } else {
-            None
-        };
-        batch.push(
-            anchor_batches::Entity::insert(anchor_batches::ActiveModel {
-                sequence: Set(sequence),
-                kind: Set(kind.to_owned()),
-                root: Set(root.clone()),
-                count: Set(entries.len() as i32),
-                state: Set(FORMED.to_owned()),
-                tx_hash: Set(None),
-                block_number: Set(None),
-                gas_used: Set(None),
-                formed_at: Set(Utc::now()),
-                confirmed_at: Set(None),
-                trace_context: Set(crate::trace_context::traceparent()),
-            })
-            .build(backend),
-        );
-        // The entries in batch order (by id): a STATUS batch is sent from them, and an ANCHOR
-        // batch's are its tree's leaves.
-        let now = Utc::now();
-        for chunk in entries.chunks(1000) {
-            let models = chunk.iter().map(|entry| anchor_batch_entries::ActiveModel {
-                kind: Set(kind.to_owned()),
-                credential_id: Set(entry.credential_id.clone()),
-                digest: Set(entry.digest.clone()),
-                status_code: Set(entry.status_code),
-                lineage_id: Set(entry.lineage_id),
-                history_seq: Set(entry.history_seq),
-                batch_sequence: Set(Some(sequence)),
-                created_at: Set(now),
-                ..Default::default()
-            });
-            batch.push(anchor_batch_entries::Entity::insert_many(models).build(backend));
-        }
-        tracing::info!(sequence, kind, count = entries.len(), root = ?root, "batch formed");
-        // The outbox marks the rows done in the same transaction, guarded: rows another worker
-        // took meanwhile fail the whole batch.
-        let outcomes = rows.iter().map(|row| (row.id, Outcome::Done { status: None })).collect();
-        Ok(Handled { outcomes, writes: batch })
-    }
-
     /// Where a credential of this node sits on chain: None until its batch is formed (or when
     /// this node never anchored it). The proof is computed from the batch's entries.
     pub async fn proof_of(&self, digest: &str) -> Result<Option<AnchorProof>, ServiceError> {
@@ -696,44 +623,6 @@ impl AnchoringService {
         let (Ok(root), Ok(digest)) = (parse_digest(&proof.root), parse_digest(&proof.digest)) else { return false };
         let siblings: Result<Vec<[u8; 32]>, _> = proof.proof.iter().map(|p| parse_digest(p)).collect();
         siblings.is_ok_and(|s| merkle::verify(&root, &s, &digest))
-    }
-}
-
-/// Forming batches: the outbox's handler of topic `anchor`.
-impl Handler for AnchoringService {
-    const TOPIC: Topic = Topic::Anchor;
-
-    fn intake(&self) -> Intake {
-        Intake::Batches {
-            streams: vec![(ANCHOR, self.settings.max_batch), (STATUS, self.settings.max_status_batch)],
-            wait: self.settings.max_wait,
-        }
-    }
-
-    fn backoff(&self) -> Backoff {
-        Backoff { base: self.settings.poll, max: self.settings.max_backoff }
-    }
-
-    fn poll(&self) -> Duration {
-        self.settings.poll
-    }
-
-    /// Batches wait for their size or their time anyway.
-    fn wakes_on_commit(&self) -> bool {
-        false
-    }
-
-    async fn handle(&self, rows: Vec<outbox::Row>) -> Result<Handled, ServiceError> {
-        let Some(kind) = rows.first().and_then(|r| r.stream.clone()) else { return Ok(Handled::default()) };
-        self.form(&kind, &rows).await.map_err(|e| match e {
-            AnchoringError::Storage(error) => error,
-            other => ServiceError::internal(other),
-        })
-    }
-
-    fn committed(&self, _decided: usize) {
-        crash_point("formed");
-        self.formed.notify_one();
     }
 }
 
