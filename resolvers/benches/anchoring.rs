@@ -51,7 +51,7 @@ fn draft(i: usize, tin: &str) -> AeoDataSetDraft {
     numbered_draft("OEA-MX-G", i, tin)
 }
 
-/// A fresh node database and its services, anchoring into the outbox or not.
+/// A fresh node database and its services, anchoring or not.
 async fn node(dir: &std::path::Path, anchoring: bool) -> BenchResult<(Storage, CertificationService)> {
     let storage =
         Storage::connect_and_migrate(&format!("sqlite://{}?mode=rwc", dir.join("node.sqlite").display())).await?;

@@ -1,11 +1,11 @@
 //! W3C trace context where a trace crosses something other than a function call.
 //!
 //! A certification's trace runs from the officer's request through signing and the commit,
-//! then on in work done later, perhaps by another replica: the outbox rows the commit queued,
-//! the anchor batch formed from them and its chain transaction, the partner message and the
-//! partner's verification of it. Each of those boundaries carries the `traceparent` of the
-//! span that crossed it: stored with the outbox row and the anchor batch, sent as an HTTP
-//! header to partners and webhooks. The side that picks the work up continues that trace.
+//! then on in work done later, perhaps by another replica: the events and outbox rows the commit
+//! wrote, the anchor batch formed from them and its chain transaction, the partner message and
+//! the partner's verification of it. Each of those boundaries carries the `traceparent` of the
+//! span that crossed it: stored with the event, the outbox row and the anchor batch, sent as an
+//! HTTP header to partners and webhooks. The side that picks the work up continues that trace.
 //!
 //! Everything here goes through the process's text-map propagator (set by the binary when it
 //! exports traces): without one, nothing is captured and nothing is continued, at the cost of

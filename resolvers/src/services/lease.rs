@@ -38,7 +38,7 @@ pub struct Lease {
 
 impl Lease {
     /// The lease named `name` (`outbox:<topic>` for each outbox topic's loop, `anchoring` for the
-    /// chain loop, `partners` for the partner loop).
+    /// chain loop, `anchor-forming` for the anchoring former, `partners` for the partner loop).
     pub fn new(storage: Storage, name: &'static str) -> Lease {
         Lease { storage, name, renewed: std::sync::Mutex::new(None) }
     }

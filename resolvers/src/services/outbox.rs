@@ -10,10 +10,10 @@
 //! **One worker loop.** [`Outbox::run`] takes the rows of one topic and hands them to that
 //! topic's [`Handler`], the same loop for every topic. How rows are handed over is the topic's
 //! [`Intake`]: each due row on its own (webhooks), or each stream's rows in order, a stream
-//! stopping at its first row not done (a partner's numbered messages). The anchoring former
-//! takes its topic's rows itself ([`Outbox::pending_of`], [`mark_done`]), together with the
-//! log's events, in the same transactions as its batches. The handler's outcome for a row is written with the handler's own writes in one
-//! transaction, so work and its record of being done cannot part.
+//! stopping at its first row not done (a partner's numbered messages). The handler's outcome
+//! for a row is written with the handler's own writes in one transaction, so work and its
+//! record of being done cannot part. (The anchoring former takes its topic's rows itself,
+//! [`Outbox::pending_of`] and [`mark_done`], in the transactions that form its batches.)
 //!
 //! **Retries.** A failed row is tried again after the one [`Backoff`] (exponential, capped,
 //! jittered) of its topic, and given up after the topic's attempts, if it has a limit.
@@ -342,7 +342,7 @@ impl Outbox {
     async fn round_in_order<H: Handler>(&self, handler: &H, limit: u64) -> Result<usize, ServiceError> {
         let now = Utc::now();
         let mut streams: Vec<(Option<String>, Vec<Row>)> = Vec::new();
-        for row in self.pending(H::TOPIC, None, limit).await? {
+        for row in Self::pending_of(&self.storage, H::TOPIC, limit).await? {
             match streams.iter_mut().find(|(stream, _)| *stream == row.stream) {
                 Some((_, rows)) => rows.push(row),
                 None => streams.push((row.stream.clone(), vec![row])),
@@ -447,34 +447,25 @@ impl Outbox {
         Ok(outcomes.len())
     }
 
-    /// The pending rows of `topic` (of one stream, or all).
-    fn pending_rows(topic: Topic, stream: Option<&str>) -> sea_orm::Select<outbox::Entity> {
-        let query = outbox::Entity::find()
+    /// The pending rows of `topic`.
+    fn pending_rows(topic: Topic) -> sea_orm::Select<outbox::Entity> {
+        outbox::Entity::find()
             .filter(outbox::Column::Topic.eq(topic.as_str()))
-            .filter(outbox::Column::State.eq(PENDING));
-        match stream {
-            Some(stream) => query.filter(outbox::Column::Stream.eq(stream)),
-            None => query,
-        }
+            .filter(outbox::Column::State.eq(PENDING))
     }
 
-    /// Pending rows of `topic` (of one stream, or all), oldest first.
-    async fn pending(&self, topic: Topic, stream: Option<&str>, limit: u64) -> Result<Vec<Row>, ServiceError> {
-        let query = Self::pending_rows(topic, stream).order_by_asc(outbox::Column::Id).limit(limit);
-        Ok(query.all(self.storage.db()).await?)
-    }
-
-    /// Up to `limit` pending rows of `topic` in `storage`, oldest first, for a worker that
-    /// takes them itself rather than through a [`Handler`] (the anchoring former, which also
-    /// follows the event log) and marks them done with [`mark_done`] in its own write.
+    /// Up to `limit` pending rows of `topic` in `storage`, oldest first: for the topic's loop,
+    /// and for a worker that takes them itself rather than through a [`Handler`] (the anchoring
+    /// former, which also follows the event log) and marks them done with [`mark_done`] in its
+    /// own write.
     pub async fn pending_of(storage: &Storage, topic: Topic, limit: u64) -> Result<Vec<Row>, ServiceError> {
-        let query = Self::pending_rows(topic, None).order_by_asc(outbox::Column::Id).limit(limit);
+        let query = Self::pending_rows(topic).order_by_asc(outbox::Column::Id).limit(limit);
         Ok(query.all(storage.db()).await?)
     }
 
     /// Pending rows of `topic` that are due, oldest first.
     async fn due(&self, topic: Topic, limit: u64) -> Result<Vec<Row>, ServiceError> {
-        let query = Self::pending_rows(topic, None).filter(outbox::Column::NextAttemptAt.lte(Utc::now()));
+        let query = Self::pending_rows(topic).filter(outbox::Column::NextAttemptAt.lte(Utc::now()));
         Ok(query.order_by_asc(outbox::Column::Id).limit(limit).all(self.storage.db()).await?)
     }
 
@@ -497,8 +488,8 @@ impl Outbox {
     /// [`Outbox::backlog`] in `storage`.
     pub async fn backlog_of(storage: &Storage, topic: Topic) -> Result<(u64, Option<DateTime<Utc>>), ServiceError> {
         let db = storage.db();
-        let waiting = Self::pending_rows(topic, None).count(db).await?;
-        let oldest = Self::pending_rows(topic, None).order_by_asc(outbox::Column::Id).one(db).await?;
+        let waiting = Self::pending_rows(topic).count(db).await?;
+        let oldest = Self::pending_rows(topic).order_by_asc(outbox::Column::Id).one(db).await?;
         Ok((waiting, oldest.map(|row| row.created_at)))
     }
 

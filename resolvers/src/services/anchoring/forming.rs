@@ -196,9 +196,10 @@ impl Former {
                 let span = forming_span(traceparent.or_else(|| waited.traceparent.clone()).as_deref());
                 self.form(waited, queued, cursor, read_to).instrument(span).await?;
                 cursor = read_to;
-            } else if quiet && since.is_none() && read_to > cursor {
-                // Nothing to anchor among the events read: the cursor moves on alone, so the
-                // log's retention is not held back by them.
+            } else if since.is_none() && read_to > cursor {
+                // Nothing to anchor among the events read: the cursor moves on alone (at most
+                // every `poll`), so neither the log's retention nor the anchoring lag is held
+                // back by them.
                 let mut writes = WriteBatch::default();
                 writes.push_guarded(advance(cursor, read_to, self.anchoring.storage.backend()), MOVED_ELSEWHERE);
                 self.anchoring.storage.apply_alone(writes).await?;

@@ -62,7 +62,7 @@ pub struct CredentialSettings {
     pub status_list_ttl: Duration,
     /// How long a presentation challenge stays answerable.
     pub challenge_ttl: Duration,
-    /// Whether credentials and status changes go to the anchoring outbox.
+    /// Whether the node anchors on chain (credentials no event tells of then queue `anchor` work).
     pub anchoring: bool,
     /// Whether ISSUERs may sign credentials (never AEO certifications) through the VC API.
     pub vc_api_issuance: bool,
