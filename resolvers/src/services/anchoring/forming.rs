@@ -63,7 +63,7 @@ pub fn work(credential_id: &str, digest: &str) -> Work {
 
 /// One entry of a future batch; also what an `anchor` outbox row carries (rows queued before
 /// transitions were read from the log carry status changes too).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Entry {
     credential_id: String,
@@ -201,7 +201,8 @@ impl Former {
                 // every `poll`), so neither the log's retention nor the anchoring lag is held
                 // back by them.
                 let mut writes = WriteBatch::default();
-                writes.push_guarded(advance(cursor, read_to, self.anchoring.storage.backend()), MOVED_ELSEWHERE);
+                let advance = event_cursors::advance(READER, cursor, read_to, self.anchoring.storage.backend());
+                writes.push_guarded(advance, MOVED_ELSEWHERE);
                 self.anchoring.storage.apply_alone(writes).await?;
                 cursor = read_to;
             }
@@ -262,7 +263,7 @@ impl Former {
         let ids: Vec<i64> = queued.iter().map(|row| row.id).collect();
         outbox::mark_done(&mut writes, backend, &ids, None);
         if read_to > cursor {
-            writes.push_guarded(advance(cursor, read_to, backend), MOVED_ELSEWHERE);
+            writes.push_guarded(event_cursors::advance(READER, cursor, read_to, backend), MOVED_ELSEWHERE);
         }
         storage.apply_alone(writes).await?;
         crash_point("formed");
@@ -293,11 +294,6 @@ impl Former {
         }
         Ok(())
     }
-}
-
-/// The guarded statement moving the former's cursor from `from` to `to`.
-fn advance(from: u64, to: u64, backend: sea_orm::DbBackend) -> sea_orm::Statement {
-    event_cursors::advance(READER, from, to, backend)
 }
 
 /// The span of one forming round: it continues the trace of the request that caused its

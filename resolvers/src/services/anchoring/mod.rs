@@ -54,7 +54,7 @@ use crate::storage::{ApplyError, Storage, WriteBatch};
 
 mod forming;
 
-pub use forming::{Former, READER as FORMER, work};
+pub use forming::{Former, work};
 
 /// The stream (and batch kind) of new credentials' digests.
 pub const ANCHOR: &str = "ANCHOR";
@@ -256,7 +256,8 @@ impl AnchoringService {
     /// `anchor` rows, how many and since when the oldest (the anchoring lag).
     pub async fn backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), ServiceError> {
         let db = self.storage.db();
-        let cursor = event_cursors::Entity::find_by_id(FORMER.to_owned()).one(db).await?.map_or(0, |c| c.cursor);
+        let cursor =
+            event_cursors::Entity::find_by_id(forming::READER.to_owned()).one(db).await?.map_or(0, |c| c.cursor);
         let unread = certification_events::Entity::find().filter(certification_events::Column::Seq.gt(cursor));
         let events = unread.clone().count(db).await?;
         let oldest_event =
