@@ -3,7 +3,9 @@
 //! 1. submit+approve: certifications filed by a registrar then granted by an approver through
 //!    `CertificationService`, on a fresh SQLite file and on a fresh PostgreSQL database (on the
 //!    server `DATABASE_URL` names, else the local one the tests use; skipped only when none
-//!    answers), from one task and from 8 concurrent tasks.
+//!    answers), from one task and from 8 concurrent tasks. Beside them, for scale, how many
+//!    one-row transactions that PostgreSQL server commits per second from 8 tasks: the
+//!    machine's own ceiling, so figures taken on different machines can be compared.
 //! 2. Lookup by TIN with 1,000,000 certifications stored, as partners and risk systems ask.
 //! 3. Peak resident memory of the whole run.
 //!
@@ -13,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::error::Error;
+use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -88,9 +91,17 @@ async fn run() -> BenchResult<()> {
             probe.close().await?;
             println!("   on PostgreSQL (a fresh database on {}):", redact(&postgres));
             for tasks in [1, CONCURRENT_TASKS] {
-                let elapsed = on_fresh_postgres(&postgres, mx, &rfcs, tasks).await?;
+                let rfcs = &rfcs;
+                let elapsed =
+                    on_fresh_postgres(&postgres, |url| async move { submit_and_approve(&url, mx, rfcs, tasks).await })
+                        .await?;
                 print_throughput(tasks, elapsed, Some(PG_PAIRS_PER_SECOND_TARGET).filter(|_| tasks > 1));
             }
+            let commits = on_fresh_postgres(&postgres, |url| async move { server_commit_rate(&url).await }).await?;
+            println!(
+                "   the server alone, for scale:  {commits:>9.0} commits/s  (one-row inserts from {CONCURRENT_TASKS} tasks; \
+                 a pair is two commits; no target)"
+            );
         }
         Err(error) => println!(
             "   PostgreSQL: skipped ({} does not answer: {error}; set DATABASE_URL=postgres://...)",
@@ -212,18 +223,57 @@ async fn submit_and_approve(url: &str, country: CountryCode, rfcs: &[String], ta
     Ok(elapsed)
 }
 
-/// Runs [`submit_and_approve`] in a database created for it on the server of `admin_url`, and
+/// How many transactions the PostgreSQL server at `url` commits per second when
+/// [`CONCURRENT_TASKS`] tasks each insert one small row per transaction, as fast as they can
+/// (prepared, over the driver the node uses): the ceiling the machine puts on any write path,
+/// printed so that figures from different machines can be read against each other.
+async fn server_commit_rate(url: &str) -> BenchResult<f64> {
+    const FOR: Duration = Duration::from_secs(3);
+    let mut options = sea_orm::ConnectOptions::new(url.to_owned());
+    // As the node's storage does: no ping before every statement.
+    options.max_connections(CONCURRENT_TASKS as u32).sqlx_logging(false).test_before_acquire(false);
+    let db = Database::connect(options).await?;
+    db.execute_unprepared(
+        "CREATE TABLE commit_rate (id bigserial PRIMARY KEY, task integer NOT NULL, at timestamptz NOT NULL)",
+    )
+    .await?;
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(CONCURRENT_TASKS);
+    for task in 0..CONCURRENT_TASKS as i32 {
+        let db = db.clone();
+        handles.push(tokio::spawn(async move {
+            let mut commits = 0_u64;
+            while started.elapsed() < FOR {
+                let insert = Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "INSERT INTO commit_rate (task, at) VALUES ($1, $2)",
+                    [task.into(), Utc::now().into()],
+                );
+                db.execute_raw(insert).await?;
+                commits += 1;
+            }
+            Ok::<_, sea_orm::DbErr>(commits)
+        }));
+    }
+    let mut commits = 0;
+    for handle in handles {
+        commits += handle.await??;
+    }
+    let rate = commits as f64 / started.elapsed().as_secs_f64();
+    db.close().await?;
+    Ok(rate)
+}
+
+/// Runs `measure` on the URL of a database created for it on the server of `admin_url`, and
 /// drops that database afterwards whatever happened.
-async fn on_fresh_postgres(
+async fn on_fresh_postgres<T, F: Future<Output = BenchResult<T>>>(
     admin_url: &str,
-    country: CountryCode,
-    rfcs: &[String],
-    tasks: usize,
-) -> BenchResult<Duration> {
+    measure: impl FnOnce(String) -> F,
+) -> BenchResult<T> {
     let admin = Database::connect(admin_url).await?;
     let name = format!("cadena_bench_{:016x}", rand::random::<u64>());
     admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
-    let outcome = submit_and_approve(&with_database(admin_url, &name), country, rfcs, tasks).await;
+    let outcome = measure(with_database(admin_url, &name)).await;
     // The pool is closed on success; after a failure it may still hold connections, which a
     // plain DROP refuses, hence FORCE (PostgreSQL 13+) as the fallback.
     let dropped = match admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await {
@@ -231,9 +281,9 @@ async fn on_fresh_postgres(
         Err(_) => admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.map(|_| ()),
     };
     admin.close().await?;
-    let elapsed = outcome?;
+    let measured = outcome?;
     dropped?;
-    Ok(elapsed)
+    Ok(measured)
 }
 
 /// `url` with its database (the path) replaced by `database`, keeping any query string.
