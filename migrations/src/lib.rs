@@ -24,6 +24,7 @@ mod m20261210_000016_wallets;
 mod m20261211_000017_trace_context;
 mod m20261212_000018_lighter_issuance_writes;
 mod m20261213_000019_partner_dispatch_from_log;
+mod m20261214_000020_sqlite_guards_in_writer;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000017_trace_context::Migration),
             Box::new(m20261212_000018_lighter_issuance_writes::Migration),
             Box::new(m20261213_000019_partner_dispatch_from_log::Migration),
+            Box::new(m20261214_000020_sqlite_guards_in_writer::Migration),
         ]
     }
 }

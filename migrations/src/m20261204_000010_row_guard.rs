@@ -7,6 +7,7 @@
 //! - PostgreSQL: the function `cadena_require_rows(changed, guard)`, raising SQLSTATE `CDN01`.
 //! - SQLite: the view `cadena_guard(changed, guard)`, whose INSTEAD OF INSERT trigger raises
 //!   `CDN01 <guard>` when `changed` is 0: `INSERT INTO cadena_guard VALUES (changes(), 2)`.
+//!   (Migration 20 drops it: SQLite's writer now checks each guard itself.)
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;

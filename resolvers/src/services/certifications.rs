@@ -24,7 +24,7 @@ use crate::services::outbox::{self, Work};
 use crate::services::partners;
 use crate::services::webhooks::{self, WebhookService};
 use crate::storage::entities::{certification_history, certifications, partner_certifications};
-use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard};
+use crate::storage::{ApplyError, Storage, WriteBatch, WriteGuard, is_unique_violation};
 
 /// Longest reason accepted for a decision.
 pub const MAX_REASON_LEN: usize = 2000;
@@ -139,10 +139,6 @@ fn parse_reason(transition: Transition, reason: Option<&str>) -> Result<Option<S
 
 /// Whether a database error is a unique-key violation, which here means a concurrent writer
 /// got there first (PostgreSQL) or a duplicate certificate number.
-fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
-    matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
-}
-
 fn row_from_data_set(
     set: &AeoDataSet,
     id: Uuid,

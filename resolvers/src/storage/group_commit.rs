@@ -8,17 +8,19 @@
 //! group goes on; if SQLite rolls the whole transaction back (disk full, I/O error), every
 //! member of the group is told its write failed. No member returns before its group's
 //! COMMIT: what a client is told was written, was.
+//!
+//! The connection is driven directly on the gate holder's thread (`sqlite_connection.rs`
+//! says why), so a guarded statement's changed rows are checked right after it runs, before
+//! the next one.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sea_orm::sqlx::{self, SqliteConnection};
 use sea_orm::{DbErr, Values};
-use sea_query_sqlx::SqlxValues;
 use tokio::sync::{Mutex, MutexGuard, watch};
 
-use super::{ApplyError, GUARD_FAILED, WriteBatch, guard_conflict, sqlx_err};
+use super::sqlite_connection::{db_err, execute};
+use super::{ApplyError, WriteBatch};
 
 /// The most writes one group holds before it commits even though writers wait: bounds how
 /// long the first member waits, and the WAL one commit writes.
@@ -42,7 +44,7 @@ pub(crate) struct Writer {
 /// The connection and the group transaction open on it.
 #[derive(Debug)]
 pub struct WriterConnection {
-    connection: SqliteConnection,
+    connection: rusqlite::Connection,
     group: Option<Group>,
     next_group: u64,
 }
@@ -83,15 +85,8 @@ impl Drop for Waiting<'_> {
     }
 }
 
-impl WriterConnection {
-    /// The connection, for statements run under the gate.
-    pub(crate) fn connection(&mut self) -> &mut SqliteConnection {
-        &mut self.connection
-    }
-}
-
 impl Writer {
-    pub(crate) fn new(connection: SqliteConnection) -> Writer {
+    pub(crate) fn new(connection: rusqlite::Connection) -> Writer {
         Writer {
             connection: Mutex::new(WriterConnection { connection, group: None, next_group: 1 }),
             waiting: AtomicUsize::new(0),
@@ -109,7 +104,7 @@ impl Writer {
     /// Runs `batch` in its own savepoint of the open group (opening one if none is), then
     /// commits the group if `commit_now` or the group is full. Returns the group when it is
     /// left open: the batch is applied but not yet committed.
-    pub(crate) async fn apply(
+    pub(crate) fn apply(
         &self,
         writer: &mut WriterConnection,
         batch: WriteBatch,
@@ -118,72 +113,53 @@ impl Writer {
         let opens = writer.group.is_none();
         let writes = writer.group.as_ref().map_or(0, |g| g.writes) + 1;
         let commit = commit_now || writes >= MAX_GROUP;
-        let mut sql =
-            String::from(if opens { "BEGIN IMMEDIATE;SAVEPOINT cadena_write;" } else { "SAVEPOINT cadena_write;" });
-        let mut values = Vec::new();
-        let mut guards = Vec::new();
-        for (statement, guard) in batch.statements {
-            sql.push_str(&statement.sql);
-            sql.push(';');
-            values.extend(statement.values.map(|v| v.0).unwrap_or_default());
-            if let Some(conflict) = guard {
-                // Checked by the database right after the statement (migration 10).
-                let _ = write!(sql, "INSERT INTO cadena_guard VALUES (changes(), {});", guards.len());
-                guards.push(conflict);
-            }
-        }
-        sql.push_str("RELEASE cadena_write;");
-        if commit {
-            sql.push_str("COMMIT;");
-        }
         if opens {
+            if let Err(error) = execute(&writer.connection, "BEGIN IMMEDIATE", &[]) {
+                return Err(db_err(error).into());
+            }
             writer.group = Some(Group { id: writer.next_group, writes: 0 });
             writer.next_group += 1;
         }
-        let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), SqlxValues(Values(values)));
-        match query.execute(&mut writer.connection).await {
-            Ok(_) if commit => {
+        let outcome = run_in_savepoint(&writer.connection, batch, commit);
+        match outcome {
+            Ok(()) if commit => {
                 self.end(writer, Ok(()));
                 Ok(None)
             }
-            Ok(_) => {
+            Ok(()) => {
                 let group = writer.group.as_mut().expect("a group is open");
                 group.writes = writes;
                 Ok(Some(group.id))
             }
-            Err(error) => {
-                let undone = sqlx::raw_sql(sqlx::AssertSqlSafe("ROLLBACK TO cadena_write;RELEASE cadena_write;"))
-                    .execute(&mut writer.connection)
-                    .await;
+            Err(failed) => {
+                let undone = execute(&writer.connection, "ROLLBACK TO cadena_write", &[])
+                    .and_then(|_| execute(&writer.connection, "RELEASE cadena_write", &[]));
                 if undone.is_err() {
                     // No savepoint to go back to: SQLite rolled the whole transaction back
                     // (or never began it), and the group's other writes with it.
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe("ROLLBACK")).execute(&mut writer.connection).await;
-                    self.end(writer, Err(error.to_string()));
+                    let _ = execute(&writer.connection, "ROLLBACK", &[]);
+                    self.end(writer, Err(failed.to_string()));
                 } else if commit || writes == 1 {
                     // This write is undone; the others of the group stand and are committed
                     // now, or, when it was the group's first, the empty group is closed
                     // rather than left holding the write lock for no one.
-                    self.settle(writer).await;
+                    self.settle(writer);
                 }
-                match guard_failed(&error) {
-                    Some(position) => Err(guard_conflict(&guards, position)),
-                    None => Err(sqlx_err(error).into()),
-                }
+                Err(failed)
             }
         }
     }
 
     /// Commits the open group, if any, and tells its members.
-    pub(crate) async fn settle(&self, writer: &mut WriterConnection) {
+    pub(crate) fn settle(&self, writer: &mut WriterConnection) {
         if writer.group.is_none() {
             return;
         }
-        let outcome = match sqlx::raw_sql(sqlx::AssertSqlSafe("COMMIT")).execute(&mut writer.connection).await {
+        let outcome = match execute(&writer.connection, "COMMIT", &[]) {
             Ok(_) => Ok(()),
             Err(error) => {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe("ROLLBACK")).execute(&mut writer.connection).await;
-                Err(error.to_string())
+                let _ = execute(&writer.connection, "ROLLBACK", &[]);
+                Err(db_err(error).to_string())
             }
         };
         self.end(writer, outcome);
@@ -204,9 +180,23 @@ impl Writer {
     }
 }
 
-/// The position of the guard that failed, when that is why the write failed (SQLite reports
-/// the trigger's `RAISE` message, `CDN01 <position>`).
-fn guard_failed(error: &sqlx::Error) -> Option<usize> {
-    let sqlx::Error::Database(error) = error else { return None };
-    error.message().strip_prefix(GUARD_FAILED)?.trim().parse().ok()
+/// Runs `batch` in the savepoint `cadena_write`, checking each guard right after its statement,
+/// and releases it (then commits, if `commit`). On an error the savepoint is left for the
+/// caller to roll back to.
+fn run_in_savepoint(connection: &rusqlite::Connection, batch: WriteBatch, commit: bool) -> Result<(), ApplyError> {
+    execute(connection, "SAVEPOINT cadena_write", &[]).map_err(db_err)?;
+    for (statement, guard) in batch.statements {
+        let values = statement.values.unwrap_or_else(|| Values(Vec::new()));
+        let changed = execute(connection, &statement.sql, &values.0).map_err(db_err)?;
+        if let Some(conflict) = guard
+            && changed == 0
+        {
+            return Err(ApplyError::Conflict(conflict));
+        }
+    }
+    execute(connection, "RELEASE cadena_write", &[]).map_err(db_err)?;
+    if commit {
+        execute(connection, "COMMIT", &[]).map_err(|error| ApplyError::Db(db_err(error)))?;
+    }
+    Ok(())
 }

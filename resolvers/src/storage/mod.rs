@@ -3,15 +3,16 @@
 //! SQLite (a file in the data dir) is the default; PostgreSQL when the URL says so.
 //!
 //! Writes are a [`WriteBatch`], planned from committed reads and applied whole: each guarded
-//! statement is checked by the database right after it runs (migration 10), so a write that
+//! statement is checked right after it runs (by the writer on SQLite, by the database on
+//! PostgreSQL: migration 10), so a write that
 //! another writer overtook since its reads fails with [`ApplyError::Conflict`] and changes
 //! nothing. Writers that must read and write as one step (amendments, workers) read under the
 //! gate instead.
 //!
 //! - SQLite allows one writer at a time, so every write passes through one in-process gate that
-//!   owns the writer connection; a batch goes to it as one multi-statement command (the driver
-//!   runs SQLite on a worker thread, and each command costs a round trip to it). Writes that
-//!   meet at the gate share one COMMIT (`group_commit.rs`). Checkpoints run beside the writer.
+//!   owns the writer connection, driven directly on the gate holder's thread
+//!   (`sqlite_connection.rs`); reads go through sqlx's pool. Writes that meet at the gate share
+//!   one COMMIT (`group_commit.rs`). Checkpoints run beside the writer.
 //! - PostgreSQL writers run concurrently; a batch is sent as one message, which the server runs
 //!   as one implicit transaction: one round trip per write, its statements executed as
 //!   statements prepared on the connection (`prepared.rs`).
@@ -19,6 +20,7 @@
 pub mod entities;
 mod group_commit;
 mod prepared;
+mod sqlite_connection;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,17 +29,15 @@ use std::time::Duration;
 use cadena_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, FromQueryResult, QueryResult,
-    RuntimeErr, Statement, Values,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr,
+    Statement,
 };
-use sea_query_sqlx::SqlxValues;
 use tokio::sync::MutexGuard;
 
 use group_commit::{Writer, WriterConnection};
 use prepared::PreparedShapes;
 
-/// What the database reports when a guarded statement changed no row (migration 10): the
-/// SQLSTATE on PostgreSQL, the start of the message on SQLite.
+/// What PostgreSQL reports when a guarded statement changed no row (migration 10).
 const GUARD_FAILED: &str = "CDN01";
 
 /// A migrated database and the writer gate that suits its backend.
@@ -120,8 +120,10 @@ impl Storage {
         let db = Database::connect(options).await?;
         let writer = match db.get_database_backend() {
             DbBackend::Sqlite => {
-                let connection = db.get_sqlite_connection_pool().acquire().await.map_err(sqlx_err)?.detach();
-                tokio::spawn(checkpoint_beside_writer(db.get_sqlite_connection_pool().clone()));
+                let pool = db.get_sqlite_connection_pool();
+                // The pool has opened (and created) the file by now: it connects one at start.
+                let connection = sqlite_connection::open(pool.connect_options().get_filename())?;
+                tokio::spawn(checkpoint_beside_writer(pool.clone()));
                 Some(Arc::new(Writer::new(connection)))
             }
             _ => None,
@@ -134,23 +136,16 @@ impl Storage {
         self.db.get_database_backend()
     }
 
-    /// Reads at most one row for a write, under its gate: on SQLite through the gate's own
-    /// connection (no pool checkout, and it sees exactly what the batch will build on,
-    /// including the open group's writes).
+    /// Reads at most one row for a write, under its gate: on SQLite the open group is
+    /// committed first, so the read sees exactly what the batch will build on (no other write
+    /// can come in while the gate is held).
     pub async fn read_for_write<M: FromQueryResult>(
         &self,
         gate: &mut WriteGuard<'_>,
         select: Statement,
     ) -> Result<Option<M>, DbErr> {
-        let Some(writer) = gate.0.as_deref_mut() else {
-            return self.read_one(select).await;
-        };
-        let values = select.values.unwrap_or_else(|| Values(Vec::new()));
-        let row = sqlx::query_with(sqlx::AssertSqlSafe(select.sql), SqlxValues(values))
-            .fetch_optional(writer.connection())
-            .await
-            .map_err(sqlx_err)?;
-        row.map(|row| M::from_query_result(&QueryResult::from(row), "")).transpose()
+        self.settle(gate).await;
+        self.read_one(select).await
     }
 
     /// Reads at most one row through the pool. Unlike sea-orm's `one()`, which binds `LIMIT ?`,
@@ -168,7 +163,7 @@ impl Storage {
     /// writer has since overtaken fails whole with [`ApplyError::Conflict`].
     pub async fn apply(&self, gate: &mut WriteGuard<'_>, batch: WriteBatch) -> Result<(), ApplyError> {
         if let (Some(writer), Some(connection)) = (&self.writer, gate.0.as_deref_mut()) {
-            return writer.apply(connection, batch, true).await.map(|_| ());
+            return writer.apply(connection, batch, true).map(|_| ());
         }
         self.apply_on_server(batch).await
     }
@@ -189,7 +184,7 @@ impl Storage {
             return self.apply_on_server(batch).await;
         };
         let commit_now = writer.waiting.load(Ordering::Acquire) == 0;
-        let Some(group) = writer.apply(&mut connection, batch, commit_now).await? else {
+        let Some(group) = writer.apply(&mut connection, batch, commit_now)? else {
             return Ok(());
         };
         // Listen before giving the gate up, so the group's end cannot pass unseen.
@@ -208,7 +203,7 @@ impl Storage {
                     // Back at the gate (not counted among the writers waiting: this task has
                     // nothing more to write) with the group still open: its last writer gave
                     // the gate up without committing, so commit it here.
-                    writer.settle(&mut connection).await;
+                    writer.settle(&mut connection);
                 }
             }
         }
@@ -296,7 +291,7 @@ impl Storage {
         match &self.writer {
             Some(writer) => {
                 let mut connection = writer.lock().await;
-                writer.settle(&mut connection).await;
+                writer.settle(&mut connection);
                 WriteGuard(Some(connection))
             }
             None => WriteGuard(None),
@@ -307,7 +302,7 @@ impl Storage {
     /// runs on its own.
     pub async fn settle(&self, gate: &mut WriteGuard<'_>) {
         if let (Some(writer), Some(connection)) = (&self.writer, gate.0.as_deref_mut()) {
-            writer.settle(connection).await;
+            writer.settle(connection);
         }
     }
 }
@@ -340,6 +335,17 @@ async fn checkpoint_beside_writer(pool: sqlx::SqlitePool) {
 /// The conflict of a batch's guard that failed, at the `position` the database reported.
 fn guard_conflict(guards: &[&'static str], position: usize) -> ApplyError {
     ApplyError::Conflict(guards.get(position).copied().unwrap_or("the data changed under this write"))
+}
+
+/// Whether `error` is a unique (or primary) key refusing a duplicate, on either backend and
+/// either SQLite driver (sea-orm's `sql_err` knows only sqlx's own error types).
+pub fn is_unique_violation(error: &DbErr) -> bool {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
+            matches!(&**error, sqlx::Error::Database(error) if error.is_unique_violation())
+        }
+        _ => false,
+    }
 }
 
 /// A driver error as sea-orm's, for code that talks to sqlx directly.

@@ -478,8 +478,7 @@ impl CredentialService {
             match storage.apply(gate, batch).await {
                 Ok(()) => return Ok((next, 0)),
                 // Another writer opened that list first (PostgreSQL): take a slot in it.
-                Err(ApplyError::Db(e))
-                    if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {}
+                Err(ApplyError::Db(e)) if crate::storage::is_unique_violation(&e) => {}
                 Err(ApplyError::Db(e)) => return Err(e.into()),
                 Err(ApplyError::Conflict(c)) => return Err(ServiceError::Conflict(c.into())),
             }

@@ -32,7 +32,7 @@ use crate::auth::{Operation, Principal};
 use crate::errors::ServiceError;
 use crate::services::outbox;
 use crate::storage::entities::vc_api_issuances;
-use crate::storage::{ApplyError, WriteBatch};
+use crate::storage::{self, ApplyError, WriteBatch};
 
 /// Longest credential `id` stored.
 const MAX_ID_CHARS: usize = 64;
@@ -166,7 +166,7 @@ impl CredentialService {
         );
         let mut gate = self.inner.storage.write_gate().await;
         self.inner.storage.apply(&mut gate, batch).await.map_err(|e| match e {
-            ApplyError::Db(db) if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            ApplyError::Db(db) if storage::is_unique_violation(&db) => {
                 ServiceError::field("credential.id", format!("a credential {id} was already issued"))
             }
             ApplyError::Db(db) => db.into(),

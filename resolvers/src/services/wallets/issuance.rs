@@ -34,7 +34,7 @@ use crate::services::secrets::{random_token, token_hash};
 use crate::storage::entities::{
     certifications, credential_offers, credentials, wallet_credentials, wallet_events, wallet_nonces,
 };
-use crate::storage::{ApplyError, Storage, WriteBatch};
+use crate::storage::{self, ApplyError, Storage, WriteBatch};
 
 /// The credential configuration of the Data Integrity credential.
 pub const LDP_VC: &str = "AEOCertification_ldp_vc";
@@ -405,7 +405,7 @@ impl WalletIssuance {
         }
         match self.storage.apply_alone(batch).await {
             Ok(()) => {}
-            Err(ApplyError::Db(e)) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            Err(ApplyError::Db(e)) if storage::is_unique_violation(&e) => {
                 return Err(WalletError::bad(
                     "credential_request_denied",
                     format!("{configuration} was already issued for this offer; ask for a new offer"),
