@@ -4,10 +4,9 @@
 //!
 //! Writes are a [`WriteBatch`], planned from committed reads and applied whole: each guarded
 //! statement is checked right after it runs (by the writer on SQLite, by the database on
-//! PostgreSQL: migration 10), so a write that
-//! another writer overtook since its reads fails with [`ApplyError::Conflict`] and changes
-//! nothing. Writers that must read and write as one step (amendments, workers) read under the
-//! gate instead.
+//! PostgreSQL: migration 10), so a write that another writer overtook since its reads fails
+//! with [`ApplyError::Conflict`] and changes nothing. Writers that must read and write as one
+//! step (amendments, workers) read under the gate instead.
 //!
 //! - SQLite allows one writer at a time, so every write passes through one in-process gate that
 //!   owns the writer connection, driven directly on the gate holder's thread
