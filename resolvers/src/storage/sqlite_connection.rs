@@ -3,14 +3,15 @@
 //! had written it.
 //!
 //! Why not sqlx here: sqlx runs each SQLite connection on a worker thread of its own and sends
-//! every statement's result back over a channel. A write is 4–8 statements, so each woke the
-//! waiting task several times, and those handoffs, not SQLite's work, were the writer's serial
-//! path (`node_storage` bench under `perf`: ~17 context switches per submit+approve, a quarter
-//! of the machine idle while writers queued). Here a write is plain function calls, its
-//! statements prepared once and kept (rusqlite's statement cache).
+//! every statement's result back over a channel. A write was 6–10 statements (savepoint, the
+//! batch, a guard per guarded statement, release, commit), so each woke the waiting task several
+//! times, and those handoffs, not SQLite's work, were the writer's serial path (`node_storage`
+//! bench under `perf`: ~19 context switches per submit+approve, 29% of the machine idle while
+//! writers queued; ~10 and 14% since). Here a write is plain function calls, its statements
+//! prepared once and kept (rusqlite's statement cache).
 //!
-//! Blocking the task's thread is deliberate and short: a write is tens of microseconds of
-//! SQLite work, and its COMMIT does not fsync (WAL with `synchronous = NORMAL`; checkpoints,
+//! Blocking the task's thread is deliberate and short: a write is ~20 µs of SQLite work (the
+//! same `perf`), and its COMMIT does not fsync (WAL with `synchronous = NORMAL`; checkpoints,
 //! which do, run on a pooled connection beside the writer). Every other writer waits for the
 //! gate anyway.
 //!
