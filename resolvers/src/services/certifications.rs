@@ -137,8 +137,6 @@ fn parse_reason(transition: Transition, reason: Option<&str>) -> Result<Option<S
     }
 }
 
-/// Whether a database error is a unique-key violation, which here means a concurrent writer
-/// got there first (PostgreSQL) or a duplicate certificate number.
 fn row_from_data_set(
     set: &AeoDataSet,
     id: Uuid,
