@@ -20,7 +20,7 @@ const POSTGRES_UP: &str = "CREATE OR REPLACE FUNCTION cadena_require_rows(change
       IF changed = 0 THEN RAISE EXCEPTION USING ERRCODE = 'CDN01', MESSAGE = guard::text; END IF; \
     END $$";
 
-const SQLITE_UP: [&str; 2] = [
+pub(crate) const SQLITE_UP: [&str; 2] = [
     "CREATE VIEW cadena_guard (changed, guard) AS SELECT 0, 0 WHERE 0",
     "CREATE TRIGGER cadena_guard_check INSTEAD OF INSERT ON cadena_guard WHEN NEW.changed = 0 \
      BEGIN SELECT RAISE(ABORT, 'CDN01 ' || NEW.guard); END",

@@ -25,13 +25,9 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         if manager.get_database_backend() == DbBackend::Sqlite {
             let connection = manager.get_connection();
-            connection.execute_unprepared("CREATE VIEW cadena_guard (changed, guard) AS SELECT 0, 0 WHERE 0").await?;
-            connection
-                .execute_unprepared(
-                    "CREATE TRIGGER cadena_guard_check INSTEAD OF INSERT ON cadena_guard WHEN NEW.changed = 0 \
-                     BEGIN SELECT RAISE(ABORT, 'CDN01 ' || NEW.guard); END",
-                )
-                .await?;
+            for statement in super::m20261204_000010_row_guard::SQLITE_UP {
+                connection.execute_unprepared(statement).await?;
+            }
         }
         Ok(())
     }

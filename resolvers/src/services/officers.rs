@@ -7,8 +7,8 @@ use uuid::Uuid;
 use crate::auth::roles::authorize;
 use crate::auth::{Operation, Principal, Role, RoleSet, TokenKeys, passwords};
 use crate::errors::ServiceError;
-use crate::storage::Storage;
 use crate::storage::entities::officers;
+use crate::storage::{Storage, is_unique_violation};
 
 /// What a successful login returns.
 #[derive(Clone, Debug)]
@@ -212,11 +212,12 @@ impl OfficerService {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        officer.insert(self.storage.db()).await.map_err(|e| match e.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+        officer.insert(self.storage.db()).await.map_err(|e| {
+            if is_unique_violation(&e) {
                 ServiceError::Conflict("an officer with that username already exists".into())
+            } else {
+                e.into()
             }
-            _ => e.into(),
         })
     }
 

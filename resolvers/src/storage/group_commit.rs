@@ -114,14 +114,11 @@ impl Writer {
         let writes = writer.group.as_ref().map_or(0, |g| g.writes) + 1;
         let commit = commit_now || writes >= MAX_GROUP;
         if opens {
-            if let Err(error) = execute(&writer.connection, "BEGIN IMMEDIATE", &[]) {
-                return Err(db_err(error).into());
-            }
+            execute(&writer.connection, "BEGIN IMMEDIATE", &[]).map_err(db_err)?;
             writer.group = Some(Group { id: writer.next_group, writes: 0 });
             writer.next_group += 1;
         }
-        let outcome = run_in_savepoint(&writer.connection, batch, commit);
-        match outcome {
+        match run_in_savepoint(&writer.connection, batch, commit) {
             Ok(()) if commit => {
                 self.end(writer, Ok(()));
                 Ok(None)
@@ -196,7 +193,7 @@ fn run_in_savepoint(connection: &rusqlite::Connection, batch: WriteBatch, commit
     }
     execute(connection, "RELEASE cadena_write", &[]).map_err(db_err)?;
     if commit {
-        execute(connection, "COMMIT", &[]).map_err(|error| ApplyError::Db(db_err(error)))?;
+        execute(connection, "COMMIT", &[]).map_err(db_err)?;
     }
     Ok(())
 }

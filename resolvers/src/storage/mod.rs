@@ -36,6 +36,10 @@ use tokio::sync::MutexGuard;
 use group_commit::{Writer, WriterConnection};
 use prepared::PreparedShapes;
 
+/// How long an SQLite statement waits for another connection's lock before it fails: the
+/// pool's connections and the writer's alike.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What PostgreSQL reports when a guarded statement changed no row (migration 10).
 const GUARD_FAILED: &str = "CDN01";
 
@@ -105,7 +109,7 @@ impl Storage {
             // recommended pairing with WAL.
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true)
                 .create_if_missing(true)
                 // Checkpoints run beside the writer (`checkpoint_beside_writer`), not inside
@@ -143,7 +147,7 @@ impl Storage {
         gate: &mut WriteGuard<'_>,
         select: Statement,
     ) -> Result<Option<M>, DbErr> {
-        self.settle(gate).await;
+        self.settle(gate);
         self.read_one(select).await
     }
 
@@ -299,7 +303,7 @@ impl Storage {
 
     /// Commits the open group under `gate`, if any (SQLite), so the holder's next statement
     /// runs on its own.
-    pub async fn settle(&self, gate: &mut WriteGuard<'_>) {
+    pub fn settle(&self, gate: &mut WriteGuard<'_>) {
         if let (Some(writer), Some(connection)) = (&self.writer, gate.0.as_deref_mut()) {
             writer.settle(connection);
         }

@@ -21,7 +21,6 @@
 
 use std::borrow::Cow;
 use std::path::Path;
-use std::time::Duration;
 
 use chrono::SecondsFormat;
 use rusqlite::types::{ToSql, ToSqlOutput, Value as SqliteValue, ValueRef};
@@ -37,7 +36,7 @@ const STATEMENT_CACHE: usize = 128;
 /// `Storage::connect`): WAL, `synchronous = NORMAL`, foreign keys, no automatic checkpoint.
 pub(super) fn open(path: &Path) -> Result<rusqlite::Connection, DbErr> {
     let connection = rusqlite::Connection::open(path).map_err(db_err)?;
-    connection.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
+    connection.busy_timeout(super::BUSY_TIMEOUT).map_err(db_err)?;
     connection
         .execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \

@@ -423,7 +423,7 @@ impl CredentialService {
         let storage = &self.inner.storage;
         // The reservation commits on its own, not with an open group: slots handed out from
         // memory must never be handed out again because a group they were taken in failed.
-        storage.settle(gate).await;
+        storage.settle(gate);
         let block = Statement::from_string(
             storage.backend(),
             format!(
