@@ -38,6 +38,11 @@ const GAS_TARGET: f64 = 100.0;
 const OVERHEAD_TARGET: f64 = 0.90;
 const RFCS: &str = include_str!("../../credentials/tests/fixtures/tin-valid/mx-rfc-checkdigit-valid.txt");
 
+/// The `cadena` binary's allocator (gateway/src/main.rs), so the node code measured here
+/// allocates as it does in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> BenchResult<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run())

@@ -59,6 +59,11 @@ const LOOKUP_P99_TARGET_MS: f64 = 2.0;
 
 const RFC_FIXTURE: &str = "../credentials/tests/fixtures/tin-valid/mx-rfc-checkdigit-valid.txt";
 
+/// The `cadena` binary's allocator (gateway/src/main.rs), so the node code measured here
+/// allocates as it does in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> BenchResult<()> {
     // `harness = false` gives a plain `main`; build the runtime the node's `#[tokio::main]` gets
     // (multi-threaded, one worker per core) so concurrent tasks really run in parallel and

@@ -35,6 +35,11 @@ const WARM_UP: usize = 50;
 const REQUESTS: usize = 1_000;
 const P99_TARGET_MS: f64 = 50.0;
 
+/// The `cadena` binary's allocator (gateway/src/main.rs), so the node code measured here
+/// allocates as it does in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(run());

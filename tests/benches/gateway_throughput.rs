@@ -32,6 +32,11 @@ const LOCAL: &str = r#"query($tin: String!) { operator(country: "MX", tin: $tin)
 const FEDERATED: &str = r#"query($tin: String!) { operator(country: "MX", tin: $tin) {
     legalName riskScore certifications { status issuingCountry } } }"#;
 
+/// The `cadena` binary's allocator (gateway/src/main.rs), so the node code measured here
+/// allocates as it does in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(run());

@@ -36,6 +36,11 @@ const QR_OFFERS: usize = 50;
 const LDP_VC: &str = "AEOCertification_ldp_vc";
 const SD_JWT_VC: &str = "AEOCertification_dc+sd-jwt";
 
+/// The `cadena` binary's allocator (gateway/src/main.rs), so the node code measured here
+/// allocates as it does in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(run());
