@@ -235,8 +235,9 @@ async fn submit_and_approve(url: &str, country: CountryCode, rfcs: &[String], ta
 async fn server_commit_rate(url: &str) -> BenchResult<f64> {
     const FOR: Duration = Duration::from_secs(3);
     let mut options = sea_orm::ConnectOptions::new(url.to_owned());
-    // As the node's storage does: no ping before every statement.
+    // As the node's storage does: no ping before every statement, TLS only off this host.
     options.max_connections(CONCURRENT_TASKS as u32).sqlx_logging(false).test_before_acquire(false);
+    cadena_resolvers::storage::without_tls_on_loopback(&mut options, url);
     let db = Database::connect(options).await?;
     db.execute_unprepared(
         "CREATE TABLE commit_rate (id bigserial PRIMARY KEY, task integer NOT NULL, at timestamptz NOT NULL)",

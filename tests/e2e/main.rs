@@ -32,6 +32,7 @@ mod lifecycle;
 mod metrics;
 mod outbox;
 mod partners;
+mod postgres_tls;
 mod refused_input;
 mod roles;
 mod schema_drift;
