@@ -102,10 +102,14 @@ impl EventLog {
     /// Numbers the events committed and still pending (PostgreSQL; on SQLite every event is
     /// numbered when it commits), oldest first, under the next cursors; returns how many.
     pub async fn sequence(&self) -> Result<u64, ServiceError> {
-        if self.storage.backend() != DbBackend::Postgres {
+        if self.storage.backend() != DbBackend::Postgres || !self.any_pending().await? {
             return Ok(0);
         }
-        // Mostly nothing waits: one read, no transaction, no lock.
+        self.number_pending().await
+    }
+
+    /// Whether events wait to be numbered (PostgreSQL): one read, no transaction, no lock.
+    async fn any_pending(&self) -> Result<bool, ServiceError> {
         let pending = self
             .storage
             .db()
@@ -113,44 +117,55 @@ impl EventLog {
             .await?
             .map(|row| row.try_get::<bool>("", "pending"))
             .transpose()?;
-        if pending != Some(true) {
-            return Ok(0);
-        }
-        self.number_pending().await
+        Ok(pending == Some(true))
     }
 
-    /// [`EventLog::sequence`] once events are known to wait: numbers them in batches, each a
-    /// transaction under the sequencers' advisory lock, sent as one message (the server runs it
-    /// as one implicit transaction; the move reads the newest cursor after the lock is taken,
-    /// since each statement reads what was committed before it began).
+    /// [`EventLog::sequence`] once events are known to wait: numbers them in batches until
+    /// none waits.
     async fn number_pending(&self) -> Result<u64, ServiceError> {
-        use sea_orm::sqlx::{self, Row as _};
-        let pool = self.storage.db().get_postgres_connection_pool();
         let mut numbered = 0;
         loop {
-            let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "SELECT pg_advisory_xact_lock({EVENT_SEQUENCER_LOCK})::text; \
-                 WITH moved AS (DELETE FROM certification_events_pending WHERE id IN \
-                   (SELECT id FROM certification_events_pending ORDER BY id LIMIT {SEQUENCE_BATCH}) \
-                   RETURNING id, event, committed_at), \
-                 base AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM certification_events), \
-                 numbered AS (INSERT INTO certification_events (seq, event, committed_at) \
-                   SELECT base.seq + ROW_NUMBER() OVER (ORDER BY moved.id), moved.event, moved.committed_at \
-                   FROM moved, base RETURNING 1) \
-                 SELECT count(*) AS moved FROM numbered"
-            )))
-            .fetch_all(pool)
-            .await
-            .map_err(crate::storage::sqlx_err)?;
-            let moved = match rows.last() {
-                Some(row) => row.try_get::<i64, _>("moved").map_err(ServiceError::internal)? as u64,
-                None => 0,
-            };
-            numbered += moved;
-            if moved < SEQUENCE_BATCH {
+            let batch = self.number_batch().await?.len() as u64;
+            numbered += batch;
+            if batch < SEQUENCE_BATCH {
                 return Ok(numbered);
             }
         }
+    }
+
+    /// Numbers up to [`SEQUENCE_BATCH`] pending events (PostgreSQL), oldest first, in one
+    /// transaction under the sequencers' advisory lock, sent as one message (the server runs it
+    /// as one implicit transaction; the move reads the newest cursor after the lock is taken,
+    /// since each statement reads what was committed before it began). Returns the events it
+    /// numbered (cursor and JSON), in order, committed: the reader publishes them without
+    /// reading them back.
+    async fn number_batch(&self) -> Result<Vec<(i64, String)>, ServiceError> {
+        use sea_orm::sqlx::{self, Row as _};
+        let pool = self.storage.db().get_postgres_connection_pool();
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SELECT pg_advisory_xact_lock({EVENT_SEQUENCER_LOCK})::text; \
+             WITH moved AS (DELETE FROM certification_events_pending WHERE id IN \
+               (SELECT id FROM certification_events_pending ORDER BY id LIMIT {SEQUENCE_BATCH}) \
+               RETURNING id, event, committed_at), \
+             base AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM certification_events), \
+             numbered AS (INSERT INTO certification_events (seq, event, committed_at) \
+               SELECT base.seq + ROW_NUMBER() OVER (ORDER BY moved.id), moved.event, moved.committed_at \
+               FROM moved, base RETURNING seq, event) \
+             SELECT seq, event FROM numbered ORDER BY seq"
+        )))
+        .fetch_all(pool)
+        .await
+        .map_err(crate::storage::sqlx_err)?;
+        // The lock's row comes first, then the numbered events.
+        rows.iter()
+            .skip(1)
+            .map(|row| {
+                Ok((
+                    row.try_get("seq").map_err(ServiceError::internal)?,
+                    row.try_get("event").map_err(ServiceError::internal)?,
+                ))
+            })
+            .collect()
     }
 
     /// Up to `limit` events after cursor `after`, in order.
@@ -161,13 +176,7 @@ impl EventLog {
             .limit(limit)
             .all(self.storage.db())
             .await?;
-        rows.into_iter()
-            .map(|row| {
-                let mut event: CertificationEvent = serde_json::from_str(&row.event).map_err(ServiceError::internal)?;
-                event.sequence = row.seq as u64;
-                Ok(Arc::new(event))
-            })
-            .collect()
+        rows.into_iter().map(|row| decoded(row.seq, &row.event)).collect()
     }
 
     /// Where "now" is for a subscription that starts from now: the newest cursor once every
@@ -339,6 +348,9 @@ impl EventLog {
         let mut commits = self.bus.commits();
         let mut pruned_at: Option<tokio::time::Instant> = None;
         let mut read_at = tokio::time::Instant::now();
+        // Whether the last round numbered events: under a stream of commits the next round
+        // numbers at once, without first asking whether any wait (one round trip fewer).
+        let mut numbered = false;
         loop {
             if let Some(retention) = retention.filter(|_| pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY)) {
                 pruned_at = Some(tokio::time::Instant::now());
@@ -348,21 +360,61 @@ impl EventLog {
                     Err(error) => tracing::warn!(%error, "deleting old events failed"),
                 }
             }
-            if let Err(error) = self.sequence().await {
-                tracing::warn!(%error, "numbering pending events failed");
-            }
-            match self.after(last, PAGE).await {
-                Ok(events) => {
-                    let full = events.len() as u64 == PAGE;
-                    for event in events {
-                        last = event.sequence;
-                        self.bus.publish(event);
+            // PostgreSQL numbers what waits first. When the events it numbers come right after
+            // `last` (no other replica numbered some in between), they are published as
+            // numbered, without reading them back: nothing newer is in the log yet.
+            let (mut read, mut more) = (true, false);
+            if self.storage.backend() == DbBackend::Postgres {
+                let batch = match numbered {
+                    true => self.number_batch().await,
+                    false => match self.any_pending().await {
+                        Ok(true) => self.number_batch().await,
+                        Ok(false) => Ok(Vec::new()),
+                        Err(error) => Err(error),
+                    },
+                };
+                match batch {
+                    Ok(events) => {
+                        numbered = !events.is_empty();
+                        more = events.len() as u64 == SEQUENCE_BATCH;
+                        if events.first().is_some_and(|(seq, _)| *seq as u64 == last + 1) {
+                            read = false;
+                            for (seq, json) in events {
+                                match decoded(seq, &json) {
+                                    Ok(event) => {
+                                        last = event.sequence;
+                                        self.bus.publish(event);
+                                    }
+                                    // Left to the read from the log below, which meets it too.
+                                    Err(error) => {
+                                        tracing::warn!(%error, "reading the event log failed");
+                                        read = true;
+                                        break;
+                                    }
+                                }
+                            }
+                        }
                     }
-                    if full {
-                        continue;
+                    Err(error) => {
+                        numbered = false;
+                        tracing::warn!(%error, "numbering pending events failed");
                     }
                 }
-                Err(error) => tracing::warn!(%error, "reading the event log failed"),
+            }
+            if read {
+                match self.after(last, PAGE).await {
+                    Ok(events) => {
+                        more |= events.len() as u64 == PAGE;
+                        for event in events {
+                            last = event.sequence;
+                            self.bus.publish(event);
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "reading the event log failed"),
+                }
+            }
+            if more {
+                continue;
             }
             tokio::select! {
                 _ = &mut shutdown => return,
@@ -379,4 +431,11 @@ impl EventLog {
             read_at = tokio::time::Instant::now();
         }
     }
+}
+
+/// The event stored as `json` under cursor `seq`.
+fn decoded(seq: i64, json: &str) -> Result<Arc<CertificationEvent>, ServiceError> {
+    let mut event: CertificationEvent = serde_json::from_str(json).map_err(ServiceError::internal)?;
+    event.sequence = seq as u64;
+    Ok(Arc::new(event))
 }
