@@ -133,6 +133,15 @@ impl EventLog {
         }
     }
 
+    /// One batch of pending events numbered ([`EventLog::number_batch`]): at once when the
+    /// last round numbered some (`eager`), else only if any wait.
+    async fn number_waiting(&self, eager: bool) -> Result<Vec<(i64, String)>, ServiceError> {
+        if !eager && !self.any_pending().await? {
+            return Ok(Vec::new());
+        }
+        self.number_batch().await
+    }
+
     /// Numbers up to [`SEQUENCE_BATCH`] pending events (PostgreSQL), oldest first, in one
     /// transaction under the sequencers' advisory lock, sent as one message (the server runs it
     /// as one implicit transaction; the move reads the newest cursor after the lock is taken,
@@ -365,15 +374,7 @@ impl EventLog {
             // numbered, without reading them back: nothing newer is in the log yet.
             let (mut read, mut more) = (true, false);
             if self.storage.backend() == DbBackend::Postgres {
-                let batch = match numbered {
-                    true => self.number_batch().await,
-                    false => match self.any_pending().await {
-                        Ok(true) => self.number_batch().await,
-                        Ok(false) => Ok(Vec::new()),
-                        Err(error) => Err(error),
-                    },
-                };
-                match batch {
+                match self.number_waiting(numbered).await {
                     Ok(events) => {
                         numbered = !events.is_empty();
                         more = events.len() as u64 == SEQUENCE_BATCH;
